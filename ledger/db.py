@@ -1,0 +1,78 @@
+"""Engines and migrations for SQLite (embedded default) and PostgreSQL.
+
+Durability is part of the contract: a commit is durable when acknowledged.
+- SQLite: WAL journal, ``synchronous=FULL``, and every transaction opened with ``BEGIN IMMEDIATE`` so
+  writers take the write lock up front instead of failing on lock upgrade halfway through.
+- PostgreSQL: ``synchronous_commit=on`` set on every connection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+DATABASE_URL_ENV = "FUNDLEDGER_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///fundledger.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def database_url() -> str:
+    return os.environ.get(DATABASE_URL_ENV, DEFAULT_DATABASE_URL)
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str | None = None, *, schema: str | None = None) -> Engine:
+    url = normalize_url(url or database_url())
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    options = "-c synchronous_commit=on"
+    if schema:
+        options += f" -c search_path={schema}"
+    return create_engine(url, connect_args={"options": options}, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    # isolation_level=None hands transaction control to us, so "begin" can emit BEGIN IMMEDIATE.
+    engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def upgrade_database(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (``fundledger init``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,198 @@
+"""Requests the posting engine accepts, and their pure validation.
+
+A request is what a client asks for; ``normalize_*`` turns it into exact fen and checks every rule that
+needs no database (at least two postings, no zero or float amounts, balanced per book and currency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from ledger.errors import LedgerError, ResultCode
+from ledger.money import DEFAULT_CURRENCY, format_fen, to_fen
+
+POSTINGS_PER_TRANSACTION_MAX = 1_000
+CLIENT_ID_MAX_LENGTH = 200
+MEMO_MAX_LENGTH = 1_000
+
+# A transaction is named by its ledger id or by the (source, client id) it was recorded under.
+TransactionRef = int | tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PostingSpec:
+    book: str
+    account: str
+    amount: Decimal | str | int
+    currency: str = DEFAULT_CURRENCY
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """A validated leg: debit-positive amount in minor units."""
+
+    book: str
+    account: str
+    amount_fen: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Who recorded an event and who approved it (不相容岗位分离), with the approval document."""
+
+    actor: str = ""
+    approver: str | None = None
+    approval_doc: str | None = None
+
+
+@dataclass(frozen=True)
+class TransactionRequest:
+    client_id: str
+    postings: tuple[PostingSpec, ...]
+    effective_date: date
+    source: str = "api"
+    kind: str = "general"
+    memo: str = ""
+    audit: Audit = field(default_factory=Audit)
+    pending: bool = False
+    expires_at: datetime | None = None
+    program_year: int | None = None
+    link_type: str | None = None
+    link_id: str | None = None
+    linked: bool = False
+
+
+@dataclass(frozen=True)
+class PostPendingRequest:
+    """Post a pending transaction: in full, by ``amount`` (two-leg pendings) or by explicit ``postings``
+    on the same accounts, each no larger than its pending leg. The rest is released."""
+
+    client_id: str
+    pending: TransactionRef
+    source: str = "api"
+    amount: Decimal | str | int | None = None
+    postings: tuple[PostingSpec, ...] | None = None
+    effective_date: date | None = None
+    memo: str = ""
+    audit: Audit = field(default_factory=Audit)
+    linked: bool = False
+
+
+@dataclass(frozen=True)
+class VoidPendingRequest:
+    client_id: str
+    pending: TransactionRef
+    source: str = "api"
+    reason: str = ""
+    effective_date: date | None = None
+    audit: Audit = field(default_factory=Audit)
+    linked: bool = False
+
+
+@dataclass(frozen=True)
+class ReversalRequest:
+    """红字冲销: a new transaction with every leg negated, linked to the original."""
+
+    client_id: str
+    target: TransactionRef
+    reason: str
+    source: str = "api"
+    effective_date: date | None = None
+    audit: Audit = field(default_factory=Audit)
+    linked: bool = False
+
+
+Request = TransactionRequest | PostPendingRequest | VoidPendingRequest | ReversalRequest
+
+
+def check_client_id(client_id: str) -> None:
+    if not client_id or not str(client_id).strip():
+        raise LedgerError(ResultCode.ID_MUST_NOT_BE_EMPTY, "every transaction needs a client id (idempotency key)")
+    if len(client_id) > CLIENT_ID_MAX_LENGTH:
+        raise LedgerError(ResultCode.ID_MUST_NOT_BE_EMPTY, f"client id longer than {CLIENT_ID_MAX_LENGTH} characters")
+
+
+def normalize_postings(specs: tuple[PostingSpec, ...] | list[PostingSpec]) -> tuple[Posting, ...]:
+    """Exact legs, each non-zero; at least two; balanced per book and currency."""
+    if len(specs) < 2:
+        raise LedgerError(
+            ResultCode.ENTRY_MUST_HAVE_TWO_POSTINGS, f"a transaction needs at least 2 postings, got {len(specs)}"
+        )
+    if len(specs) > POSTINGS_PER_TRANSACTION_MAX:
+        raise LedgerError(
+            ResultCode.ENTRY_TOO_LARGE, f"a transaction may have at most {POSTINGS_PER_TRANSACTION_MAX} postings"
+        )
+    postings = []
+    for spec in specs:
+        amount_fen = to_fen(spec.amount, spec.currency)
+        if amount_fen == 0:
+            raise LedgerError(
+                ResultCode.AMOUNT_MUST_NOT_BE_ZERO, f"posting to {spec.book}/{spec.account} has a zero amount"
+            )
+        postings.append(Posting(spec.book, spec.account, amount_fen, spec.currency))
+    check_balanced(postings)
+    return tuple(postings)
+
+
+def check_balanced(postings: tuple[Posting, ...] | list[Posting]) -> None:
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for posting in postings:
+        totals[(posting.book, posting.currency)] += posting.amount_fen
+    for (book, currency), total in sorted(totals.items()):
+        if total != 0:
+            raise LedgerError(
+                ResultCode.ENTRY_MUST_BALANCE,
+                f"postings in book {book!r} ({currency}) are off by {format_fen(total, currency)}"
+                " (debits must equal credits per book and currency)",
+                book=book,
+                currency=currency,
+                difference=format_fen(total, currency),
+            )
+
+
+def _ref_json(ref: TransactionRef) -> object:
+    return ref if isinstance(ref, int) else list(ref)
+
+
+def _postings_json(postings: tuple[Posting, ...] | None) -> object:
+    if postings is None:
+        return None
+    return [[p.book, p.account, str(p.amount_fen), p.currency] for p in postings]
+
+
+def request_hash(request: Request, postings: tuple[Posting, ...] | None, amount_fen: int | None = None) -> str:
+    """Digest of what the client asked for, to tell a replay from a different request under the same key.
+
+    Amounts enter as fen, so "100" and "100.00" are the same content."""
+    audit = request.audit
+    content: dict[str, object] = {
+        "type": type(request).__name__,
+        "actor": audit.actor,
+        "approver": audit.approver,
+        "approval_doc": audit.approval_doc,
+        "postings": _postings_json(postings),
+        "effective_date": request.effective_date.isoformat() if request.effective_date else None,
+    }
+    if isinstance(request, TransactionRequest):
+        content.update(
+            kind=request.kind,
+            memo=request.memo,
+            pending=request.pending,
+            expires_at=request.expires_at.isoformat() if request.expires_at else None,
+            program_year=request.program_year,
+            link=[request.link_type, request.link_id],
+        )
+    elif isinstance(request, PostPendingRequest):
+        content.update(pending_ref=_ref_json(request.pending), amount=amount_fen, memo=request.memo)
+    elif isinstance(request, VoidPendingRequest):
+        content.update(pending_ref=_ref_json(request.pending), reason=request.reason)
+    else:
+        content.update(target=_ref_json(request.target), reason=request.reason)
+    encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
