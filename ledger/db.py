@@ -36,6 +36,9 @@ def make_engine(url: str | None = None, *, schema: str | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    # "?schema=NAME" selects a PostgreSQL schema (tests, several ledgers in one database).
+    schema = schema or parsed.query.get("schema")
+    url = parsed.difference_update_query(["schema"])
     options = "-c synchronous_commit=on"
     if schema:
         options += f" -c search_path={schema}"
@@ -75,4 +78,5 @@ def upgrade_database(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # "heads": domain packages (funds, vouchers, subsidies) keep their own migration branches.
+        command.upgrade(config, "heads")

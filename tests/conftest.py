@@ -1,0 +1,102 @@
+"""Test backends: every ``ledger`` test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL comes from FUNDLEDGER_TEST_POSTGRES_URL (default: the local server CI uses). Each test session
+creates its own schema, migrated once with Alembic, and drops it at the end; each test starts from empty
+tables. An unreachable server is an error, never a skip. ``FUNDLEDGER_TEST_BACKENDS=sqlite`` narrows a
+local run on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from ledger.db import make_engine, normalize_url, upgrade_database
+from ledger.engine import Ledger
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get("FUNDLEDGER_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+BACKENDS = [name.strip() for name in os.environ.get("FUNDLEDGER_TEST_BACKENDS", "sqlite,postgres").split(",")]
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_database(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[tuple[str, str]]:
+    """One migrated schema per test process; dropped when the session ends."""
+    schema = f"fl_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as error:  # noqa: BLE001 - we re-raise as a clear failure
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}", pytrace=False)
+    engine = make_engine(POSTGRES_URL, schema=schema)
+    upgrade_database(engine)
+    engine.dispose()
+    yield POSTGRES_URL, schema
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def _empty_postgres_tables(engine: Engine) -> None:
+    """Every table of the test schema (domain packages add their own) except Alembic's."""
+    with engine.begin() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename <> 'alembic_version'"
+            )
+        ).scalars().all()
+        # Replica role silences the append-only triggers for this cleanup only.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def engine(backend, request, tmp_path) -> Iterator[Engine]:
+    if backend == "sqlite":
+        path = tmp_path / "ledger.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        engine = make_engine(f"sqlite:///{path}")
+    elif backend == "postgres":
+        url, schema = request.getfixturevalue("postgres_schema")
+        engine = make_engine(url, schema=schema)
+        _empty_postgres_tables(engine)
+    else:
+        raise pytest.UsageError(f"unknown backend {backend!r}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(engine, request) -> str:
+    """A URL other processes (CLI, workers) can open; PostgreSQL carries the schema as search_path."""
+    url = normalize_url(engine.url.render_as_string(hide_password=False))
+    if engine.dialect.name == "postgresql":
+        _url, schema = request.getfixturevalue("postgres_schema")
+        url += f"?schema={schema}"
+    return url
+
+
+@pytest.fixture
+def ledger(engine) -> Ledger:
+    return Ledger(engine)
