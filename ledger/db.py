@@ -9,6 +9,7 @@ Durability is part of the contract: a commit is durable when acknowledged.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -69,13 +70,19 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def upgrade_database(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (``fundledger init``)."""
+def upgrade_database(engine: Engine, version_locations: Sequence[Path] = ()) -> None:
+    """Bring the schema to the newest Alembic revisions (``fundledger init``).
+
+    Domain packages keep their own migration branches (down_revision "0001"); the application passes
+    their folders in ``version_locations`` so the ledger itself never names them."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    locations = [MIGRATIONS_DIR / "versions", *version_locations]
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(str(location) for location in locations))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         # "heads": domain packages (funds, vouchers, subsidies) keep their own migration branches.

@@ -71,13 +71,15 @@ class ResultCode(StrEnum):
 
 
 class LedgerError(Exception):
-    """A refused command. Nothing it touched was written."""
+    """A refused command. Nothing it touched was written.
 
-    def __init__(self, code: ResultCode, message: str, **detail: Any) -> None:
+    ``code`` is a ``ResultCode`` here; domain packages raise it with their own ``StrEnum`` codes."""
+
+    def __init__(self, code: StrEnum, message: str, **detail: Any) -> None:
         super().__init__(f"{code.value}: {message}")
         self.code = code
         self.message = message
         self.detail = detail
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code.value, "message": self.message, **{k: str(v) for k, v in self.detail.items()}}
+        return {"code": str(self.code.value), "message": self.message, **{k: str(v) for k, v in self.detail.items()}}

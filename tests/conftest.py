@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger.db import make_engine, normalize_url, upgrade_database
+from api.bootstrap import migrate
+from ledger.db import make_engine, normalize_url
 from ledger.engine import Ledger
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -28,7 +29,7 @@ BACKENDS = [name.strip() for name in os.environ.get("FUNDLEDGER_TEST_BACKENDS", 
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     engine = make_engine(f"sqlite:///{path}")
-    upgrade_database(engine)
+    migrate(engine)
     engine.dispose()
     return path
 
@@ -44,7 +45,7 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
     except Exception as error:  # noqa: BLE001 - we re-raise as a clear failure
         pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}", pytrace=False)
     engine = make_engine(POSTGRES_URL, schema=schema)
-    upgrade_database(engine)
+    migrate(engine)
     engine.dispose()
     yield POSTGRES_URL, schema
     with admin.begin() as conn:
