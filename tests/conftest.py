@@ -101,3 +101,20 @@ def database_url(engine, request) -> str:
 @pytest.fixture
 def ledger(engine) -> Ledger:
     return Ledger(engine)
+
+
+@pytest.fixture
+def postgres_engine(request) -> Iterator[Engine]:
+    """PostgreSQL only, for concurrency tests that need real row locks and several processes."""
+    url, schema = request.getfixturevalue("postgres_schema")
+    engine = make_engine(url, schema=schema)
+    _empty_postgres_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_engine, postgres_schema) -> str:
+    """URL of the empty PostgreSQL test schema, to open from other processes (``make_engine(url)``)."""
+    url, schema = postgres_schema
+    return f"{normalize_url(url)}?schema={schema}"
