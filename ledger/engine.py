@@ -41,7 +41,7 @@ from ledger.entries import (
     request_hash,
 )
 from ledger.errors import LedgerError, ResultCode
-from ledger.money import DEFAULT_CURRENCY, currency_places, format_fen, to_fen
+from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_fen
 from ledger.numbers import SHANGHAI, parse_period, period_of
 
 BATCH_REQUESTS_MAX = 10_000
@@ -882,6 +882,8 @@ class _Submission:
                 values[3] += amount
         for account_id, (debits_posted, credits_posted, debits_pending, credits_pending) in tentative.items():
             state = self.accounts_by_id[account_id]
+            for total in (debits_posted, credits_posted, debits_pending, credits_pending):
+                check_bigint(total)
             if state.debits_must_not_exceed_credits and debits_posted + debits_pending > credits_posted:
                 raise LedgerError(
                     ResultCode.DEBITS_EXCEED_CREDITS,

@@ -1,0 +1,526 @@
+"""Bulk CSV import: streamed, validated per transaction, committed per chunk, resumable.
+
+Columns: ``tx_id,date,account,amount[,currency,memo]``; one row per posting, the rows of a transaction
+contiguous; amounts debit-positive. Every rule of the posting engine holds (at least two postings, no
+zero amounts, balanced per currency, known open accounts, open periods, constraint flags), but the rows
+are written with driver-level ``executemany`` rather than through the per-request engine: this is the
+path that must carry millions of postings.
+
+Re-running the same file skips what is already posted (same ``source`` + ``tx_id`` and same content) and
+reports a transaction whose content changed as ``exists_with_different_content``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import Connection, select
+
+from ledger.accounts import account_type, check_type_allowed_in_book
+from ledger.engine import T_ACCOUNTS, T_BOOKS, T_PERIOD_CLOSES, Ledger, utc_now
+from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
+from ledger.errors import LedgerError, ResultCode
+from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
+
+IMPORT_CHUNK_TRANSACTIONS = 5_000
+IMPORT_ERRORS_MAX = 1_000
+REQUIRED_COLUMNS = ("tx_id", "date", "account", "amount")
+OPTIONAL_COLUMNS = ("currency", "memo")
+SQL_IN_CHUNK = 500
+IMPORT_KIND = "import"
+_PLAIN_AMOUNT = re.compile(r"^-?[0-9]{1,17}(\.[0-9]{1,2})?$")
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    account: str
+    amount_fen: int
+    currency: str
+
+
+@dataclass(slots=True)
+class _Tx:
+    tx_id: str
+    line: int
+    effective_date: date
+    memo: str
+    rows: list[_Row]
+    digest: str = ""
+
+
+@dataclass
+class ImportError_:
+    line: int
+    tx_id: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line} (tx {self.tx_id}): {self.code}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    source: str
+    posted: int = 0
+    skipped: int = 0
+    postings: int = 0
+    accounts_created: int = 0
+    errors: list[ImportError_] = field(default_factory=list)
+    errors_total: int = 0
+
+    def add_error(self, error: ImportError_) -> None:
+        self.errors_total += 1
+        if len(self.errors) < IMPORT_ERRORS_MAX:
+            self.errors.append(error)
+
+
+def _fen(text_value: str, currency: str) -> int:
+    """Fast exact parse for the common "1234.56" shape; anything else takes the careful path."""
+    if currency == DEFAULT_CURRENCY and _PLAIN_AMOUNT.match(text_value):
+        whole, _, fraction = text_value.partition(".")
+        negative = whole.startswith("-")
+        units = int(whole) * 100
+        cents = int(fraction.ljust(2, "0")) if fraction else 0
+        return units - cents if negative else units + cents
+    return to_fen(text_value, currency)
+
+
+def _digest(tx: _Tx) -> str:
+    """Content of an imported transaction, to tell a re-run from a changed file."""
+    parts = [tx.effective_date.isoformat(), tx.memo]
+    parts += [f"{row.account}\x1f{row.amount_fen}\x1f{row.currency}" for row in tx.rows]
+    return hashlib.sha256("\x1e".join(parts).encode()).hexdigest()
+
+
+def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
+    """Parse and group rows; malformed rows are reported with their line number and their
+    transaction is dropped whole (never half-posted)."""
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise LedgerError(ResultCode.CSV_HEADER_INVALID, "the CSV file is empty") from None
+    columns = [name.strip().lower() for name in header]
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise LedgerError(
+            ResultCode.CSV_HEADER_INVALID,
+            f"line 1: header must name {', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)}); "
+            f"missing {', '.join(missing)}",
+        )
+    index = {name: columns.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
+    i_tx, i_date, i_account, i_amount = (index[name] for name in REQUIRED_COLUMNS)
+    i_currency, i_memo = index.get("currency"), index.get("memo")
+    width = len(columns)
+    current: _Tx | None = None
+    current_bad = False
+    seen_ids: set[str] = set()
+    dates: dict[str, date] = {}
+    line = 1
+    for record in reader:
+        line += 1
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        tx_id = record[i_tx].strip() if len(record) > i_tx else ""
+        if current is not None and tx_id != current.tx_id:
+            if not current_bad:
+                yield current
+            current, current_bad = None, False
+        try:
+            if len(record) != width:
+                raise LedgerError(ResultCode.CSV_ROW_INVALID, f"expected {width} fields, found {len(record)}")
+            if not tx_id:
+                raise LedgerError(ResultCode.ID_MUST_NOT_BE_EMPTY, "tx_id is empty")
+            if len(tx_id) > CLIENT_ID_MAX_LENGTH:
+                raise LedgerError(ResultCode.CSV_ROW_INVALID, f"tx_id longer than {CLIENT_ID_MAX_LENGTH} characters")
+            date_text = record[i_date].strip()
+            effective_date = dates.get(date_text)
+            if effective_date is None:
+                try:
+                    effective_date = date.fromisoformat(date_text)
+                except ValueError:
+                    raise LedgerError(ResultCode.DATE_INVALID, f"date {date_text!r} is not YYYY-MM-DD") from None
+                dates[date_text] = effective_date
+            currency = record[i_currency].strip() if i_currency is not None and record[i_currency].strip() else "CNY"
+            if currency not in CURRENCY_PLACES:
+                raise LedgerError(ResultCode.CURRENCY_UNKNOWN, f"currency {currency!r} is not configured")
+            amount_fen = _fen(record[i_amount].strip(), currency)
+            if amount_fen == 0:
+                raise LedgerError(ResultCode.AMOUNT_MUST_NOT_BE_ZERO, "amount is zero")
+            account = record[i_account].strip()
+            row = _Row(line, account, amount_fen, currency)
+        except LedgerError as error:
+            report.add_error(ImportError_(line, tx_id, error.code.value, error.message))
+            if current is None:
+                current = _Tx(tx_id, line, date.min, "", [])
+            current_bad = True
+            continue
+        if current is None:
+            if tx_id in seen_ids:
+                report.add_error(
+                    ImportError_(
+                        line,
+                        tx_id,
+                        ResultCode.CSV_ROW_INVALID.value,
+                        "rows of a transaction must be contiguous; this tx_id appeared earlier in the file",
+                    )
+                )
+                current, current_bad = _Tx(tx_id, line, effective_date, "", []), True
+                continue
+            seen_ids.add(tx_id)
+            memo = record[i_memo] if i_memo is not None else ""
+            current = _Tx(tx_id, line, effective_date, memo, [])
+        elif effective_date != current.effective_date and not current_bad:
+            report.add_error(
+                ImportError_(line, tx_id, ResultCode.CSV_ROW_INVALID.value, "all rows of a transaction need one date")
+            )
+            current_bad = True
+        current.rows.append(row)
+    if current is not None and not current_bad:
+        yield current
+
+
+def _check_transaction(tx: _Tx) -> None:
+    if len(tx.rows) < 2:
+        raise LedgerError(ResultCode.ENTRY_MUST_HAVE_TWO_POSTINGS, f"needs at least 2 postings, got {len(tx.rows)}")
+    if len(tx.rows) > POSTINGS_PER_TRANSACTION_MAX:
+        raise LedgerError(ResultCode.ENTRY_TOO_LARGE, f"more than {POSTINGS_PER_TRANSACTION_MAX} postings")
+    totals: dict[str, int] = {}
+    for row in tx.rows:
+        totals[row.currency] = totals.get(row.currency, 0) + row.amount_fen
+    for currency, total in totals.items():
+        if total:
+            raise LedgerError(ResultCode.ENTRY_MUST_BALANCE, f"postings in {currency} are off by {total} minor units")
+
+
+@dataclass(slots=True)
+class _AccountCache:
+    id: int
+    currency: str
+    closed: bool
+    flagged: bool
+
+
+class CsvImporter:
+    """Streams one CSV file into one book."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        book: str,
+        source: str,
+        create_accounts: bool = False,
+        actor: str = "import",
+        chunk_transactions: int = IMPORT_CHUNK_TRANSACTIONS,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.book = book
+        self.source = source
+        self.create_accounts = create_accounts
+        self.actor = actor
+        self.chunk_transactions = chunk_transactions
+        self.progress = progress
+        self.report = ImportReport(source)
+        self.accounts: dict[str, _AccountCache] = {}
+        self.book_id: int | None = None
+        self.book_basis = ""
+        self.postgres = ledger.postgres
+        self.mark = "%s" if self.postgres else "?"
+
+    def run(self, stream: TextIO) -> ImportReport:
+        with self.ledger.engine.connect() as conn:
+            book_row = Ledger._book(conn, self.book)
+            self.book_id, self.book_basis = book_row["id"], book_row["basis"]
+            for account_id, path, currency, closed, limit_debits, limit_credits in conn.execute(
+                select(
+                    T_ACCOUNTS.c.id,
+                    T_ACCOUNTS.c.path,
+                    T_ACCOUNTS.c.currency,
+                    T_ACCOUNTS.c.closed,
+                    T_ACCOUNTS.c.debits_must_not_exceed_credits,
+                    T_ACCOUNTS.c.credits_must_not_exceed_debits,
+                ).where(T_ACCOUNTS.c.book_id == self.book_id)
+            ):
+                self.accounts[path] = _AccountCache(account_id, currency, bool(closed), bool(limit_debits or limit_credits))
+        chunk: list[_Tx] = []
+        for tx in read_transactions(stream, self.report):
+            chunk.append(tx)
+            if len(chunk) >= self.chunk_transactions:
+                self._commit_chunk(chunk)
+                chunk = []
+        if chunk:
+            self._commit_chunk(chunk)
+        return self.report
+
+    # -- one chunk, one database transaction -----------------------------------------------------------
+
+    def _commit_chunk(self, chunk: list[_Tx]) -> None:
+        with self.ledger.engine.begin() as conn:
+            accepted = self._accept(conn, chunk)
+            if accepted:
+                self._write(conn, accepted)
+        if self.progress is not None:
+            self.progress(len(chunk))
+
+    def _reject(self, tx: _Tx, error: LedgerError) -> None:
+        self.report.add_error(ImportError_(tx.line, tx.tx_id, error.code.value, error.message))
+
+    def _accept(self, conn: Connection, chunk: list[_Tx]) -> list[_Tx]:
+        existing = self._existing_digests(conn, [tx.tx_id for tx in chunk])
+        closed_periods = {
+            row[0]
+            for row in conn.execute(select(T_PERIOD_CLOSES.c.period).where(T_PERIOD_CLOSES.c.book_id == self.book_id))
+        }
+        balances = self._flagged_balances(conn, chunk)
+        accepted = []
+        for tx in chunk:
+            tx.digest = _digest(tx)
+            stored = existing.get(tx.tx_id)
+            if stored is not None:
+                if stored == tx.digest:
+                    self.report.skipped += 1
+                else:
+                    self._reject(
+                        tx,
+                        LedgerError(
+                            ResultCode.EXISTS_WITH_DIFFERENT_CONTENT,
+                            f"{self.source}/{tx.tx_id} was imported before with different content",
+                        ),
+                    )
+                continue
+            try:
+                _check_transaction(tx)
+                self._check_accounts(conn, tx)
+                period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
+                if period in closed_periods:
+                    raise LedgerError(ResultCode.PERIOD_CLOSED, f"period {period} of book {self.book!r} is closed")
+                self._apply_flags(tx, balances)
+            except LedgerError as error:
+                self._reject(tx, error)
+                continue
+            existing[tx.tx_id] = tx.digest
+            accepted.append(tx)
+        self._store_balances(conn, accepted, balances)
+        return accepted
+
+    def _existing_digests(self, conn: Connection, tx_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(tx_ids), SQL_IN_CHUNK):
+            part = tx_ids[start : start + SQL_IN_CHUNK]
+            marks = ",".join([self.mark] * len(part))
+            rows = conn.exec_driver_sql(
+                f"SELECT client_id, request_hash FROM transactions WHERE source = {self.mark} AND client_id IN ({marks})",
+                (self.source, *part),
+            )
+            found.update((client_id, digest) for client_id, digest in rows)
+        return found
+
+    def _check_accounts(self, conn: Connection, tx: _Tx) -> None:
+        for row in tx.rows:
+            cached = self.accounts.get(row.account)
+            if cached is None:
+                if not self.create_accounts:
+                    raise LedgerError(
+                        ResultCode.ACCOUNT_NOT_FOUND,
+                        f"line {row.line}: account {self.book}/{row.account} does not exist "
+                        "(pass --create-accounts to open it)",
+                    )
+                cached = self._open_account(conn, row)
+            if cached.closed:
+                raise LedgerError(ResultCode.ACCOUNT_CLOSED, f"line {row.line}: account {row.account} is closed")
+            if cached.currency != row.currency:
+                raise LedgerError(
+                    ResultCode.ACCOUNT_CURRENCY_MISMATCH,
+                    f"line {row.line}: account {row.account} is in {cached.currency}, not {row.currency}",
+                )
+
+    def _open_account(self, conn: Connection, row: _Row) -> _AccountCache:
+        try:
+            kind = account_type(row.account, normal_side="debit")
+            check_type_allowed_in_book(kind, row.account, self.book, self.book_basis)
+        except LedgerError as error:
+            raise LedgerError(error.code, f"line {row.line}: {error.message}") from None
+        account_id = self.ledger.create_account(self.book, row.account, currency=row.currency, conn=conn)
+        self.report.accounts_created += 1
+        cached = _AccountCache(account_id, row.currency, False, False)
+        self.accounts[row.account] = cached
+        return cached
+
+    def _flagged_balances(self, conn: Connection, chunk: list[_Tx]) -> dict[int, list]:
+        """Current balances of the constrained accounts this chunk touches (we hold the write lock)."""
+        ids = sorted(
+            {
+                self.accounts[row.account].id
+                for tx in chunk
+                for row in tx.rows
+                if row.account in self.accounts and self.accounts[row.account].flagged
+            }
+        )
+        if not ids:
+            return {}
+        query = select(
+            T_ACCOUNTS.c.id,
+            T_ACCOUNTS.c.path,
+            T_ACCOUNTS.c.debits_posted,
+            T_ACCOUNTS.c.credits_posted,
+            T_ACCOUNTS.c.debits_pending,
+            T_ACCOUNTS.c.credits_pending,
+            T_ACCOUNTS.c.debits_must_not_exceed_credits,
+            T_ACCOUNTS.c.credits_must_not_exceed_debits,
+        ).where(T_ACCOUNTS.c.id.in_(ids))
+        if self.postgres:
+            query = query.order_by(T_ACCOUNTS.c.id).with_for_update()
+        return {row[0]: list(row[1:]) for row in conn.execute(query)}
+
+    def _apply_flags(self, tx: _Tx, balances: dict[int, list]) -> None:
+        touched: dict[int, list] = {}
+        for row in tx.rows:
+            account_id = self.accounts[row.account].id
+            if account_id not in balances:
+                continue
+            values = touched.setdefault(account_id, list(balances[account_id]))
+            if row.amount_fen > 0:
+                values[1] += row.amount_fen
+            else:
+                values[2] -= row.amount_fen
+        for account_id, (path, debits, credits, debits_pending, credits_pending, limit_debits, limit_credits) in (
+            touched.items()
+        ):
+            if limit_debits and debits + debits_pending > credits:
+                raise LedgerError(ResultCode.DEBITS_EXCEED_CREDITS, f"account {path} would have debits exceeding credits")
+            if limit_credits and credits + credits_pending > debits:
+                raise LedgerError(ResultCode.CREDITS_EXCEED_DEBITS, f"account {path} would have credits exceeding debits")
+        balances.update(touched)
+
+    def _store_balances(self, conn: Connection, accepted: list[_Tx], balances: dict[int, list]) -> None:
+        """Cached totals move by the sum of the accepted postings, one UPDATE per account per chunk."""
+        debits: dict[int, int] = {}
+        credits: dict[int, int] = {}
+        for tx in accepted:
+            for row in tx.rows:
+                account_id = self.accounts[row.account].id
+                if row.amount_fen > 0:
+                    debits[account_id] = debits.get(account_id, 0) + row.amount_fen
+                else:
+                    credits[account_id] = credits.get(account_id, 0) - row.amount_fen
+        touched = sorted(set(debits) | set(credits))
+        if not touched:
+            return
+        current = {
+            row[0]: (row[1], row[2])
+            for row in conn.execute(
+                select(T_ACCOUNTS.c.id, T_ACCOUNTS.c.debits_posted, T_ACCOUNTS.c.credits_posted).where(
+                    T_ACCOUNTS.c.id.in_(touched)
+                )
+            )
+        }
+        for account_id in touched:
+            # SQLite would silently turn an overflowing integer sum into a REAL: refuse before it can.
+            if (
+                current[account_id][0] + debits.get(account_id, 0) > BIGINT_MAX
+                or current[account_id][1] + credits.get(account_id, 0) > BIGINT_MAX
+            ):
+                raise LedgerError(ResultCode.AMOUNT_EXCEEDS_BIGINT, "account totals would exceed a 64-bit integer")
+        m = self.mark
+        conn.exec_driver_sql(
+            f"UPDATE accounts SET debits_posted = debits_posted + {m}, credits_posted = credits_posted + {m}, "
+            f"version = version + 1 WHERE id = {m}",
+            [(debits.get(account_id, 0), credits.get(account_id, 0), account_id) for account_id in touched],
+        )
+
+    def _reserve_ids(self, conn: Connection, count: int) -> int:
+        if self.postgres:
+            first = conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, %s)", (count,)
+            ).scalars().all()
+            # The sequence hands out increasing values; concurrent writers may interleave, so use them as given.
+            self._ids = first
+            return first[0]
+        start = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM transactions").scalar_one()
+        self._ids = range(start + 1, start + count + 1)
+        return start + 1
+
+    def _write(self, conn: Connection, accepted: list[_Tx]) -> None:
+        self._reserve_ids(conn, len(accepted))
+        now = utc_now()
+        m = self.mark
+        if self.postgres:
+            recorded_at = now
+            as_date = lambda day: day  # noqa: E731 - psycopg adapts date objects
+            false = False
+        else:
+            # The text SQLAlchemy's SQLite dialect stores for these types, so both paths read back alike.
+            recorded_at = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+            as_date = date.isoformat
+            false = 0
+        tx_rows, posting_rows, queue_rows = [], [], []
+        book_id = self.book_id
+        for tx, tx_id in zip(accepted, self._ids):
+            day = as_date(tx.effective_date)
+            tx_rows.append(
+                (tx_id, self.source, tx.tx_id, tx.digest, IMPORT_KIND, false, day, recorded_at, tx.memo, self.actor)
+            )
+            for row in tx.rows:
+                cached = self.accounts[row.account]
+                posting_rows.append((tx_id, cached.id, book_id, row.amount_fen, row.currency, day, false))
+            queue_rows.append((tx_id,))
+        conn.exec_driver_sql(
+            "INSERT INTO transactions (id, source, client_id, request_hash, kind, pending, effective_date, "
+            f"recorded_at, memo, actor) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})",
+            tx_rows,
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO postings (transaction_id, account_id, book_id, amount_fen, currency, effective_date, pending) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
+            posting_rows,
+        )
+        conn.exec_driver_sql(f"INSERT INTO seal_queue (transaction_id) VALUES ({m})", queue_rows)
+        self.report.posted += len(accepted)
+        self.report.postings += len(posting_rows)
+
+
+def import_csv(
+    ledger: Ledger,
+    source_file: str | Path | TextIO,
+    *,
+    book: str,
+    source: str | None = None,
+    create_accounts: bool = False,
+    chunk_transactions: int = IMPORT_CHUNK_TRANSACTIONS,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    if isinstance(source_file, str | Path):
+        path = Path(source_file)
+        name = source or f"import:{path.name}"
+        with path.open(newline="", encoding="utf-8-sig") as stream:
+            return CsvImporter(
+                ledger,
+                book=book,
+                source=name,
+                create_accounts=create_accounts,
+                chunk_transactions=chunk_transactions,
+                progress=progress,
+            ).run(stream)
+    if isinstance(source_file, io.TextIOBase) or hasattr(source_file, "read"):
+        return CsvImporter(
+            ledger,
+            book=book,
+            source=source or "import:stream",
+            create_accounts=create_accounts,
+            chunk_transactions=chunk_transactions,
+            progress=progress,
+        ).run(source_file)
+    raise LedgerError(ResultCode.FILE_INVALID, f"cannot read {source_file!r}")
+
