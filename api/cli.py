@@ -25,7 +25,9 @@ from ledger.errors import LedgerError, ResultCode
 from ledger.money import format_fen
 from ledger.numbers import parse_date
 
-app = typer.Typer(help="fundledger: a double-entry ledger for public science-and-technology finance.", no_args_is_help=True)
+app = typer.Typer(
+    help="fundledger: a double-entry ledger for public science-and-technology finance.", no_args_is_help=True
+)
 console = Console(emoji=False)
 errors = Console(stderr=True, emoji=False)
 
@@ -271,9 +273,7 @@ def verify(database_url: DatabaseOption = None) -> None:
     engine = make_engine(database_url)
     report = verify_chain(engine)
     findings = reconcile(engine)
-    console.print(
-        f"hash chain: {report.sealed} sealed links checked, {report.unsealed} transactions not yet sealed"
-    )
+    console.print(f"hash chain: {report.sealed} sealed links checked, {report.unsealed} transactions not yet sealed")
     for finding in report.findings:
         errors.print(f"chain: {finding}", highlight=False)
     for finding in findings:

@@ -25,6 +25,7 @@ class FundsCode(StrEnum):
     LOAN_NOT_DEFAULTED = "loan_not_defaulted"
     NON_PERFORMING_PRINCIPAL_EXCEEDS_LOAN = "non_performing_principal_exceeds_loan"
     CLAIM_NOTHING_PAYABLE = "claim_nothing_payable"
+    CLAIM_CLIPPED_BY_CAP = "claim_clipped_by_cap"
     POOL_BALANCE_EMPTY = "pool_balance_empty"
     RECOVERY_WITHOUT_PAYOUT = "recovery_without_payout"
     RECOVERY_COSTS_EXCEED_GROSS = "recovery_costs_exceed_gross"

@@ -68,7 +68,9 @@ def canonical_encoding(transaction, legs: list[tuple[int, int, str]]) -> bytes:
     content["effective_date"] = content["effective_date"].isoformat()
     content["recorded_at"] = _timestamp(content["recorded_at"])
     content["expires_at"] = _timestamp(content["expires_at"])
-    content["postings"] = [[account_id, format_fen(amount, currency), currency] for account_id, amount, currency in legs]
+    content["postings"] = [
+        [account_id, format_fen(amount, currency), currency] for account_id, amount, currency in legs
+    ]
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -25,7 +25,7 @@ from typing import TextIO
 from sqlalchemy import Connection, select
 
 from ledger.accounts import account_type, check_type_allowed_in_book
-from ledger.engine import T_ACCOUNTS, T_BOOKS, T_PERIOD_CLOSES, Ledger, utc_now
+from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, Ledger, utc_now
 from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
@@ -253,7 +253,9 @@ class CsvImporter:
                     T_ACCOUNTS.c.credits_must_not_exceed_debits,
                 ).where(T_ACCOUNTS.c.book_id == self.book_id)
             ):
-                self.accounts[path] = _AccountCache(account_id, currency, bool(closed), bool(limit_debits or limit_credits))
+                self.accounts[path] = _AccountCache(
+                    account_id, currency, bool(closed), bool(limit_debits or limit_credits)
+                )
         chunk: list[_Tx] = []
         for tx in read_transactions(stream, self.report):
             chunk.append(tx)
@@ -395,13 +397,23 @@ class CsvImporter:
                 values[1] += row.amount_fen
             else:
                 values[2] -= row.amount_fen
-        for account_id, (path, debits, credits, debits_pending, credits_pending, limit_debits, limit_credits) in (
-            touched.items()
-        ):
+        for account_id, (
+            path,
+            debits,
+            credits,
+            debits_pending,
+            credits_pending,
+            limit_debits,
+            limit_credits,
+        ) in touched.items():
             if limit_debits and debits + debits_pending > credits:
-                raise LedgerError(ResultCode.DEBITS_EXCEED_CREDITS, f"account {path} would have debits exceeding credits")
+                raise LedgerError(
+                    ResultCode.DEBITS_EXCEED_CREDITS, f"account {path} would have debits exceeding credits"
+                )
             if limit_credits and credits + credits_pending > debits:
-                raise LedgerError(ResultCode.CREDITS_EXCEED_DEBITS, f"account {path} would have credits exceeding debits")
+                raise LedgerError(
+                    ResultCode.CREDITS_EXCEED_DEBITS, f"account {path} would have credits exceeding debits"
+                )
         balances.update(touched)
 
     def _store_balances(self, conn: Connection, accepted: list[_Tx], balances: dict[int, list]) -> None:
@@ -442,9 +454,13 @@ class CsvImporter:
 
     def _reserve_ids(self, conn: Connection, count: int) -> int:
         if self.postgres:
-            first = conn.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, %s)", (count,)
-            ).scalars().all()
+            first = (
+                conn.exec_driver_sql(
+                    "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, %s)", (count,)
+                )
+                .scalars()
+                .all()
+            )
             # The sequence hands out increasing values; concurrent writers may interleave, so use them as given.
             self._ids = first
             return first[0]
@@ -523,4 +539,3 @@ def import_csv(
             progress=progress,
         ).run(source_file)
     raise LedgerError(ResultCode.FILE_INVALID, f"cannot read {source_file!r}")
-

@@ -35,7 +35,7 @@ def _amount(value: Any) -> Any:
     if isinstance(value, float):
         raise LedgerError(
             ResultCode.AMOUNT_MUST_NOT_BE_FLOAT,
-            f"amount {value!r} is a JSON number with a fraction; write it as a string such as \"1234.56\"",
+            f'amount {value!r} is a JSON number with a fraction; write it as a string such as "1234.56"',
         )
     return value
 
@@ -61,7 +61,9 @@ def _postings(items: Any, default_book: str | None) -> tuple[PostingSpec, ...]:
         book = item.get("book", default_book)
         if not book:
             raise LedgerError(ResultCode.BOOK_NOT_FOUND, f"posting to {item['account']!r} names no book")
-        specs.append(PostingSpec(book, item["account"], _amount(item["amount"]), item.get("currency", DEFAULT_CURRENCY)))
+        specs.append(
+            PostingSpec(book, item["account"], _amount(item["amount"]), item.get("currency", DEFAULT_CURRENCY))
+        )
     return tuple(specs)
 
 

@@ -165,18 +165,22 @@ def reconcile(engine: Engine) -> list[Finding]:
     directory = _account_directory(engine, None)
     unresolved_pending = T_POSTINGS.c.pending.is_(True) & T_RESOLUTIONS.c.target_id.is_(None)
     posted = T_POSTINGS.c.pending.is_(False)
-    sums = select(
-        T_POSTINGS.c.account_id,
-        func.sum(case((posted & (T_POSTINGS.c.amount_fen > 0), T_POSTINGS.c.amount_fen), else_=0)),
-        func.sum(case((posted & (T_POSTINGS.c.amount_fen < 0), -T_POSTINGS.c.amount_fen), else_=0)),
-        func.sum(case((unresolved_pending & (T_POSTINGS.c.amount_fen > 0), T_POSTINGS.c.amount_fen), else_=0)),
-        func.sum(case((unresolved_pending & (T_POSTINGS.c.amount_fen < 0), -T_POSTINGS.c.amount_fen), else_=0)),
-    ).select_from(
-        T_POSTINGS.outerjoin(
-            T_RESOLUTIONS,
-            (T_RESOLUTIONS.c.target_id == T_POSTINGS.c.transaction_id) & T_POSTINGS.c.pending.is_(True),
+    sums = (
+        select(
+            T_POSTINGS.c.account_id,
+            func.sum(case((posted & (T_POSTINGS.c.amount_fen > 0), T_POSTINGS.c.amount_fen), else_=0)),
+            func.sum(case((posted & (T_POSTINGS.c.amount_fen < 0), -T_POSTINGS.c.amount_fen), else_=0)),
+            func.sum(case((unresolved_pending & (T_POSTINGS.c.amount_fen > 0), T_POSTINGS.c.amount_fen), else_=0)),
+            func.sum(case((unresolved_pending & (T_POSTINGS.c.amount_fen < 0), -T_POSTINGS.c.amount_fen), else_=0)),
         )
-    ).group_by(T_POSTINGS.c.account_id)
+        .select_from(
+            T_POSTINGS.outerjoin(
+                T_RESOLUTIONS,
+                (T_RESOLUTIONS.c.target_id == T_POSTINGS.c.transaction_id) & T_POSTINGS.c.pending.is_(True),
+            )
+        )
+        .group_by(T_POSTINGS.c.account_id)
+    )
     with engine.connect() as conn:
         computed = {row[0]: tuple(int(value or 0) for value in row[1:]) for row in conn.execute(sums)}
         cached = {
@@ -211,6 +215,8 @@ def reconcile(engine: Engine) -> list[Finding]:
     for (book_code, currency), total in sorted(book_totals.items()):
         if total != 0:
             findings.append(
-                Finding("book_does_not_balance", book_code, 0, total, f"book {book_code} ({currency}) is off by {total} fen")
+                Finding(
+                    "book_does_not_balance", book_code, 0, total, f"book {book_code} ({currency}) is off by {total} fen"
+                )
             )
     return findings

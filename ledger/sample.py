@@ -30,7 +30,9 @@ def load_core_demo(ledger: Ledger) -> dict:
     requests = [
         TransactionRequest(
             "appropriation-2026",
-            posting_specs(DEMO_BOOK, [("Assets:Bank:Treasury", "50000000.00"), ("NetAssets:Appropriations", "-50000000.00")]),
+            posting_specs(
+                DEMO_BOOK, [("Assets:Bank:Treasury", "50000000.00"), ("NetAssets:Appropriations", "-50000000.00")]
+            ),
             date(2026, 1, 5),
             source=DEMO_SOURCE,
             kind="appropriation",
@@ -40,7 +42,8 @@ def load_core_demo(ledger: Ledger) -> dict:
         TransactionRequest(
             "grant-approval-001",
             posting_specs(
-                DEMO_BOOK, [("Expenses:Grants:TechTransfer", "5000000.00"), ("Liabilities:Payables:Grants", "-5000000.00")]
+                DEMO_BOOK,
+                [("Expenses:Grants:TechTransfer", "5000000.00"), ("Liabilities:Payables:Grants", "-5000000.00")],
             ),
             date(2026, 3, 2),
             source=DEMO_SOURCE,
@@ -50,7 +53,9 @@ def load_core_demo(ledger: Ledger) -> dict:
         ),
         TransactionRequest(
             "grant-payment-001",
-            posting_specs(DEMO_BOOK, [("Liabilities:Payables:Grants", "5000000.00"), ("Assets:Bank:Treasury", "-5000000.00")]),
+            posting_specs(
+                DEMO_BOOK, [("Liabilities:Payables:Grants", "5000000.00"), ("Assets:Bank:Treasury", "-5000000.00")]
+            ),
             date(2026, 3, 20),
             source=DEMO_SOURCE,
             kind="payment",
@@ -58,10 +63,19 @@ def load_core_demo(ledger: Ledger) -> dict:
             audit=office,
             pending=True,
         ),
-        PostPendingRequest("grant-payment-001-post", (DEMO_SOURCE, "grant-payment-001"), source=DEMO_SOURCE, amount="4800000.00", audit=office),
+        PostPendingRequest(
+            "grant-payment-001-post",
+            (DEMO_SOURCE, "grant-payment-001"),
+            source=DEMO_SOURCE,
+            amount="4800000.00",
+            audit=office,
+        ),
         TransactionRequest(
             "grant-approval-002",
-            posting_specs(DEMO_BOOK, [("Expenses:Grants:TechTransfer", "300000.00"), ("Liabilities:Payables:Grants", "-300000.00")]),
+            posting_specs(
+                DEMO_BOOK,
+                [("Expenses:Grants:TechTransfer", "300000.00"), ("Liabilities:Payables:Grants", "-300000.00")],
+            ),
             date(2026, 4, 8),
             source=DEMO_SOURCE,
             kind="grant",

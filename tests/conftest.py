@@ -25,6 +25,7 @@ DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 POSTGRES_URL = os.environ.get("FUNDLEDGER_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
 BACKENDS = [name.strip() for name in os.environ.get("FUNDLEDGER_TEST_BACKENDS", "sqlite,postgres").split(",")]
 
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
@@ -56,12 +57,16 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
 def _empty_postgres_tables(engine: Engine) -> None:
     """Every table of the test schema (domain packages add their own) except Alembic's."""
     with engine.begin() as conn:
-        tables = conn.execute(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename <> 'alembic_version'"
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename <> 'alembic_version'"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         # Replica role silences the append-only triggers for this cleanup only.
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

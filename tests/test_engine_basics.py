@@ -13,7 +13,8 @@ def test_a_balanced_transaction_is_recorded_and_sealed(ledger):
     ledger.create_account("gz", "NetAssets:Appropriations")
     result = ledger.post(
         TransactionRequest(
-            "t1", posting_specs("gz", [("Assets:Bank", "1000.00"), ("NetAssets:Appropriations", "-1000.00")]),
+            "t1",
+            posting_specs("gz", [("Assets:Bank", "1000.00"), ("NetAssets:Appropriations", "-1000.00")]),
             date(2026, 1, 5),
         )
     )

@@ -14,7 +14,6 @@ from sqlalchemy import Connection, select
 
 from ledger import schema
 from ledger.engine import Ledger
-from ledger.errors import LedgerError
 
 LEDGER_SOURCE = "vouchers"
 T_ACCOUNTS = schema.Account.__table__
@@ -155,5 +154,9 @@ def credit_room(conn: Connection, book: str, path: str) -> int:
     return state["credits_posted"] - state["debits_posted"] - state["debits_pending"]
 
 
-def voucher_error(code, message: str, **detail) -> LedgerError:
-    return LedgerError(code, message, **detail)
+def lock_account(conn: Connection, book: str, path: str) -> None:
+    """PostgreSQL row lock on one account for the rest of the unit of work (the engine re-locks it in order)."""
+    book_id = select(T_BOOKS.c.id).where(T_BOOKS.c.code == book).scalar_subquery()
+    conn.execute(
+        select(T_ACCOUNTS.c.id).where(T_ACCOUNTS.c.book_id == book_id, T_ACCOUNTS.c.path == path).with_for_update()
+    )

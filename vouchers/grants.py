@@ -1,0 +1,191 @@
+"""Quota grants: a commitment in the memo book (not a liability), recorded by one user and approved by
+another. The per-enterprise annual cap and the remaining program budget bind at approval: refused with the
+room left (``stop``) or granted up to the room (``clip``, 核减, the rule recorded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from ledger.engine import Ledger, posting_specs
+from ledger.entries import Audit, TransactionRequest
+from ledger.errors import LedgerError
+from ledger.money import format_fen, to_fen
+from vouchers import books
+from vouchers.codes import VoucherCode
+from vouchers.config import ProgramConfig
+from vouchers.models import VoucherGrant, VoucherProgram
+from vouchers.programs import check_enterprise_eligible, load_program, record_event, require_maker_checker
+
+T_GRANTS = VoucherGrant.__table__
+T_PROGRAMS = VoucherProgram.__table__
+
+
+@dataclass(frozen=True)
+class GrantDecision:
+    grant_id: int
+    status: str
+    requested_fen: int
+    granted_fen: int | None
+    clipped_by: str | None
+
+
+def submit_grant(ledger: Ledger, program: str, enterprise: str, amount, *, maker: str, on: date) -> int:
+    """Record a grant request. With ``stop`` enforcement a request already beyond the room is refused now."""
+    requested_fen = to_fen(amount)
+    with ledger.engine.begin() as conn:
+        config = load_program(conn, program)
+        _check_grant_date(config, on)
+        check_enterprise_eligible(conn, config, enterprise, on)
+        if requested_fen <= 0:
+            raise LedgerError(VoucherCode.GRANT_WITHIN_ENTERPRISE_ANNUAL_CAP, "a grant must be greater than zero")
+        if config.cap_enforcement == "stop":
+            _binding_room(conn, config, enterprise, requested_fen)
+        grant_id = conn.execute(
+            T_GRANTS.insert().values(
+                program_code=program,
+                enterprise_code=enterprise,
+                requested_fen=requested_fen,
+                status="submitted",
+                maker=maker,
+                submitted_on=on,
+            )
+        ).inserted_primary_key[0]
+        record_event(ledger, conn, "grant", grant_id, "submitted", maker, requested=format_fen(requested_fen))
+        return grant_id
+
+
+def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: str, on: date) -> GrantDecision:
+    with ledger.engine.begin() as conn:
+        grant = _lock_undecided_grant(ledger, conn, grant_id)
+        require_maker_checker(grant["maker"], checker)
+        config = load_program(conn, grant["program_code"])
+        _lock_program(ledger, conn, config.code)
+        _check_grant_date(config, on)
+        enterprise = grant["enterprise_code"]
+        check_enterprise_eligible(conn, config, enterprise, on)
+        granted_fen, clipped_by = _binding_room(conn, config, enterprise, grant["requested_fen"])
+        books.create_quota_accounts(ledger, config.region_code, config.code, enterprise, conn=conn)
+        ledger.post(
+            TransactionRequest(
+                client_id=f"grant:{grant_id}",
+                postings=posting_specs(
+                    books.memo_book(config.region_code),
+                    [
+                        (books.program_grantable(config.code), granted_fen),
+                        (books.enterprise_quota(config.code, enterprise), -granted_fen),
+                    ],
+                ),
+                effective_date=on,
+                source=books.LEDGER_SOURCE,
+                kind="voucher_quota_grant",
+                memo=f"创新券 quota for {enterprise} in {config.code}" + (f" (核减: {clipped_by})" if clipped_by else ""),
+                audit=Audit(grant["maker"], checker, approval_doc),
+                program_year=config.year,
+                link_type="voucher_grant",
+                link_id=str(grant_id),
+            ),
+            conn=conn,
+        )
+        conn.execute(
+            T_GRANTS.update()
+            .where(T_GRANTS.c.id == grant_id)
+            .values(
+                status="approved",
+                granted_fen=granted_fen,
+                clipped_by=clipped_by,
+                checker=checker,
+                approval_doc=approval_doc,
+                decided_on=on,
+            )
+        )
+        record_event(
+            ledger, conn, "grant", grant_id, "approved", checker, granted=format_fen(granted_fen), clipped_by=clipped_by
+        )
+        return GrantDecision(grant_id, "approved", grant["requested_fen"], granted_fen, clipped_by)
+
+
+def reject_grant(ledger: Ledger, grant_id: int, *, checker: str, reason: str, on: date) -> GrantDecision:
+    if not reason.strip():
+        raise LedgerError(VoucherCode.REJECTION_NEEDS_REASON, "a rejected grant needs a reason")
+    with ledger.engine.begin() as conn:
+        grant = _lock_undecided_grant(ledger, conn, grant_id)
+        require_maker_checker(grant["maker"], checker)
+        conn.execute(
+            T_GRANTS.update()
+            .where(T_GRANTS.c.id == grant_id)
+            .values(status="rejected", checker=checker, reason=reason, decided_on=on)
+        )
+        record_event(ledger, conn, "grant", grant_id, "rejected", checker, reason=reason)
+        return GrantDecision(grant_id, "rejected", grant["requested_fen"], None, None)
+
+
+def grant_approve_in_one(
+    ledger: Ledger, program: str, enterprise: str, amount, *, maker: str, checker: str, on: date, approval_doc: str = ""
+) -> GrantDecision:
+    """Convenience for imports and demos: submit and approve (still two different users)."""
+    grant_id = submit_grant(ledger, program, enterprise, amount, maker=maker, on=on)
+    return approve_grant(ledger, grant_id, checker=checker, approval_doc=approval_doc or f"grant-{grant_id}", on=on)
+
+
+# rules ----------------------------------------------------------------------------------------------
+
+
+def _check_grant_date(config: ProgramConfig, on: date) -> None:
+    if on > config.use_by:
+        raise LedgerError(
+            VoucherCode.GRANT_BEFORE_USE_BY,
+            f"program {config.code} stopped granting after its use-by date {config.use_by}",
+            use_by=config.use_by.isoformat(),
+        )
+
+
+def approved_total_fen(conn: Connection, program: str, enterprise: str) -> int:
+    return conn.execute(
+        select(func.coalesce(func.sum(T_GRANTS.c.granted_fen), 0)).where(
+            T_GRANTS.c.program_code == program, T_GRANTS.c.enterprise_code == enterprise, T_GRANTS.c.status == "approved"
+        )
+    ).scalar_one()
+
+
+def _binding_room(conn: Connection, config: ProgramConfig, enterprise: str, requested_fen: int) -> tuple[int, str | None]:
+    """The amount to grant and the rule that clipped it; refuse (stop) when the request is beyond the room."""
+    cap_room = config.enterprise_annual_cap_fen - approved_total_fen(conn, config.code, enterprise)
+    budget_room = books.credit_room(conn, books.memo_book(config.region_code), books.program_grantable(config.code))
+    limits = [
+        (max(cap_room, 0), VoucherCode.GRANT_WITHIN_ENTERPRISE_ANNUAL_CAP, config.enterprise_annual_cap, "enterprise_annual_cap"),
+        (max(budget_room, 0), VoucherCode.GRANT_WITHIN_PROGRAM_BUDGET, config.budget, "program budget"),
+    ]
+    room, code, limit, rule = min(limits, key=lambda item: item[0])
+    if requested_fen <= room:
+        return requested_fen, None
+    if config.cap_enforcement == "clip" and room > 0:
+        return room, str(code)
+    raise LedgerError(
+        code,
+        f"grant of {format_fen(requested_fen)} exceeds the {rule} ({limit}) of program {config.code}: "
+        f"{format_fen(room)} left",
+        room_left=format_fen(room),
+        limit=limit,
+        source=config.sources.get(rule.replace(" ", "_"), config.sources.get("program", "")),
+    )
+
+
+def _lock_undecided_grant(ledger: Ledger, conn: Connection, grant_id: int):
+    query = select(T_GRANTS).where(T_GRANTS.c.id == grant_id)
+    if ledger.postgres:
+        query = query.with_for_update()
+    grant = conn.execute(query).mappings().first()
+    if grant is None:
+        raise LedgerError(VoucherCode.GRANT_NOT_FOUND, f"grant {grant_id} does not exist")
+    if grant["status"] != "submitted":
+        raise LedgerError(VoucherCode.GRANT_ALREADY_DECIDED, f"grant {grant_id} was already {grant['status']}")
+    return grant
+
+
+def _lock_program(ledger: Ledger, conn: Connection, program: str) -> None:
+    """Serialize approvals within a program so the annual cap is read and consumed atomically."""
+    if ledger.postgres:
+        conn.execute(select(T_PROGRAMS.c.id).where(T_PROGRAMS.c.code == program).with_for_update())
