@@ -122,3 +122,14 @@ def lock_row(conn: Connection, table, what: str, **where) -> dict:
     if row is None:
         raise LedgerError(FundsCode.NOT_FOUND, f"no {what} with {where}")
     return dict(row)
+
+
+def balance_in(conn: Connection, book: str, path: str) -> int:
+    """Debit-positive posted balance read inside the caller's transaction (SQLite allows one writer, and a
+    second connection would wait on it)."""
+    row = conn.execute(
+        select(T_ACCOUNTS.c.debits_posted, T_ACCOUNTS.c.credits_posted)
+        .join(T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id)
+        .where(T_BOOKS.c.code == book, T_ACCOUNTS.c.path == path)
+    ).one()
+    return row.debits_posted - row.credits_posted

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,13 +29,14 @@ from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
 
-IMPORT_CHUNK_TRANSACTIONS = 5_000
+IMPORT_CHUNK_TRANSACTIONS = 20_000
 IMPORT_ERRORS_MAX = 1_000
 REQUIRED_COLUMNS = ("tx_id", "date", "account", "amount")
 OPTIONAL_COLUMNS = ("currency", "memo")
 SQL_IN_CHUNK = 500
 IMPORT_KIND = "import"
-_PLAIN_AMOUNT = re.compile(r"^-?[0-9]{1,17}(\.[0-9]{1,2})?$")
+# Integer yuan digits the fast path accepts; longer values go through to_fen's BIGINT check.
+FAST_AMOUNT_DIGITS_MAX = 16
 
 
 @dataclass(slots=True)
@@ -85,13 +85,12 @@ class ImportReport:
 
 
 def _fen(text_value: str, currency: str) -> int:
-    """Fast exact parse for the common "1234.56" shape; anything else takes the careful path."""
-    if currency == DEFAULT_CURRENCY and _PLAIN_AMOUNT.match(text_value):
-        whole, _, fraction = text_value.partition(".")
-        negative = whole.startswith("-")
-        units = int(whole) * 100
-        cents = int(fraction.ljust(2, "0")) if fraction else 0
-        return units - cents if negative else units + cents
+    """Fast exact parse for the common "-1234.56" shape; anything else takes the careful path."""
+    if currency == DEFAULT_CURRENCY and len(text_value) > 3 and text_value[-3] == ".":
+        head, tail = text_value[:-3], text_value[-2:]
+        digits = head[1:] if head[:1] == "-" else head
+        if tail.isdigit() and digits.isdigit() and len(digits) <= FAST_AMOUNT_DIGITS_MAX:
+            return int(head + tail)
     return to_fen(text_value, currency)
 
 
@@ -285,6 +284,9 @@ class CsvImporter:
             row[0]
             for row in conn.execute(select(T_PERIOD_CLOSES.c.period).where(T_PERIOD_CLOSES.c.book_id == self.book_id))
         }
+        self._refused_accounts: dict[str, LedgerError] = {}
+        if self.create_accounts:
+            self._open_accounts(conn, chunk)
         balances = self._flagged_balances(conn, chunk)
         accepted = []
         for tx in chunk:
@@ -304,7 +306,10 @@ class CsvImporter:
                 continue
             try:
                 _check_transaction(tx)
-                self._check_accounts(conn, tx)
+                for row in tx.rows:
+                    if row.account in self._refused_accounts:
+                        raise self._refused_accounts[row.account]
+                self._check_accounts(tx)
                 period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
                 if period in closed_periods:
                     raise LedgerError(ResultCode.PERIOD_CLOSED, f"period {period} of book {self.book!r} is closed")
@@ -329,17 +334,15 @@ class CsvImporter:
             found.update((client_id, digest) for client_id, digest in rows)
         return found
 
-    def _check_accounts(self, conn: Connection, tx: _Tx) -> None:
+    def _check_accounts(self, tx: _Tx) -> None:
         for row in tx.rows:
             cached = self.accounts.get(row.account)
             if cached is None:
-                if not self.create_accounts:
-                    raise LedgerError(
-                        ResultCode.ACCOUNT_NOT_FOUND,
-                        f"line {row.line}: account {self.book}/{row.account} does not exist "
-                        "(pass --create-accounts to open it)",
-                    )
-                cached = self._open_account(conn, row)
+                raise LedgerError(
+                    ResultCode.ACCOUNT_NOT_FOUND,
+                    f"line {row.line}: account {self.book}/{row.account} does not exist "
+                    "(pass --create-accounts to open it)",
+                )
             if cached.closed:
                 raise LedgerError(ResultCode.ACCOUNT_CLOSED, f"line {row.line}: account {row.account} is closed")
             if cached.currency != row.currency:
@@ -348,17 +351,51 @@ class CsvImporter:
                     f"line {row.line}: account {row.account} is in {cached.currency}, not {row.currency}",
                 )
 
-    def _open_account(self, conn: Connection, row: _Row) -> _AccountCache:
-        try:
-            kind = account_type(row.account, normal_side="debit")
-            check_type_allowed_in_book(kind, row.account, self.book, self.book_basis)
-        except LedgerError as error:
-            raise LedgerError(error.code, f"line {row.line}: {error.message}") from None
-        account_id = self.ledger.create_account(self.book, row.account, currency=row.currency, conn=conn)
-        self.report.accounts_created += 1
-        cached = _AccountCache(account_id, row.currency, False, False)
-        self.accounts[row.account] = cached
-        return cached
+    def _open_accounts(self, conn: Connection, chunk: list[_Tx]) -> set[str]:
+        """Open this chunk's unknown accounts in one statement; returns the names that cannot be opened."""
+        wanted: dict[str, _Row] = {}
+        for tx in chunk:
+            for row in tx.rows:
+                if row.account not in self.accounts and row.account not in wanted:
+                    wanted[row.account] = row
+        refused: dict[str, LedgerError] = {}
+        rows = []
+        now = utc_now()
+        for path, row in wanted.items():
+            try:
+                kind = account_type(path, normal_side="debit")
+                check_type_allowed_in_book(kind, path, self.book, self.book_basis)
+            except LedgerError as error:
+                refused[path] = LedgerError(error.code, f"line {row.line}: {error.message}")
+                continue
+            rows.append(
+                {
+                    "book_id": self.book_id,
+                    "path": path,
+                    "type": kind.name,
+                    "normal_side": kind.normal_side,
+                    "currency": row.currency,
+                    "metadata_json": "{}",
+                    "debits_must_not_exceed_credits": False,
+                    "credits_must_not_exceed_debits": False,
+                    "closed": False,
+                    "created_at": now,
+                }
+            )
+        if rows:
+            conn.execute(T_ACCOUNTS.insert(), rows)
+            names = [row["path"] for row in rows]
+            for start in range(0, len(names), SQL_IN_CHUNK):
+                part = names[start : start + SQL_IN_CHUNK]
+                for account_id, path, currency in conn.execute(
+                    select(T_ACCOUNTS.c.id, T_ACCOUNTS.c.path, T_ACCOUNTS.c.currency).where(
+                        T_ACCOUNTS.c.book_id == self.book_id, T_ACCOUNTS.c.path.in_(part)
+                    )
+                ):
+                    self.accounts[path] = _AccountCache(account_id, currency, False, False)
+            self.report.accounts_created += len(rows)
+        self._refused_accounts = refused
+        return set(refused)
 
     def _flagged_balances(self, conn: Connection, chunk: list[_Tx]) -> dict[int, list]:
         """Current balances of the constrained accounts this chunk touches (we hold the write lock)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 APPEND_ONLY_TABLES = (
@@ -81,22 +81,37 @@ class Transaction(SQLModel, table=True):
     """A 记账凭证. Immutable once written: corrections are reversals, pending is resolved by new rows."""
 
     __tablename__ = "transactions"
-    __table_args__ = (UniqueConstraint("source", "client_id", name="uq_transactions_source_client_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "client_id", name="uq_transactions_source_client_id"),
+        # Partial: most transactions resolve nothing, and bulk imports should not pay for NULL entries.
+        Index(
+            "ix_transactions_resolves_id",
+            "resolves_id",
+            sqlite_where=text("resolves_id IS NOT NULL"),
+            postgresql_where=text("resolves_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_transactions_reverses_id",
+            "reverses_id",
+            sqlite_where=text("reverses_id IS NOT NULL"),
+            postgresql_where=text("reverses_id IS NOT NULL"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True, sa_type=ID_TYPE)
     source: str = Field(max_length=100)
     client_id: str = Field(max_length=200)
     request_hash: str = Field(max_length=64)
     kind: str = Field(default="general", max_length=64)
     pending: bool = Field(default=False)
-    effective_date: date = Field(index=True)
+    effective_date: date
     recorded_at: datetime
     memo: str = Field(default="", max_length=1000)
     actor: str = Field(default="", max_length=100)
     approver: str | None = Field(default=None, max_length=100)
     approval_doc: str | None = Field(default=None, max_length=200)
     reason: str | None = Field(default=None, max_length=1000)
-    resolves_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
-    reverses_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    resolves_id: int | None = Field(default=None, sa_type=BigInteger)
+    reverses_id: int | None = Field(default=None, sa_type=BigInteger)
     expires_at: datetime | None = Field(default=None)
     program_year: int | None = Field(default=None)
     link_type: str | None = Field(default=None, max_length=64)

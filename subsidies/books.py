@@ -66,7 +66,7 @@ def create_program_accounts(ledger: Ledger, program: ProgramConfig, conn: Connec
     guarded = program.budget.enforcement != "warn"
     for path in (appropriation_budget_account(program.code), budget_expenditure_account(program.code)):
         ledger.create_account(program.budget_book, path, exist_ok=True, conn=conn)
-    for year in [*program.years, program.last_year + 1]:
+    for year in program.years:
         ledger.create_account(
             program.budget_book,
             funds_available_account(program.code, year),

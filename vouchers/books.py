@@ -14,6 +14,8 @@ from sqlalchemy import Connection, select
 
 from ledger import schema
 from ledger.engine import Ledger
+from ledger.entries import PostingSpec
+from ledger.money import format_fen
 
 LEDGER_SOURCE = "vouchers"
 T_ACCOUNTS = schema.Account.__table__
@@ -106,7 +108,11 @@ def create_program_accounts(ledger: Ledger, region: str, program: str, *, conn: 
     ledger.create_account(budget, budget_appropriation(program), exist_ok=True, conn=conn)
     ledger.create_account(memo, program_authority(program), normal_side="debit", exist_ok=True, conn=conn)
     ledger.create_account(
-        memo, program_grantable(program), normal_side="credit", debits_must_not_exceed_credits=True, exist_ok=True,
+        memo,
+        program_grantable(program),
+        normal_side="credit",
+        debits_must_not_exceed_credits=True,
+        exist_ok=True,
         conn=conn,
     )
 
@@ -114,12 +120,21 @@ def create_program_accounts(ledger: Ledger, region: str, program: str, *, conn: 
 def create_quota_accounts(ledger: Ledger, region: str, program: str, enterprise: str, *, conn: Connection) -> None:
     memo = memo_book(region)
     ledger.create_account(
-        memo, enterprise_quota(program, enterprise), normal_side="credit", debits_must_not_exceed_credits=True,
-        owner_code=enterprise, exist_ok=True, conn=conn,
+        memo,
+        enterprise_quota(program, enterprise),
+        normal_side="credit",
+        debits_must_not_exceed_credits=True,
+        owner_code=enterprise,
+        exist_ok=True,
+        conn=conn,
     )
     ledger.create_account(
-        memo, enterprise_quota_used(program, enterprise), normal_side="credit", owner_code=enterprise,
-        exist_ok=True, conn=conn,
+        memo,
+        enterprise_quota_used(program, enterprise),
+        normal_side="credit",
+        owner_code=enterprise,
+        exist_ok=True,
+        conn=conn,
     )
 
 
@@ -160,3 +175,8 @@ def lock_account(conn: Connection, book: str, path: str) -> None:
     conn.execute(
         select(T_ACCOUNTS.c.id).where(T_ACCOUNTS.c.book_id == book_id, T_ACCOUNTS.c.path == path).with_for_update()
     )
+
+
+def fen_legs(book: str, legs: list[tuple[str, int]]) -> tuple[PostingSpec, ...]:
+    """Posting specs from integer fen (the engine's specs take decimal yuan strings)."""
+    return tuple(PostingSpec(book, path, format_fen(amount_fen)) for path, amount_fen in legs)

@@ -12,6 +12,7 @@ class VoucherCode(StrEnum):
     REGION_NOT_IN_SCHEME = "region_not_in_scheme"
     GRANT_NOT_FOUND = "grant_not_found"
     REDEMPTION_NOT_FOUND = "redemption_not_found"
+    SETTLEMENT_NOT_FOUND = "settlement_not_found"
     # maker-checker (不相容岗位分离)
     APPROVER_MUST_DIFFER_FROM_MAKER = "approver_must_differ_from_maker"
     GRANT_ALREADY_DECIDED = "grant_already_decided"

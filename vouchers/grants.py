@@ -9,10 +9,11 @@ from datetime import date
 
 from sqlalchemy import Connection, func, select
 
-from ledger.engine import Ledger, posting_specs
+from ledger.engine import Ledger
 from ledger.entries import Audit, TransactionRequest
-from ledger.errors import LedgerError
-from ledger.money import format_fen, to_fen
+from ledger.errors import LedgerError, ResultCode
+from ledger.money import format_fen
+from ledger.numbers import parse_amount_fen
 from vouchers import books
 from vouchers.codes import VoucherCode
 from vouchers.config import ProgramConfig
@@ -34,13 +35,13 @@ class GrantDecision:
 
 def submit_grant(ledger: Ledger, program: str, enterprise: str, amount, *, maker: str, on: date) -> int:
     """Record a grant request. With ``stop`` enforcement a request already beyond the room is refused now."""
-    requested_fen = to_fen(amount)
+    requested_fen = parse_amount_fen(amount)
     with ledger.engine.begin() as conn:
         config = load_program(conn, program)
         _check_grant_date(config, on)
         check_enterprise_eligible(conn, config, enterprise, on)
         if requested_fen <= 0:
-            raise LedgerError(VoucherCode.GRANT_WITHIN_ENTERPRISE_ANNUAL_CAP, "a grant must be greater than zero")
+            raise LedgerError(ResultCode.AMOUNT_MUST_BE_POSITIVE, "a grant must be greater than zero")
         if config.cap_enforcement == "stop":
             _binding_room(conn, config, enterprise, requested_fen)
         grant_id = conn.execute(
@@ -71,7 +72,7 @@ def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: 
         ledger.post(
             TransactionRequest(
                 client_id=f"grant:{grant_id}",
-                postings=posting_specs(
+                postings=books.fen_legs(
                     books.memo_book(config.region_code),
                     [
                         (books.program_grantable(config.code), granted_fen),
@@ -81,7 +82,8 @@ def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: 
                 effective_date=on,
                 source=books.LEDGER_SOURCE,
                 kind="voucher_quota_grant",
-                memo=f"创新券 quota for {enterprise} in {config.code}" + (f" (核减: {clipped_by})" if clipped_by else ""),
+                memo=f"创新券 quota for {enterprise} in {config.code}"
+                + (f" (核减: {clipped_by})" if clipped_by else ""),
                 audit=Audit(grant["maker"], checker, approval_doc),
                 program_year=config.year,
                 link_type="voucher_grant",
@@ -145,17 +147,26 @@ def _check_grant_date(config: ProgramConfig, on: date) -> None:
 def approved_total_fen(conn: Connection, program: str, enterprise: str) -> int:
     return conn.execute(
         select(func.coalesce(func.sum(T_GRANTS.c.granted_fen), 0)).where(
-            T_GRANTS.c.program_code == program, T_GRANTS.c.enterprise_code == enterprise, T_GRANTS.c.status == "approved"
+            T_GRANTS.c.program_code == program,
+            T_GRANTS.c.enterprise_code == enterprise,
+            T_GRANTS.c.status == "approved",
         )
     ).scalar_one()
 
 
-def _binding_room(conn: Connection, config: ProgramConfig, enterprise: str, requested_fen: int) -> tuple[int, str | None]:
+def _binding_room(
+    conn: Connection, config: ProgramConfig, enterprise: str, requested_fen: int
+) -> tuple[int, str | None]:
     """The amount to grant and the rule that clipped it; refuse (stop) when the request is beyond the room."""
     cap_room = config.enterprise_annual_cap_fen - approved_total_fen(conn, config.code, enterprise)
     budget_room = books.credit_room(conn, books.memo_book(config.region_code), books.program_grantable(config.code))
     limits = [
-        (max(cap_room, 0), VoucherCode.GRANT_WITHIN_ENTERPRISE_ANNUAL_CAP, config.enterprise_annual_cap, "enterprise_annual_cap"),
+        (
+            max(cap_room, 0),
+            VoucherCode.GRANT_WITHIN_ENTERPRISE_ANNUAL_CAP,
+            config.enterprise_annual_cap,
+            "enterprise_annual_cap",
+        ),
         (max(budget_room, 0), VoucherCode.GRANT_WITHIN_PROGRAM_BUDGET, config.budget, "program budget"),
     ]
     room, code, limit, rule = min(limits, key=lambda item: item[0])

@@ -124,9 +124,7 @@ class VoucherQuotaExpiry(SQLModel, table=True):
     """Unused quota returned to the program budget after the use-by date (one row per return)."""
 
     __tablename__ = "vouchers_quota_expiries"
-    __table_args__ = (
-        UniqueConstraint("program_code", "enterprise_code", "sequence", name="uq_vouchers_quota_expiry"),
-    )
+    __table_args__ = (UniqueConstraint("program_code", "enterprise_code", "sequence", name="uq_vouchers_quota_expiry"),)
     id: int | None = Field(default=None, primary_key=True)
     program_code: str = Field(max_length=40)
     enterprise_code: str = Field(max_length=18)

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import Connection, select
 
 from ledger import schema
-from ledger.engine import Ledger, posting_specs
+from ledger.engine import Ledger
 from ledger.entities import validate_credit_code, validate_region_code
 from ledger.entries import Audit, TransactionRequest
 from ledger.errors import LedgerError
@@ -132,15 +132,15 @@ def create_program(
 def _post_appropriation(ledger: Ledger, conn: Connection, config: ProgramConfig, audit: Audit, on: date) -> None:
     region, program, amount = config.region_code, config.code, config.budget_fen
     legs = (
-        *posting_specs(
+        *books.fen_legs(
             books.financial_book(region),
             [(books.TREASURY, amount), (books.appropriation_revenue(program), -amount)],
         ),
-        *posting_specs(
+        *books.fen_legs(
             books.budget_book(region),
             [(books.budget_funds_held(program), amount), (books.budget_appropriation(program), -amount)],
         ),
-        *posting_specs(
+        *books.fen_legs(
             books.memo_book(region),
             [(books.program_authority(program), amount), (books.program_grantable(program), -amount)],
         ),
@@ -215,7 +215,10 @@ def register_enterprise(
         if exists is None:
             conn.execute(
                 T_REGISTRATIONS.insert().values(
-                    enterprise_code=code, registration_no=registration_no, valid_from=valid_from, valid_until=valid_until
+                    enterprise_code=code,
+                    registration_no=registration_no,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
                 )
             )
 
@@ -261,7 +264,8 @@ def check_enterprise_eligible(conn: Connection, config: ProgramConfig, enterpris
 def check_provider_certified(conn: Connection, config: ProgramConfig, provider: str, category: str, on: date) -> None:
     """Certified on ``on`` for ``category`` by the issuing region or a region it recognizes (互认)."""
     rows = conn.execute(
-        select(T_CERTIFICATIONS.c.categories_json).where(
+        select(T_CERTIFICATIONS.c.categories_json)
+        .where(
             T_CERTIFICATIONS.c.provider_code == provider,
             T_CERTIFICATIONS.c.certifying_region.in_(config.accepted_provider_regions),
             T_CERTIFICATIONS.c.certified_from <= on,

@@ -14,12 +14,12 @@ from datetime import date
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger.engine import Ledger, posting_specs
+from ledger.engine import Ledger
 from ledger.entities import region_at_level
 from ledger.entries import Audit, PostingSpec, PostPendingRequest, TransactionRequest, VoidPendingRequest
 from ledger.errors import LedgerError, ResultCode
-from ledger.money import format_fen, to_fen
-from ledger.numbers import apply_ratio_down, split_largest_remainder
+from ledger.money import format_fen
+from ledger.numbers import apply_ratio_down, parse_amount_fen, split_largest_remainder
 from vouchers import books
 from vouchers.codes import VoucherCode
 from vouchers.config import CROSS_REGION_MODES, ProgramConfig
@@ -61,7 +61,7 @@ def reserve(
     mode: str | None = None,
 ) -> dict:
     """Reserve min(co-pay ratio x contract, per-application amount, available quota), rounded down."""
-    contract_fen = to_fen(contract_amount)
+    contract_fen = parse_amount_fen(contract_amount)
     if contract_fen <= 0:
         raise LedgerError(ResultCode.AMOUNT_MUST_BE_POSITIVE, "the service contract amount must be greater than zero")
     with ledger.engine.begin() as conn:
@@ -127,7 +127,7 @@ def claim(
     requested_amount=None,
 ) -> dict:
     """Post the provider's verified claim: min(reserved, co-pay ratio x invoiced, requested), rest released."""
-    invoiced_fen = to_fen(invoiced_amount)
+    invoiced_fen = parse_amount_fen(invoiced_amount)
     if invoiced_fen <= 0:
         raise LedgerError(ResultCode.AMOUNT_MUST_BE_POSITIVE, "the invoiced amount must be greater than zero")
     with ledger.engine.begin() as conn:
@@ -147,7 +147,7 @@ def claim(
                 redeem_by=config.redeem_by.isoformat(),
             )
         reserved_fen = redemption["reserved_fen"]
-        requested_fen = to_fen(requested_amount) if requested_amount is not None else reserved_fen
+        requested_fen = parse_amount_fen(requested_amount) if requested_amount is not None else reserved_fen
         if requested_fen > reserved_fen:
             raise LedgerError(
                 VoucherCode.CLAIM_WITHIN_RESERVATION,
@@ -306,12 +306,18 @@ def _locked_quota_room(ledger: Ledger, conn: Connection, config: ProgramConfig, 
 
 
 def _post_reservation(
-    ledger: Ledger, conn: Connection, config: ProgramConfig, enterprise: str, redemption_id: int, amount_fen: int,
-    on: date, actor: str,
+    ledger: Ledger,
+    conn: Connection,
+    config: ProgramConfig,
+    enterprise: str,
+    redemption_id: int,
+    amount_fen: int,
+    on: date,
+    actor: str,
 ) -> None:
     request = TransactionRequest(
         client_id=reservation_client_id(redemption_id),
-        postings=posting_specs(
+        postings=books.fen_legs(
             books.memo_book(config.region_code),
             [
                 (books.enterprise_quota(config.code, enterprise), amount_fen),

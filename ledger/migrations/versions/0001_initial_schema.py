@@ -139,9 +139,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("source", "client_id", name="uq_transactions_source_client_id"),
     )
     with op.batch_alter_table("transactions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_transactions_effective_date"), ["effective_date"], unique=False)
-        batch_op.create_index(batch_op.f("ix_transactions_resolves_id"), ["resolves_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_transactions_reverses_id"), ["reverses_id"], unique=False)
+        # Partial: most transactions resolve nothing, and bulk imports should not pay for NULL entries.
+        for column in ("resolves_id", "reverses_id"):
+            batch_op.create_index(
+                f"ix_transactions_{column}",
+                [column],
+                unique=False,
+                sqlite_where=sa.text(f"{column} IS NOT NULL"),
+                postgresql_where=sa.text(f"{column} IS NOT NULL"),
+            )
 
     op.create_table(
         "voucher_counters",
@@ -208,9 +214,8 @@ def downgrade() -> None:
     op.drop_table("voucher_numbers")
     op.drop_table("voucher_counters")
     with op.batch_alter_table("transactions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_transactions_reverses_id"))
-        batch_op.drop_index(batch_op.f("ix_transactions_resolves_id"))
-        batch_op.drop_index(batch_op.f("ix_transactions_effective_date"))
+        batch_op.drop_index("ix_transactions_reverses_id")
+        batch_op.drop_index("ix_transactions_resolves_id")
 
     op.drop_table("transactions")
     op.drop_table("transaction_resolutions")

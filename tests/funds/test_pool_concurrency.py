@@ -1,0 +1,58 @@
+"""Concurrent claims on PostgreSQL never overdraw the pool (several processes approving at once)."""
+
+import multiprocessing
+from datetime import date
+
+import pytest
+
+from funds.pools import RiskPools
+from ledger.db import make_engine
+from ledger.engine import Ledger
+from tests.funds.conftest import build_pool
+
+WORKERS = 4
+CLAIMS = 12
+
+
+def approve_claims(url: str, claim_ids: list[int]) -> list[int]:
+    engine = make_engine(url)
+    try:
+        pools = RiskPools(Ledger(engine))
+        return [
+            pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2)).paid_fen
+            for claim_id in claim_ids
+        ]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_concurrent_claims_never_overdraw_the_pool(postgres_engine, postgres_url):
+    ledger = Ledger(postgres_engine)
+    pools = build_pool(ledger, funding=("6万", "12万", "12万"))  # 30万 in the pool
+    claim_ids = []
+    for number in range(CLAIMS):
+        loan_id = pools.file_loan(
+            "gz",
+            "BANK-A",
+            f"FIRM-{number}",
+            f"L{number}",
+            "20万",
+            date(2026, 2, 1),
+            12,
+            date(2026, 2, 2),
+            actor="banker",
+        )
+        pools.set_loan_status(loan_id, "overdue", actor="banker")
+        pools.set_loan_status(loan_id, "defaulted", actor="banker")
+        claim_ids.append(pools.submit_claim(loan_id, "20万", date(2026, 9, 1), actor="banker"))
+    batches = [claim_ids[index::WORKERS] for index in range(WORKERS)]
+    with multiprocessing.get_context("spawn").Pool(WORKERS) as workers:
+        results = workers.starmap(approve_claims, [(postgres_url, batch) for batch in batches], chunksize=1)
+    paid = sum(sum(batch) for batch in results)
+    assert paid == 30 * 1_000_000  # 12 claims of 10万 each, the pool holds 30万: exactly the pool is paid out
+    assert pools.balance_fen("gz") == 0
+    cash = ledger.account("pool:gz", "Assets:Bank:Pool")
+    assert cash.credits_posted <= cash.debits_posted
+    owed = sum(pools.claim(claim_id)["entitled_fen"] - pools.claim(claim_id)["paid_fen"] for claim_id in claim_ids)
+    assert owed == CLAIMS * 10 * 1_000_000 - paid

@@ -1,0 +1,150 @@
+"""CSV import: malformed rows are reported with their line numbers, nothing is half-posted, re-runs skip."""
+
+import io
+
+import pytest
+
+from ledger.chain import seal, verify_chain
+from ledger.errors import LedgerError, ResultCode
+from ledger.importer import import_csv
+from ledger.queries import reconcile
+from tests.ledger_helpers import snapshot
+
+HEADER = "tx_id,date,account,amount,currency,memo\n"
+GOOD = (
+    "t1,2026-01-05,Assets:Bank,1000.00,CNY,appropriation\n"
+    "t1,2026-01-05,Equity:Appropriations,-1000.00,CNY,appropriation\n"
+    "t2,2026-01-06,Expenses:Grants,250.50,CNY,grant\n"
+    "t2,2026-01-06,Assets:Bank,-250.50,CNY,grant\n"
+)
+
+
+@pytest.fixture
+def book(ledger):
+    ledger.create_book("main", "main", "financial")
+    return ledger
+
+
+def run(ledger, content, **options):
+    options.setdefault("create_accounts", True)
+    return import_csv(ledger, io.StringIO(content), book="main", source="import:test", **options)
+
+
+def test_a_journal_imports_with_equity_and_income_accepted_as_types(book):
+    report = run(book, HEADER + GOOD)
+    assert (report.posted, report.postings, report.errors_total) == (2, 4, 0)
+    assert book.account("main", "Assets:Bank").balance_fen == 74_950
+    assert book.account("main", "Equity:Appropriations").type == "NetAssets"
+    assert seal(book.engine) == 2
+    assert verify_chain(book.engine).intact
+    assert reconcile(book.engine) == []
+
+
+def test_re_running_an_import_skips_what_is_already_posted(book):
+    run(book, HEADER + GOOD, chunk_transactions=1)
+    before = snapshot(book)
+    report = run(book, HEADER + GOOD, chunk_transactions=1)
+    assert (report.posted, report.skipped) == (0, 2)
+    assert snapshot(book) == before
+
+
+def test_an_interrupted_import_resumes_where_it_stopped(book):
+    run(book, HEADER + GOOD.splitlines(keepends=True)[0] + GOOD.splitlines(keepends=True)[1])
+    report = run(book, HEADER + GOOD)
+    assert (report.posted, report.skipped) == (1, 1)
+    assert book.account("main", "Assets:Bank").balance_fen == 74_950
+
+
+def test_a_changed_transaction_under_the_same_id_is_refused(book):
+    run(book, HEADER + GOOD)
+    before = snapshot(book)
+    report = run(book, HEADER + GOOD.replace("250.50", "250.51"))
+    assert [error.code for error in report.errors] == [ResultCode.EXISTS_WITH_DIFFERENT_CONTENT.value]
+    assert snapshot(book) == before
+
+
+@pytest.mark.parametrize(
+    "bad_rows, code, line",
+    [
+        (
+            "t3,2026-01-07,Assets:Bank,12.345,CNY,\nt3,2026-01-07,Equity:X,-12.345,CNY,\n",
+            "amount_exceeds_currency_places",
+            6,
+        ),
+        ("t3,2026-13-07,Assets:Bank,1.00,CNY,\nt3,2026-13-07,Equity:X,-1.00,CNY,\n", "date_invalid", 6),
+        ("t3,2026-01-07,Assets:Bank,abc,CNY,\nt3,2026-01-07,Equity:X,-1.00,CNY,\n", "amount_invalid", 6),
+        ("t3,2026-01-07,Assets:Bank,1.00,CNY\n", "csv_row_invalid", 6),
+        ("t3,2026-01-07,Assets:Bank,0.00,CNY,\nt3,2026-01-07,Equity:X,0.00,CNY,\n", "amount_must_not_be_zero", 6),
+        (",2026-01-07,Assets:Bank,1.00,CNY,\n", "id_must_not_be_empty", 6),
+        ("t3,2026-01-07,Assets:Bank,1.00,XXX,\nt3,2026-01-07,Equity:X,-1.00,XXX,\n", "currency_unknown", 6),
+        (
+            "t3,2026-01-07,Assets:Bank,99999999999999999999.00,CNY,\nt3,2026-01-07,Equity:X,-1.00,CNY,\n",
+            "amount_exceeds_bigint",
+            6,
+        ),
+    ],
+)
+def test_malformed_rows_are_reported_with_their_line_number_and_their_transaction_dropped(book, bad_rows, code, line):
+    report = run(book, HEADER + GOOD + bad_rows)
+    assert report.posted == 2
+    assert [(error.code, error.line) for error in report.errors][:1] == [(code, line)]
+    assert f"line {line}" in str(report.errors[0])
+    assert book.account("main", "Assets:Bank").balance_fen == 74_950
+
+
+@pytest.mark.parametrize(
+    "rows, code",
+    [
+        ("t3,2026-01-07,Assets:Bank,1.00,CNY,\nt3,2026-01-07,Equity:X,-0.99,CNY,\n", "entry_must_balance"),
+        ("t3,2026-01-07,Assets:Bank,1.00,CNY,\n", "entry_must_have_two_postings"),
+        ("t3,2026-01-07,Assets:Bank,1.00,CNY,\nt3,2026-01-07,Cash:Drawer,-1.00,CNY,\n", "account_name_invalid"),
+        (
+            "t3,2026-01-07,Assets:Bank,1.00,CNY,\nt3,2026-01-07,BudgetRevenue:X,-1.00,CNY,\n",
+            "account_type_not_allowed_in_book",
+        ),
+        ("t3,2026-01-07,Assets:Bank,1.00,CNY,\nt3,2026-01-08,Equity:X,-1.00,CNY,\n", "csv_row_invalid"),
+    ],
+)
+def test_transactions_breaking_a_ledger_rule_are_refused_whole(book, rows, code):
+    report = run(book, HEADER + GOOD + rows)
+    assert report.posted == 2
+    assert [error.code for error in report.errors] == [code]
+    assert book.account("main", "Assets:Bank").balance_fen == 74_950
+
+
+def test_unknown_accounts_are_refused_without_create_accounts(book):
+    book.create_account("main", "Assets:Bank")
+    report = run(book, HEADER + GOOD, create_accounts=False)
+    assert report.posted == 0
+    assert {error.code for error in report.errors} == {ResultCode.ACCOUNT_NOT_FOUND.value}
+    assert book.account("main", "Assets:Bank").balance_fen == 0
+
+
+def test_non_contiguous_rows_of_one_transaction_are_refused(book):
+    rows = GOOD + "t1,2026-01-05,Assets:Bank,1.00,CNY,\nt1,2026-01-05,Equity:Appropriations,-1.00,CNY,\n"
+    report = run(book, HEADER + rows)
+    assert report.posted == 2
+    assert [(error.code, error.line) for error in report.errors] == [("csv_row_invalid", 6)]
+
+
+def test_a_closed_period_refuses_imported_postings(book):
+    book.close_period("main", "2026-01", actor="director")
+    report = run(book, HEADER + GOOD)
+    assert report.posted == 0
+    assert {error.code for error in report.errors} == {ResultCode.PERIOD_CLOSED.value}
+
+
+def test_constraint_flags_hold_during_import(book):
+    book.create_account("main", "Assets:Bank", credits_must_not_exceed_debits=True)
+    rows = HEADER + GOOD + "t3,2026-01-07,Expenses:Grants,800.00,CNY,\nt3,2026-01-07,Assets:Bank,-800.00,CNY,\n"
+    report = run(book, rows)
+    assert report.posted == 2
+    assert [error.code for error in report.errors] == [ResultCode.CREDITS_EXCEED_DEBITS.value]
+    assert book.account("main", "Assets:Bank").balance_fen == 74_950
+
+
+def test_a_file_without_the_required_header_is_refused(book):
+    with pytest.raises(LedgerError) as caught:
+        run(book, "id,when,what\n1,2,3\n")
+    assert caught.value.code == ResultCode.CSV_HEADER_INVALID
+    assert "line 1" in caught.value.message
