@@ -94,6 +94,24 @@ def engine(backend, request, tmp_path) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def engine_factory(backend, request, tmp_path):
+    """Make further empty engines of the current backend (property tests need one per example)."""
+    counter = iter(range(1_000_000))
+
+    def make() -> Engine:
+        if backend == "sqlite":
+            path = tmp_path / f"example-{next(counter)}.db"
+            shutil.copy(request.getfixturevalue("sqlite_template"), path)
+            return make_engine(f"sqlite:///{path}")
+        url, schema = request.getfixturevalue("postgres_schema")
+        engine = make_engine(url, schema=schema)
+        _empty_postgres_tables(engine)
+        return engine
+
+    return make
+
+
+@pytest.fixture
 def database_url(engine, request) -> str:
     """A URL other processes (CLI, workers) can open; PostgreSQL carries the schema as search_path."""
     url = normalize_url(engine.url.render_as_string(hide_password=False))

@@ -1,0 +1,109 @@
+"""Several processes post to the same PostgreSQL accounts at once: no deadlock, no lost update, no overdraft."""
+
+import multiprocessing
+from datetime import date
+
+import pytest
+
+from ledger.chain import seal, verify_chain
+from ledger.db import make_engine
+from ledger.engine import Ledger, posting_specs
+from ledger.entries import TransactionRequest
+from ledger.errors import ResultCode
+from ledger.queries import reconcile
+
+BOOK = "race"
+WORKERS = 4
+TRANSFERS_PER_WORKER = 60
+ACCOUNTS = [f"Assets:Wallet:W{n}" for n in range(6)]
+STARTING_FEN = 10_000
+
+
+def worker(url: str, worker_number: int, results: "multiprocessing.Queue") -> None:
+    import random
+
+    ledger = Ledger(make_engine(url))
+    rng = random.Random(worker_number)
+    codes: dict[str, int] = {}
+    for number in range(TRANSFERS_PER_WORKER):
+        # Random pairs in random order: without sorted locking this would deadlock.
+        source, target = rng.sample(ACCOUNTS, 2)
+        fen = rng.randint(1, 4_000)
+        amount = f"{fen // 100}.{fen % 100:02d}"
+        request = TransactionRequest(
+            f"w{worker_number}-{number}",
+            posting_specs(BOOK, [(target, amount), (source, f"-{amount}")]),
+            date(2026, 5, 1),
+        )
+        code = ledger.submit([request])[0].code.value
+        codes[code] = codes.get(code, 0) + 1
+    ledger.engine.dispose()
+    results.put(codes)
+
+
+@pytest.mark.slow
+def test_concurrent_writers_neither_deadlock_nor_lose_updates_nor_overdraw(postgres_engine, postgres_url):
+    ledger = Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    ledger.create_account(BOOK, "NetAssets:Seed")
+    for path in ACCOUNTS:
+        ledger.create_account(BOOK, path, credits_must_not_exceed_debits=True)
+        ledger.post(
+            TransactionRequest(
+                f"seed-{path}", posting_specs(BOOK, [(path, "100.00"), ("NetAssets:Seed", "-100.00")]), date(2026, 5, 1)
+            )
+        )
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=worker, args=(postgres_url, n, results)) for n in range(WORKERS)]
+    for process in processes:
+        process.start()
+    codes: dict[str, int] = {}
+    for _ in processes:
+        for code, count in results.get(timeout=240).items():
+            codes[code] = codes.get(code, 0) + count
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert sum(codes.values()) == WORKERS * TRANSFERS_PER_WORKER
+    assert set(codes) <= {ResultCode.OK.value, ResultCode.CREDITS_EXCEED_DEBITS.value}
+    assert codes.get(ResultCode.OK.value, 0) > 0
+    balances = [ledger.account(BOOK, path).balance_fen for path in ACCOUNTS]
+    assert min(balances) >= 0
+    assert sum(balances) == STARTING_FEN * len(ACCOUNTS)
+    assert reconcile(postgres_engine) == []
+    seal(postgres_engine)
+    assert verify_chain(postgres_engine).intact
+
+
+def _seal_worker(url: str, rounds: int) -> None:
+    engine = make_engine(url)
+    for _ in range(rounds):
+        seal(engine)
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_concurrent_chainers_keep_one_gapless_chain(postgres_engine, postgres_url):
+    ledger = Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    ledger.create_account(BOOK, "Assets:Bank")
+    ledger.create_account(BOOK, "NetAssets:Seed")
+    context = multiprocessing.get_context("spawn")
+    chainers = [context.Process(target=_seal_worker, args=(postgres_url, 20)) for _ in range(2)]
+    for process in chainers:
+        process.start()
+    for number in range(150):
+        ledger.post(
+            TransactionRequest(
+                f"t{number}",
+                posting_specs(BOOK, [("Assets:Bank", "1.00"), ("NetAssets:Seed", "-1.00")]),
+                date(2026, 5, 2),
+            )
+        )
+    for process in chainers:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    seal(postgres_engine)
+    report = verify_chain(postgres_engine)
+    assert report.intact and report.sealed == 150 and report.unsealed == 0
