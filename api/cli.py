@@ -213,7 +213,8 @@ def balance(
     console.print(f"{book_code} {path}: {format_fen(result.balance_fen, result.currency)} {result.currency}")
     console.print(
         f"  debits {format_fen(result.debits_fen)}  credits {format_fen(result.credits_fen)}"
-        f"  pending debits {format_fen(result.debits_pending_fen)}  pending credits {format_fen(result.credits_pending_fen)}"
+        f"  pending debits {format_fen(result.debits_pending_fen)}"
+        f"  pending credits {format_fen(result.credits_pending_fen)}"
     )
 
 

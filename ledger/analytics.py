@@ -19,7 +19,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, Engine, select
 
 from ledger.engine import T_ACCOUNTS, T_BOOKS
-from ledger.exporters import EXPORT_PAGE_ROWS, book_id_of, journal_record_batches, journal_schema, read_snapshot
+from ledger.exporters import EXPORT_PAGE_ROWS, JournalScope, journal_record_batches, journal_schema, journal_scope
 from ledger.queries import TrialBalanceRow
 
 IN_MEMORY = ":memory:"
@@ -33,21 +33,20 @@ def to_duckdb(
     ``database`` may name a DuckDB file to keep the copy, or to let DuckDB spill a large journal to disk."""
     connection = duckdb.connect(database)
     try:
-        with read_snapshot(engine) as conn:
-            book_id = book_id_of(conn, book) if book is not None else None
-            _load_accounts(connection, conn, book_id)
-            _load_postings(connection, conn, book_id, batch_rows)
+        with journal_scope(engine, book) as scope:
+            _load_accounts(connection, scope.conn, scope.book_id)
+            _load_postings(connection, scope, batch_rows)
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-def _load_postings(connection: duckdb.DuckDBPyConnection, conn: Connection, book_id: int | None, rows: int) -> None:
+def _load_postings(connection: duckdb.DuckDBPyConnection, scope: JournalScope, rows: int) -> None:
     connection.register("journal_empty", pa.Table.from_batches([], schema=journal_schema()))
     connection.execute("CREATE OR REPLACE TABLE postings AS SELECT * FROM journal_empty")
     connection.unregister("journal_empty")
-    for batch in journal_record_batches(conn, book_id=book_id, batch_rows=rows):
+    for batch in journal_record_batches(scope, batch_rows=rows):
         connection.register("journal_batch", batch)
         connection.execute("INSERT INTO postings SELECT * FROM journal_batch")
         connection.unregister("journal_batch")
@@ -105,15 +104,15 @@ def trial_balance_duckdb(
 ) -> list[TrialBalanceRow]:
     """The rows of ``ledger.queries.trial_balance``, computed by DuckDB from the posted journal.
 
-    As there: accounts with a zero balance are left out before grouping to ``depth``; each group's
+    As there: accounts and groups with a zero balance are left out; each group's
     balance goes to the debit or the credit column. Pass ``connection`` (from ``to_duckdb``) to reuse a
     loaded copy; otherwise one is loaded and closed."""
     own = connection is None
     if own:
         connection = to_duckdb(engine, book=book)
     elif book is not None:
-        with read_snapshot(engine) as conn:
-            book_id_of(conn, book)  # an unknown book is an error, as in ledger.queries
+        with journal_scope(engine, book):
+            pass  # an unknown book is refused, as in ledger.queries
     try:
         rows = connection.execute(
             f"""
@@ -129,6 +128,7 @@ def trial_balance_duckdb(
             FROM per_account p JOIN accounts a USING (account_id)
             WHERE $book IS NULL OR a.book = $book
             GROUP BY ALL
+            HAVING sum(p.amount_fen) <> 0
             """,
             {"as_of": as_of, "book": book},
         ).fetchall()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, func, select, text
 
 from ledger import schema
-from ledger.db import is_postgres
+from ledger.db import is_postgres, read_only
 from ledger.engine import T_POSTINGS, T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import format_fen
 from ledger.numbers import period_of
@@ -208,7 +208,7 @@ def _chain_chunks(conn: Connection) -> Iterator[list]:
 def verify_chain(engine: Engine) -> ChainReport:
     """Recompute every sealed link; count transactions not yet sealed; report any that are neither."""
     report = ChainReport()
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         expected_seq, prev_hash = 1, GENESIS_HASH
         for rows in _chain_chunks(conn):
             transactions, legs = _load(conn, [row.transaction_id for row in rows])

@@ -19,6 +19,7 @@ DATABASE_URL_ENV = "FUNDLEDGER_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///fundledger.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+READ_ONLY_OPTION = "fundledger_read_only"
 
 
 def database_url() -> str:
@@ -61,9 +62,18 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (see ``read_only``) take a deferred BEGIN: they must not queue behind, or block, writers.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine and pool, for connections that only read (a deferred BEGIN on SQLite)."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import schema
 from ledger.accounts import BASES, account_type, check_type_allowed_in_book
-from ledger.db import is_postgres
+from ledger.db import is_postgres, read_only
 from ledger.entities import region_parent, validate_credit_code, validate_region_code
 from ledger.entries import (
     Audit,
@@ -183,6 +183,7 @@ class Ledger:
 
     def __init__(self, engine: Engine, *, clock=utc_now) -> None:
         self.engine = engine
+        self.reader = read_only(engine)
         self.postgres = is_postgres(engine)
         self.clock = clock
 
@@ -217,7 +218,7 @@ class Ledger:
             c.execute(T_ENTITIES.insert().values(metadata_json="{}", **values))
 
     def entity(self, code: str) -> dict | None:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             row = c.execute(select(T_ENTITIES).where(T_ENTITIES.c.code == code)).mappings().first()
             return dict(row) if row else None
 
@@ -239,7 +240,7 @@ class Ledger:
             ).inserted_primary_key[0]
 
     def books(self) -> list[dict]:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             return [dict(row) for row in c.execute(select(T_BOOKS).order_by(T_BOOKS.c.code)).mappings()]
 
     def create_account(
@@ -316,7 +317,7 @@ class Ledger:
                 )
 
     def closed_periods(self, book: str) -> list[str]:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             book_row = self._book(c, book)
             rows = c.execute(
                 select(T_PERIOD_CLOSES.c.period)
@@ -351,7 +352,7 @@ class Ledger:
     def expire_pending(self, *, now: datetime | None = None, limit: int = 1_000) -> list[EventResult]:
         """Void pending transactions whose expiry has passed. Idempotent: the void's key is the pending id."""
         moment = now or self.clock()
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             rows = c.execute(
                 select(T_TRANSACTIONS.c.id)
                 .select_from(T_TRANSACTIONS.outerjoin(T_RESOLUTIONS, T_RESOLUTIONS.c.target_id == T_TRANSACTIONS.c.id))
@@ -380,8 +381,11 @@ class Ledger:
 
     # ----- reading -----------------------------------------------------------------------------------
 
-    def account(self, book: str, path: str) -> AccountInfo:
-        with self.engine.connect() as c:
+    def account(self, book: str, path: str, *, conn: Connection | None = None) -> AccountInfo:
+        """Cached balances of one account; pass ``conn`` to see the caller's uncommitted unit of work."""
+        if conn is not None:
+            return _account_info(self._account_row(conn, book, path), book)
+        with self.reader.connect() as c:
             return _account_info(self._account_row(c, book, path), book)
 
     def accounts(self, book: str | None = None) -> list[AccountInfo]:
@@ -390,12 +394,12 @@ class Ledger:
         )
         if book is not None:
             query = query.where(T_BOOKS.c.code == book)
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             rows = c.execute(query.order_by(T_BOOKS.c.code, T_ACCOUNTS.c.path)).mappings().all()
         return [_account_info(row, row["book_code"]) for row in rows]
 
     def transaction(self, ref: TransactionRef) -> dict | None:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             query = select(T_TRANSACTIONS)
             if isinstance(ref, int):
                 query = query.where(T_TRANSACTIONS.c.id == ref)
@@ -547,11 +551,6 @@ class _Submission:
                 amount_fen = None
                 if isinstance(request, TransactionRequest):
                     postings = normalize_postings(request.postings)
-                    if request.pending and request.expires_at is not None and as_utc(request.expires_at) <= self.now:
-                        raise LedgerError(
-                            ResultCode.EXPIRY_MUST_BE_AFTER_RECORDING,
-                            f"pending transaction {request.client_id!r} would expire before it is recorded",
-                        )
                 elif isinstance(request, PostPendingRequest):
                     if request.postings is not None:
                         postings = normalize_postings(request.postings)
@@ -912,6 +911,13 @@ class _Submission:
             state.dirty = True
 
     def _plan_transaction(self, request: TransactionRequest, digest: str, postings: tuple[Posting, ...]) -> _Planned:
+        # Checked after the idempotency lookup: a replay of a recorded pending gets its stored result
+        # even once the expiry has passed.
+        if request.pending and request.expires_at is not None and as_utc(request.expires_at) <= self.now:
+            raise LedgerError(
+                ResultCode.EXPIRY_MUST_BE_AFTER_RECORDING,
+                f"pending transaction {request.client_id!r} would expire before it is recorded",
+            )
         legs = self._resolve_legs(postings)
         self._check_open(legs, request.effective_date)
         if request.pending:
@@ -1143,7 +1149,7 @@ class _Submission:
                 resolutions.append(
                     {"target_id": real(planned.resolves[0]), "resolver_id": tx_id, "kind": planned.resolves[1]}
                 )
-        for index, result in enumerate(self.results):
+        for result in self.results:
             if result is not None and result.code == ResultCode.OK:
                 result.transaction_id = real(result.transaction_id)
         self.conn.execute(T_TRANSACTIONS.insert(), transactions)

@@ -47,7 +47,8 @@ def validate_credit_code(code: str) -> str:
     if normalized[17] != expected:
         raise LedgerError(
             ResultCode.CREDIT_CODE_INVALID,
-            f"统一社会信用代码 {code!r} fails its GB 32100 check character: expected {expected!r}, got {normalized[17]!r}",
+            f"统一社会信用代码 {code!r} fails its GB 32100 check character: "
+            f"expected {expected!r}, got {normalized[17]!r}",
         )
     return normalized
 

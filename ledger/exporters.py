@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, tuple_
 
+from ledger.db import read_only
 from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS, T_TRANSACTIONS, as_utc
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import DEFAULT_CURRENCY, format_fen, from_fen
@@ -106,11 +107,11 @@ def transaction_key(source: str, client_id: str) -> str:
 
 @contextmanager
 def read_snapshot(engine: Engine) -> Iterator[Connection]:
-    """One connection whose pages all see the same journal.
+    """One read-only transaction whose pages all see the same journal.
 
-    PostgreSQL: REPEATABLE READ, read only. SQLite: ``ledger.db`` opens every transaction with
-    BEGIN IMMEDIATE, which is a snapshot too (and holds the write lock while the export runs)."""
-    with engine.connect() as conn:
+    PostgreSQL: REPEATABLE READ, read only. SQLite: a deferred BEGIN (``ledger.db.read_only``), which in
+    WAL mode reads one snapshot and neither waits for nor blocks writers."""
+    with read_only(engine).connect() as conn:
         if engine.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
@@ -137,6 +138,24 @@ def account_directory(conn: Connection, book_id: int | None = None) -> dict[int,
     if book_id is not None:
         query = query.where(T_ACCOUNTS.c.book_id == book_id)
     return {row[0]: ExportAccount(*row) for row in conn.execute(query.order_by(T_ACCOUNTS.c.id))}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalScope:
+    """What one export reads: a snapshot connection, the book (or all books) and its accounts."""
+
+    conn: Connection
+    book_id: int | None
+    accounts: dict[int, ExportAccount]
+
+
+@contextmanager
+def journal_scope(engine: Engine, book: str | None) -> Iterator[JournalScope]:
+    """Resolve ``book`` (an unknown one is refused) and load the accounts before any output is opened,
+    so a refused export leaves no half-written file."""
+    with read_snapshot(engine) as conn:
+        book_id = book_id_of(conn, book) if book is not None else None
+        yield JournalScope(conn, book_id, account_directory(conn, book_id))
 
 
 def _check_page_rows(page_rows: int) -> None:
@@ -230,7 +249,7 @@ def _text_sink(out: Destination) -> Iterator[IO[str]]:
         with open(out, "w", encoding="utf-8", newline="") as handle:
             yield handle
         return
-    binary = isinstance(out, io.RawIOBase | io.BufferedIOBase) or "b" in getattr(out, "mode", "")
+    binary = isinstance(out, io.RawIOBase | io.BufferedIOBase) or "b" in str(getattr(out, "mode", ""))
     if not binary:
         yield out
         return
@@ -252,12 +271,10 @@ def export_csv(engine: Engine, out: Destination, *, book: str | None = None, pag
     The import format has no book column: a journal whose account paths repeat across books needs one
     export per book. Returns the number of rows written (header excluded)."""
     written = 0
-    with read_snapshot(engine) as conn, _text_sink(out) as sink:
-        book_id = book_id_of(conn, book) if book is not None else None
-        accounts = account_directory(conn, book_id)
+    with journal_scope(engine, book) as scope, _text_sink(out) as sink:
         writer = csv.writer(sink, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
-        for posting in posted_postings(conn, accounts, book_id=book_id, page_rows=page_rows):
+        for posting in posted_postings(scope.conn, scope.accounts, book_id=scope.book_id, page_rows=page_rows):
             writer.writerow(
                 (
                     posting.tx_id,
@@ -328,12 +345,9 @@ def _record_batch(postings: list[JournalPosting]) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(columns, schema=journal_schema())
 
 
-def journal_record_batches(
-    conn: Connection, *, book_id: int | None = None, batch_rows: int = EXPORT_PAGE_ROWS
-) -> Iterator[pa.RecordBatch]:
+def journal_record_batches(scope: JournalScope, *, batch_rows: int = EXPORT_PAGE_ROWS) -> Iterator[pa.RecordBatch]:
     """Posted legs joined with their transaction and account, as Arrow record batches of ``batch_rows``."""
-    accounts = account_directory(conn, book_id)
-    postings = posted_postings(conn, accounts, book_id=book_id, page_rows=batch_rows)
+    postings = posted_postings(scope.conn, scope.accounts, book_id=scope.book_id, page_rows=batch_rows)
     while batch := list(itertools.islice(postings, batch_rows)):
         yield _record_batch(batch)
 
@@ -355,8 +369,7 @@ def export_parquet(
     written = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    with read_snapshot(engine) as conn, pq.ParquetWriter(path, journal_schema(), compression="zstd") as writer:
-        book_id = book_id_of(conn, book) if book is not None else None
+    with journal_scope(engine, book) as scope, pq.ParquetWriter(path, journal_schema(), compression="zstd") as writer:
 
         def flush() -> None:
             nonlocal pending, pending_rows
@@ -364,7 +377,7 @@ def export_parquet(
                 writer.write_table(pa.Table.from_batches(pending), row_group_size=row_group_rows)
                 pending, pending_rows = [], 0
 
-        for batch in journal_record_batches(conn, book_id=book_id, batch_rows=page_rows):
+        for batch in journal_record_batches(scope, batch_rows=page_rows):
             pending.append(batch)
             pending_rows += batch.num_rows
             written += batch.num_rows
@@ -492,25 +505,29 @@ def export_beancount(
 ) -> int:
     """A beancount v3 file: options, an ``open`` per account used (dated at its first posting), then the
     posted transactions in date order with ``txn_id`` metadata. Returns the transactions written."""
+    with journal_scope(engine, book) as scope:
+        names = _account_names(scope.accounts)  # a name clash is refused before the output is opened
+        with _text_sink(out) as sink:
+            return _write_beancount(scope, names, sink, page_rows)
+
+
+def _write_beancount(scope: JournalScope, names: dict[int, str], sink: IO[str], page_rows: int) -> int:
     written = 0
-    with read_snapshot(engine) as conn, _text_sink(out) as sink:
-        book_id = book_id_of(conn, book) if book is not None else None
-        accounts = account_directory(conn, book_id)
-        names = _account_names(accounts)
-        sink.write(f"option {_beancount_string('operating_currency')} {_beancount_string(DEFAULT_CURRENCY)}\n")
-        sink.write("; fundledger export: posted transactions only; amounts debit-positive\n\n")
-        first_use = _first_use_dates(conn, book_id)
-        for first, name, account_id in sorted((first, names[id_], id_) for id_, first in first_use.items()):
-            sink.write(f"{first.isoformat()} open {name} {accounts[account_id].currency}\n")
-        postings = posted_postings(conn, accounts, book_id=book_id, date_order=True, page_rows=page_rows)
-        for legs in _transactions(postings):
-            head = legs[0]
-            sink.write(f"\n{head.effective_date.isoformat()} * {_beancount_string(head.memo)}\n")
-            sink.write(f"  txn_id: {_beancount_string(head.tx_id)}\n")
-            sink.write(f"  kind: {_beancount_string(head.kind)}\n")
-            for leg in legs:
-                sink.write(f"  {names[leg.account.id]}  {_amount_text(leg)}\n")
-            written += 1
+    accounts = scope.accounts
+    sink.write(f"option {_beancount_string('operating_currency')} {_beancount_string(DEFAULT_CURRENCY)}\n")
+    sink.write("; fundledger export: posted transactions only; amounts debit-positive\n\n")
+    first_use = _first_use_dates(scope.conn, scope.book_id)
+    for first, name, account_id in sorted((first, names[id_], id_) for id_, first in first_use.items()):
+        sink.write(f"{first.isoformat()} open {name} {accounts[account_id].currency}\n")
+    postings = posted_postings(scope.conn, accounts, book_id=scope.book_id, date_order=True, page_rows=page_rows)
+    for legs in _transactions(postings):
+        head = legs[0]
+        sink.write(f"\n{head.effective_date.isoformat()} * {_beancount_string(head.memo)}\n")
+        sink.write(f"  txn_id: {_beancount_string(head.tx_id)}\n")
+        sink.write(f"  kind: {_beancount_string(head.kind)}\n")
+        for leg in legs:
+            sink.write(f"  {names[leg.account.id]}  {_amount_text(leg)}\n")
+        written += 1
     return written
 
 
@@ -527,19 +544,22 @@ def export_ledger(
     The code in parentheses is our transaction id, so a memo that itself starts with "(" stays the payee.
     Account names are the beancount ones (no double spaces, tabs or brackets that ledger-cli would read
     as syntax). Returns the transactions written."""
+    with journal_scope(engine, book) as scope:
+        names = _account_names(scope.accounts)  # a name clash is refused before the output is opened
+        with _text_sink(out) as sink:
+            return _write_ledger(scope, names, sink, page_rows)
+
+
+def _write_ledger(scope: JournalScope, names: dict[int, str], sink: IO[str], page_rows: int) -> int:
     written = 0
-    with read_snapshot(engine) as conn, _text_sink(out) as sink:
-        book_id = book_id_of(conn, book) if book is not None else None
-        accounts = account_directory(conn, book_id)
-        names = _account_names(accounts)
-        sink.write("; fundledger export: posted transactions only; amounts debit-positive\n")
-        postings = posted_postings(conn, accounts, book_id=book_id, date_order=True, page_rows=page_rows)
-        for legs in _transactions(postings):
-            head = legs[0]
-            payee = _WHITESPACE_RUN.sub(" ", head.memo).strip()
-            header = f"{head.effective_date.strftime('%Y/%m/%d')} * ({head.transaction_id}) {payee}".rstrip()
-            sink.write(f"\n{header}\n    ; txn_id: {_WHITESPACE_RUN.sub(' ', head.tx_id)}\n")
-            for leg in legs:
-                sink.write(f"    {names[leg.account.id]}  {_amount_text(leg)}\n")
-            written += 1
+    sink.write("; fundledger export: posted transactions only; amounts debit-positive\n")
+    postings = posted_postings(scope.conn, scope.accounts, book_id=scope.book_id, date_order=True, page_rows=page_rows)
+    for legs in _transactions(postings):
+        head = legs[0]
+        payee = _WHITESPACE_RUN.sub(" ", head.memo).strip()
+        header = f"{head.effective_date.strftime('%Y/%m/%d')} * ({head.transaction_id}) {payee}".rstrip()
+        sink.write(f"\n{header}\n    ; txn_id: {_WHITESPACE_RUN.sub(' ', head.tx_id)}\n")
+        for leg in legs:
+            sink.write(f"    {names[leg.account.id]}  {_amount_text(leg)}\n")
+        written += 1
     return written

@@ -239,7 +239,7 @@ class CsvImporter:
         self.mark = "%s" if self.postgres else "?"
 
     def run(self, stream: TextIO) -> ImportReport:
-        with self.ledger.engine.connect() as conn:
+        with self.ledger.reader.connect() as conn:
             book_row = Ledger._book(conn, self.book)
             self.book_id, self.book_basis = book_row["id"], book_row["basis"]
             for account_id, path, currency, closed, limit_debits, limit_credits in conn.execute(
@@ -328,7 +328,8 @@ class CsvImporter:
             part = tx_ids[start : start + SQL_IN_CHUNK]
             marks = ",".join([self.mark] * len(part))
             rows = conn.exec_driver_sql(
-                f"SELECT client_id, request_hash FROM transactions WHERE source = {self.mark} AND client_id IN ({marks})",
+                "SELECT client_id, request_hash FROM transactions "
+                f"WHERE source = {self.mark} AND client_id IN ({marks})",
                 (self.source, *part),
             )
             found.update((client_id, digest) for client_id, digest in rows)
@@ -434,15 +435,7 @@ class CsvImporter:
                 values[1] += row.amount_fen
             else:
                 values[2] -= row.amount_fen
-        for account_id, (
-            path,
-            debits,
-            credits,
-            debits_pending,
-            credits_pending,
-            limit_debits,
-            limit_credits,
-        ) in touched.items():
+        for path, debits, credits, debits_pending, credits_pending, limit_debits, limit_credits in touched.values():
             if limit_debits and debits + debits_pending > credits:
                 raise LedgerError(
                     ResultCode.DEBITS_EXCEED_CREDITS, f"account {path} would have debits exceeding credits"

@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy import Engine, case, func, select
 
 from ledger.accounts import path_at_depth
+from ledger.db import read_only
 from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS, T_RESOLUTIONS, T_TRANSACTIONS, Ledger
 from ledger.errors import LedgerError, ResultCode
 
@@ -55,7 +56,7 @@ def balance(ledger: Ledger, book: str, account: str, *, as_of: date | None = Non
             info.debits_pending,
             info.credits_pending,
         )
-    with ledger.engine.connect() as conn:
+    with ledger.reader.connect() as conn:
         debits, credits = conn.execute(
             select(
                 func.coalesce(func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)), 0),
@@ -74,7 +75,7 @@ def history(ledger: Ledger, book: str, account: str, *, limit: int = 100) -> lis
     if limit > HISTORY_ROWS_MAX:
         raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"history returns at most {HISTORY_ROWS_MAX} rows")
     info = ledger.account(book, account)
-    with ledger.engine.connect() as conn:
+    with ledger.reader.connect() as conn:
         rows = conn.execute(
             select(
                 T_POSTINGS.c.transaction_id,
@@ -111,7 +112,7 @@ def _account_directory(engine: Engine, book: str | None) -> dict[int, tuple[str,
     )
     if book is not None:
         query = query.where(T_BOOKS.c.code == book)
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         return {row[0]: (row[1], row[2], row[3], row[4]) for row in conn.execute(query)}
 
 
@@ -121,10 +122,10 @@ def trial_balance(
     """Posted balances per account (or per account prefix at ``depth``), each on its side."""
     directory = _account_directory(ledger.engine, book)
     if book is not None and not directory:
-        with ledger.engine.connect() as conn:
+        with ledger.reader.connect() as conn:
             Ledger._book(conn, book)
     balances: dict[int, int] = {}
-    with ledger.engine.connect() as conn:
+    with ledger.reader.connect() as conn:
         if as_of is None:
             query = select(T_ACCOUNTS.c.id, T_ACCOUNTS.c.debits_posted - T_ACCOUNTS.c.credits_posted)
             for account_id, amount in conn.execute(query):
@@ -144,6 +145,8 @@ def trial_balance(
             grouped[(book_code, path_at_depth(path, depth), kind, currency)] += amount
     rows = []
     for (book_code, path, kind, currency), amount in sorted(grouped.items()):
+        if amount == 0:
+            continue  # a group whose accounts cancel out, as zero-balance accounts, is not listed
         rows.append(
             TrialBalanceRow(book_code, path, kind, currency, amount if amount > 0 else 0, -amount if amount < 0 else 0)
         )
@@ -181,7 +184,7 @@ def reconcile(engine: Engine) -> list[Finding]:
         )
         .group_by(T_POSTINGS.c.account_id)
     )
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         computed = {row[0]: tuple(int(value or 0) for value in row[1:]) for row in conn.execute(sums)}
         cached = {
             row[0]: tuple(row[1:])

@@ -36,8 +36,13 @@ def institution_year_report(service: SubsidyService, program_code: str) -> list[
             else:
                 continue
             caps.append(
-                {"rule": cap.kind, "enforcement": cap.enforcement, "limit_fen": cap.amount, "used_fen": used,
-                 "room_fen": cap.amount - used}
+                {
+                    "rule": cap.kind,
+                    "enforcement": cap.enforcement,
+                    "limit_fen": cap.amount,
+                    "used_fen": used,
+                    "room_fen": cap.amount - used,
+                }
             )
         report.append({"institution": institution, "year": year, "granted_fen": int(granted), "caps": caps})
     return report
@@ -55,8 +60,10 @@ def program_report(service: SubsidyService, program_code: str) -> list[dict]:
                 & GRANTS.c.status.in_(ACTIVE_GRANT_STATUSES)
             )
             granted, awardees = conn.execute(
-                select(func.coalesce(func.sum(GRANTS.c.amount_fen), 0), func.count(func.distinct(GRANTS.c.institution_code)))
-                .where(active)
+                select(
+                    func.coalesce(func.sum(GRANTS.c.amount_fen), 0),
+                    func.count(func.distinct(GRANTS.c.institution_code)),
+                ).where(active)
             ).one()
             paid = conn.execute(
                 select(func.coalesce(func.sum(GRANTS.c.amount_fen), 0)).where(active & (GRANTS.c.status == "paid"))

@@ -84,7 +84,10 @@ def appropriate_year(ledger: Ledger, program: ProgramConfig, year: int, actor: s
     amount = format_fen(program.budget.for_year(year))
     postings = posting_specs(
         program.budget_book,
-        [(funds_available_account(program.code, year), amount), (appropriation_budget_account(program.code), "-" + amount)],
+        [
+            (funds_available_account(program.code, year), amount),
+            (appropriation_budget_account(program.code), "-" + amount),
+        ],
     ) + posting_specs(
         program.financial_book, [(BANK, amount), (appropriation_revenue_account(program.code), "-" + amount)]
     )

@@ -101,7 +101,7 @@ class RateAmount(_Strict):
         if written_as_ratio == written_as_amount_per:
             raise ValueError('give either ratio = "0.005%" or both amount = "0.5万" and per = "1亿"')
         if written_as_amount_per and (self.amount is None or self.per is None):
-            raise ValueError('a rate written as amount per base needs both amount and per')
+            raise ValueError("a rate written as amount per base needs both amount and per")
         return self
 
     @property

@@ -55,7 +55,9 @@ def tiered_amount_fen(base_fen: int, tiers: list[tuple[int | None, Fraction]]) -
 
 def _base(figures: Mapping[str, int], name: str) -> int:
     if name not in figures:
-        raise LedgerError(SubsidyCode.BASE_FIGURE_REQUIRED, f"the application needs the base figure {name!r}", base=name)
+        raise LedgerError(
+            SubsidyCode.BASE_FIGURE_REQUIRED, f"the application needs the base figure {name!r}", base=name
+        )
     value = figures[name]
     if value < 0:
         raise LedgerError(SubsidyCode.BASE_FIGURE_MUST_NOT_BE_NEGATIVE, f"base figure {name!r} is negative", base=name)
@@ -155,8 +157,7 @@ def _refuse(rule: _Rule, requested_fen: int) -> LedgerError:
         message = f"the {rule.kind} limit of {rule.limit} awardees is reached ({room} places left)"
         return LedgerError(CAP_CODES[rule.kind], message, rule=rule.kind, limit=rule.limit, room_left=room)
     message = (
-        f"{format_fen(requested_fen)} exceeds the {rule.kind} cap of {format_fen(rule.limit)}: "
-        f"{format_fen(room)} left"
+        f"{format_fen(requested_fen)} exceeds the {rule.kind} cap of {format_fen(rule.limit)}: {format_fen(room)} left"
     )
     return LedgerError(
         CAP_CODES[rule.kind],

@@ -352,7 +352,9 @@ class SubsidyService:
             conn.execute(
                 CLAWBACKS.update()
                 .where(CLAWBACKS.c.id == clawback_id)
-                .values(status="approved", approved_by=approver, approval_doc=approval_doc, approved_at=self.ledger.clock())
+                .values(
+                    status="approved", approved_by=approver, approval_doc=approval_doc, approved_at=self.ledger.clock()
+                )
             )
             self._event(conn, "clawback", clawback_id, "approved", approver, grant=grant["id"])
             self._event(conn, "grant", grant["id"], "clawed_back", approver, clawback=clawback_id)
@@ -371,11 +373,14 @@ class SubsidyService:
             if available <= 0:
                 return {"program": program.code, "year": year, "mode": None, "amount_fen": 0}
             mode = program.budget.year_end if year < program.last_year else "recover"
-            sequence = 1 + conn.execute(
-                select(func.count())
-                .select_from(YEAR_ENDS)
-                .where(YEAR_ENDS.c.program_code == program.code, YEAR_ENDS.c.program_year == year)
-            ).scalar_one()
+            sequence = (
+                1
+                + conn.execute(
+                    select(func.count())
+                    .select_from(YEAR_ENDS)
+                    .where(YEAR_ENDS.c.program_code == program.code, YEAR_ENDS.c.program_year == year)
+                ).scalar_one()
+            )
             result = self.ledger.post(
                 TransactionRequest(
                     client_id=f"{program.code}:year-end:{year}:{sequence}",
@@ -604,10 +609,12 @@ def _year_end_postings(program: ProgramConfig, year: int, mode: str, amount: str
     unused = books.funds_available_account(program.code, year)
     if mode == "carry_over":
         return posting_specs(
-            program.budget_book, [(books.funds_available_account(program.code, year + 1), amount), (unused, "-" + amount)]
+            program.budget_book,
+            [(books.funds_available_account(program.code, year + 1), amount), (unused, "-" + amount)],
         )
     return posting_specs(
         program.budget_book, [(books.appropriation_budget_account(program.code), amount), (unused, "-" + amount)]
     ) + posting_specs(
-        program.financial_book, [(books.appropriation_revenue_account(program.code), amount), (books.BANK, "-" + amount)]
+        program.financial_book,
+        [(books.appropriation_revenue_account(program.code), amount), (books.BANK, "-" + amount)],
     )

@@ -83,7 +83,10 @@ def test_duckdb_trial_balance_equals_the_database_one_by_depth_and_book(ledger):
     finally:
         connection.close()
     top_level = trial_balance_duckdb(ledger.engine, None, depth=1)
-    assert {(row.book, row.account) for row in top_level} >= {(CITY, "Assets"), (QUOTA, "Memo")}
+    accounts = {(row.book, row.account) for row in top_level}
+    assert (CITY, "Assets") in accounts
+    # The memo book's accounts cancel out at depth 1: a zero group is not listed, as zero accounts are not.
+    assert (QUOTA, "Memo") not in accounts
 
 
 def test_duckdb_trial_balance_of_one_book_loads_only_that_book(ledger):
@@ -113,7 +116,7 @@ def test_duckdb_holds_every_posted_leg_and_every_account(ledger):
 
 
 def test_duckdb_of_an_unknown_book_is_refused(ledger):
-    build_journal(ledger)
+    ledger.create_book(CITY, "City finance", "financial")
     with pytest.raises(LedgerError) as error:
         to_duckdb(ledger.engine, book="no-such-book")
     assert error.value.code == ResultCode.BOOK_NOT_FOUND

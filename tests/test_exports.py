@@ -62,14 +62,18 @@ def _post(ledger, client_id, legs, day, **options):
     return ledger.post(TransactionRequest(client_id, legs, day, **options))
 
 
-def build_journal(ledger) -> None:
-    """Three books; a multi-book grant; a pending payment posted in part; a void; a reversal; USD; an
-    unresolved pending; a source with ":" in it; memos with quotes, a backslash, a newline, a "("."""
+def build_chart(ledger) -> None:
     ledger.create_book(GZ, "Guangzhou finance office", "financial")
     ledger.create_book(BUDGET, "Guangzhou finance office (budget)", "budgetary")
     ledger.create_book(QUOTA, "Voucher quota", "memo")
     for book, path, options in ACCOUNTS:
         ledger.create_account(book, path, **options)
+
+
+def build_journal(ledger) -> None:
+    """Three books; a multi-book grant; a pending payment posted in part; a void; a reversal; USD; an
+    unresolved pending; a source with ":" in it; memos with quotes, a backslash, a newline, a "("."""
+    build_chart(ledger)
     grant = posting_specs(GZ, [("Assets:Bank", "1000000.00"), ("Revenue:Grants", "-1000000.00")])
     grant += posting_specs(BUDGET, [("BudgetBalance:Funds", "1000000.00"), ("BudgetRevenue:Central", "-1000000.00")])
     _post(ledger, "t-grant", grant, date(2026, 1, 5), memo=GRANT_MEMO)
@@ -193,11 +197,14 @@ def test_csv_export_of_one_book_keeps_its_part_of_multi_book_transactions_balanc
     assert set(totals.values()) == {Decimal("0.00")}
 
 
-def test_export_of_an_unknown_book_is_refused(ledger):
-    build_journal(ledger)
+@pytest.mark.parametrize("exporter", [export_csv, export_parquet, export_beancount, export_ledger])
+def test_export_of_an_unknown_book_is_refused_before_a_file_is_written(ledger, tmp_path, exporter):
+    build_chart(ledger)
+    path = tmp_path / "export.out"
     with pytest.raises(LedgerError) as error:
-        export_csv(ledger.engine, io.StringIO(), book="no-such-book")
+        exporter(ledger.engine, path, book="no-such-book")
     assert error.value.code == ResultCode.BOOK_NOT_FOUND
+    assert not path.exists()
 
 
 # ----- Parquet -------------------------------------------------------------------------------------
@@ -267,7 +274,7 @@ def test_beancount_export_loads_without_errors_and_balances_equal_ours(ledger):
 
 
 def test_beancount_names_map_types_to_roots_and_keep_books_apart(ledger):
-    build_journal(ledger)
+    build_chart(ledger)
     assert beancount_account_name(export_account(ledger, GZ, "Assets:Bank")) == "Assets:Gz:Bank"
     assert beancount_account_name(export_account(ledger, GZ, "NetAssets:FX")) == "Equity:Gz:FX"
     assert beancount_account_name(export_account(ledger, GZ, "Revenue:Grants")) == "Income:Gz:Grants"
@@ -390,3 +397,36 @@ def test_csv_export_of_a_book_imports_into_a_copy_with_equal_balances(ledger):
     for book, path, _options in ACCOUNTS:
         if book == GZ:
             assert ledger.account("gz-copy", path).balance_fen == ledger.account(GZ, path).balance_fen, path
+
+
+def test_text_exports_in_date_order_are_the_same_for_any_page_size(ledger):
+    build_journal(ledger)
+    for exporter in (export_beancount, export_ledger):
+        whole, one_row_pages = io.StringIO(), io.StringIO()
+        assert exporter(ledger.engine, whole) == exporter(ledger.engine, one_row_pages, page_rows=1)
+        assert whole.getvalue() == one_row_pages.getvalue()
+
+
+class _PostingWhileWritten(io.StringIO):
+    """An output that records one more transaction the first time the export writes to it."""
+
+    def __init__(self, ledger) -> None:
+        super().__init__()
+        self.ledger = ledger
+        self.posted = False
+
+    def write(self, text: str) -> int:
+        if not self.posted:
+            self.posted = True
+            legs = posting_specs(GZ, [("Assets:Bank", "1.00"), ("Revenue:Grants", "-1.00")])
+            _post(self.ledger, "t-during-export", legs, date(2026, 1, 1))
+        return super().write(text)
+
+
+def test_an_export_reads_one_snapshot_and_does_not_block_writers(ledger):
+    build_journal(ledger)
+    before = posted_postings_count(ledger.engine)
+    out = _PostingWhileWritten(ledger)
+    written = export_csv(ledger.engine, out, page_rows=1)
+    assert out.posted and posted_postings_count(ledger.engine) == before + 2
+    assert written == before and "t-during-export" not in out.getvalue()

@@ -101,7 +101,7 @@ def test_subfund_life_cycle_and_metrics(ledger, funds):
     metrics = subfund_metrics(ledger, "sf1", date(2028, 12, 31))
     assert metrics["commitment_fen"] == 9500 * WAN and metrics["called_fen"] == 3800 * WAN
     assert metrics["unfunded_fen"] == 9500 * WAN - 3800 * WAN + 1900 * WAN
-    assert str(metrics["dpi"]) == "1.0000" and str(metrics["tvpi"]) == str((metrics["dpi"] + metrics["rvpi"]))
+    assert str(metrics["dpi"]) == "1.0000" and str(metrics["tvpi"]) == str(metrics["dpi"] + metrics["rvpi"])
     assert metrics["xirr"] > 0 and str(metrics["leverage"]) == "5.0000"
     whole = guidance_fund_metrics(ledger, GF, date(2028, 12, 31))
     assert whole["paid_in_fen"] == 800 * WAN and whole["distributed_fen"] == 800 * WAN

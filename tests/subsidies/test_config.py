@@ -8,7 +8,7 @@ from ledger.errors import LedgerError
 from ledger.numbers import parse_ratio
 from subsidies.codes import SubsidyCode
 from subsidies.config import example_programs, parse_program
-from tests.subsidies.conftest import cap, example_text, program_text
+from tests.subsidies.conftest import cap, program_text
 
 WAN_FEN = 10_000 * 100
 
@@ -67,9 +67,8 @@ def test_a_float_ratio_is_refused_naming_the_field():
 
 
 def test_a_rule_without_its_source_is_refused():
-    text = example_text("gz-service-demonstration").replace(
-        'source = { document = "《广州市促进科技成果转移转化行动方案(2018-2020年)》", article = "二(二)5" }\n\n[[caps]]\nkind = "institution_year"',
-        '\n[[caps]]\nkind = "institution_year"',
+    text = program_text(caps=cap("institution_year", "1000万", "stop")).replace(
+        'source = { document = "test", article = "cap" }', ""
     )
     error = _refusal(text)
     assert "caps.0.source" in error.message

@@ -1,6 +1,6 @@
 from datetime import date
 
-from tests.vouchers.conftest import HANGZHOU, SHANGHAI, SUZHOU, START
+from tests.vouchers.conftest import HANGZHOU, SHANGHAI, START, SUZHOU
 from vouchers import books
 from vouchers.expiry import run_expiry
 from vouchers.redemptions import cancel, claim, reserve

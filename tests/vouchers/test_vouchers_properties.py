@@ -15,7 +15,7 @@ from vouchers.settlement import settle, statement
 from vouchers.views import enterprise_positions
 
 PROPERTY_SETTINGS = settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 REGIONS = (SHANGHAI, SUZHOU, HANGZHOU)
 fen_amounts = st.integers(min_value=1, max_value=8_000_000)
