@@ -1,8 +1,13 @@
 """The hash chain: sealed in order, gapless, and any edit made behind the triggers' back is found."""
 
+import json
+from datetime import UTC
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
-from ledger.chain import seal, verify_chain
+from ledger.chain import canonical_encoding, seal, verify_chain
 from tests.ledger_helpers import BOOK, chart, transfer
 
 
@@ -65,3 +70,62 @@ def test_each_link_points_at_the_previous_one(ledger):
     assert [link.seq for link in links] == [1, 2, 3]
     assert links[1].prev_hash == links[0].hash and links[2].prev_hash == links[1].hash
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 600
+
+
+def _reference_encoding(transaction: tuple, legs) -> bytes:
+    from ledger.chain import _TX_COLUMNS, _amount_text, _date_text, _moment_text
+
+    content = dict(zip(_TX_COLUMNS, transaction))
+    content["pending"] = bool(content["pending"])
+    content["effective_date"] = _date_text(content["effective_date"])
+    content["recorded_at"] = _moment_text(content["recorded_at"])
+    content["expires_at"] = _moment_text(content["expires_at"])
+    content["postings"] = [[account, _amount_text(amount, currency), currency] for account, amount, currency in legs]
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+optional_text = st.one_of(st.none(), st.text(max_size=30))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tx_id=st.integers(min_value=1, max_value=2**62),
+    texts=st.lists(st.text(max_size=40), min_size=5, max_size=5),
+    optional=st.lists(optional_text, min_size=5, max_size=5),
+    numbers=st.lists(st.one_of(st.none(), st.integers(min_value=1, max_value=2**62)), min_size=3, max_size=3),
+    pending=st.booleans(),
+    day=st.dates(),
+    moments=st.lists(st.datetimes(timezones=st.just(UTC)), min_size=2, max_size=2),
+    legs=st.lists(
+        st.tuples(st.integers(1, 10**6), st.integers(-(2**62), 2**62), st.sampled_from(["CNY", "USD", "JPY"])),
+        max_size=4,
+    ),
+)
+def test_the_hand_written_canonical_encoding_is_sorted_compact_json(
+    tx_id, texts, optional, numbers, pending, day, moments, legs
+):
+    source, client_id, request_hash, kind, memo = texts
+    actor, approver, approval_doc, reason, link_type = optional
+    resolves_id, reverses_id, program_year = numbers
+    transaction = (
+        tx_id,
+        source,
+        client_id,
+        request_hash,
+        kind,
+        pending,
+        day,
+        moments[0],
+        memo,
+        actor or "",
+        approver,
+        approval_doc,
+        reason,
+        resolves_id,
+        reverses_id,
+        moments[1],
+        program_year,
+        link_type,
+        link_type,
+    )
+    assert canonical_encoding(transaction, legs) == _reference_encoding(transaction, legs)
