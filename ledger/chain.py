@@ -268,7 +268,8 @@ def _chain_chunks(conn: Connection) -> Iterator[list[tuple[int, int, str, str]]]
     last_seq = 0
     while True:
         rows = conn.exec_driver_sql(
-            f"SELECT seq, transaction_id, prev_hash, hash FROM chain_links WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
+            "SELECT seq, transaction_id, prev_hash, hash FROM chain_links "
+            f"WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
             (last_seq, VERIFY_CHUNK_SIZE),
         ).all()
         if not rows:

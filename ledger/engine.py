@@ -57,6 +57,28 @@ T_RESOLUTIONS = schema.TransactionResolution.__table__
 T_PERIOD_CLOSES = schema.PeriodClose.__table__
 T_SEAL_QUEUE = schema.SealQueue.__table__
 T_ENTITIES = schema.Entity.__table__
+T_MONTH_TOTALS = schema.AccountMonthTotal.__table__
+
+_MONTH_TOTALS_UPSERT = (
+    "INSERT INTO account_month_totals (account_id, period, debits_fen, credits_fen) VALUES ({m}, {m}, {m}, {m}) "
+    "ON CONFLICT (account_id, period) DO UPDATE SET "
+    "debits_fen = account_month_totals.debits_fen + excluded.debits_fen, "
+    "credits_fen = account_month_totals.credits_fen + excluded.credits_fen"
+)
+
+
+def record_month_totals(conn: Connection, totals: dict[tuple[int, str], list[int]]) -> None:
+    """Add posted debits and credits to ``account_month_totals`` in the caller's transaction.
+
+    ``totals`` maps (account id, "YYYY-MM") to [debits fen, credits fen]. Rows go in sorted order; the
+    accounts themselves are already locked by the writer, so this cannot deadlock."""
+    if not totals:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    conn.exec_driver_sql(
+        _MONTH_TOTALS_UPSERT.format(m=mark),
+        [(account_id, period, values[0], values[1]) for (account_id, period), values in sorted(totals.items())],
+    )
 
 
 def utc_now() -> datetime:
@@ -1158,6 +1180,18 @@ class _Submission:
         if resolutions:
             self.conn.execute(T_RESOLUTIONS.insert(), resolutions)
         self.conn.execute(T_SEAL_QUEUE.insert(), [{"transaction_id": tx_id} for tx_id in ids])
+        month_totals: dict[tuple[int, str], list[int]] = {}
+        for planned in self.planned:
+            if planned.pending:
+                continue
+            period = period_of(planned.effective_date)
+            for state, amount in planned.legs:
+                values = month_totals.setdefault((state.id, period), [0, 0])
+                if amount > 0:
+                    values[0] += amount
+                else:
+                    values[1] -= amount
+        record_month_totals(self.conn, month_totals)
         dirty = [state for state in self.accounts_by_id.values() if state.dirty]
         if dirty:
             self.conn.execute(

@@ -24,7 +24,7 @@ from typing import TextIO
 from sqlalchemy import Connection, select
 
 from ledger.accounts import account_type, check_type_allowed_in_book
-from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, Ledger, utc_now
+from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, Ledger, record_month_totals, utc_now
 from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
@@ -533,6 +533,16 @@ class CsvImporter:
             posting_rows,
         )
         conn.exec_driver_sql(f"INSERT INTO seal_queue (transaction_id) VALUES ({m})", queue_rows)
+        month_totals: dict[tuple[int, str], list[int]] = {}
+        for tx in accepted:
+            period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
+            for row in tx.rows:
+                values = month_totals.setdefault((self.accounts[row.account].id, period), [0, 0])
+                if row.amount_fen > 0:
+                    values[0] += row.amount_fen
+                else:
+                    values[1] -= row.amount_fen
+        record_month_totals(conn, month_totals)
         self.report.posted += len(accepted)
         self.report.postings += len(posting_rows)
 

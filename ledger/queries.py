@@ -13,8 +13,9 @@ from sqlalchemy import Engine, case, func, select
 
 from ledger.accounts import path_at_depth
 from ledger.db import read_only
-from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS, T_RESOLUTIONS, T_TRANSACTIONS, Ledger
+from ledger.engine import T_ACCOUNTS, T_BOOKS, T_MONTH_TOTALS, T_POSTINGS, T_RESOLUTIONS, T_TRANSACTIONS, Ledger
 from ledger.errors import LedgerError, ResultCode
+from ledger.numbers import period_of
 
 HISTORY_ROWS_MAX = 10_000
 
@@ -57,17 +58,46 @@ def balance(ledger: Ledger, book: str, account: str, *, as_of: date | None = Non
             info.credits_pending,
         )
     with ledger.reader.connect() as conn:
-        debits, credits = conn.execute(
-            select(
-                func.coalesce(func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)), 0),
-                func.coalesce(func.sum(case((T_POSTINGS.c.amount_fen < 0, -T_POSTINGS.c.amount_fen), else_=0)), 0),
-            ).where(
-                T_POSTINGS.c.account_id == info.id,
-                T_POSTINGS.c.effective_date <= as_of,
-                T_POSTINGS.c.pending.is_(False),
-            )
-        ).one()
+        debits, credits = posted_totals_as_of(conn, as_of, account_id=info.id).get(info.id, (0, 0))
     return Balance(book, account, info.currency, int(debits), int(credits))
+
+
+def posted_totals_as_of(conn, as_of: date, *, account_id: int | None = None) -> dict[int, tuple[int, int]]:
+    """Posted (debits, credits) per account up to and including ``as_of``.
+
+    Whole months come from ``account_month_totals``; only the last, partial month reads postings, so the
+    cost follows the number of accounts and one month of journal, not the whole journal."""
+    period = period_of(as_of)
+    month_start = as_of.replace(day=1)
+    totals_query = (
+        select(
+            T_MONTH_TOTALS.c.account_id, func.sum(T_MONTH_TOTALS.c.debits_fen), func.sum(T_MONTH_TOTALS.c.credits_fen)
+        )
+        .where(T_MONTH_TOTALS.c.period < period)
+        .group_by(T_MONTH_TOTALS.c.account_id)
+    )
+    postings_query = (
+        select(
+            T_POSTINGS.c.account_id,
+            func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)),
+            func.sum(case((T_POSTINGS.c.amount_fen < 0, -T_POSTINGS.c.amount_fen), else_=0)),
+        )
+        .where(
+            T_POSTINGS.c.effective_date >= month_start,
+            T_POSTINGS.c.effective_date <= as_of,
+            T_POSTINGS.c.pending.is_(False),
+        )
+        .group_by(T_POSTINGS.c.account_id)
+    )
+    if account_id is not None:
+        totals_query = totals_query.where(T_MONTH_TOTALS.c.account_id == account_id)
+        postings_query = postings_query.where(T_POSTINGS.c.account_id == account_id)
+    result: dict[int, tuple[int, int]] = {}
+    for query in (totals_query, postings_query):
+        for account, debits, credits in conn.execute(query):
+            previous = result.get(account, (0, 0))
+            result[account] = (previous[0] + int(debits or 0), previous[1] + int(credits or 0))
+    return result
 
 
 def history(ledger: Ledger, book: str, account: str, *, limit: int = 100) -> list[dict]:
@@ -131,13 +161,8 @@ def trial_balance(
             for account_id, amount in conn.execute(query):
                 balances[account_id] = amount
         else:
-            query = (
-                select(T_POSTINGS.c.account_id, func.sum(T_POSTINGS.c.amount_fen))
-                .where(T_POSTINGS.c.effective_date <= as_of, T_POSTINGS.c.pending.is_(False))
-                .group_by(T_POSTINGS.c.account_id)
-            )
-            for account_id, amount in conn.execute(query):
-                balances[account_id] = int(amount)
+            for account_id, (debits, credits) in posted_totals_as_of(conn, as_of).items():
+                balances[account_id] = debits - credits
     grouped: dict[tuple[str, str, str, str], int] = defaultdict(int)
     for account_id, (book_code, path, kind, currency) in directory.items():
         amount = balances.get(account_id, 0)
@@ -163,29 +188,25 @@ class Finding:
 
 
 def reconcile(engine: Engine) -> list[Finding]:
-    """Cached balances equal the sum of postings, and every book balances per currency."""
-    findings: list[Finding] = []
+    """Cached balances and month totals equal the sums of postings, and every book balances per currency.
+
+    One grouped scan of the posted journal (per account and month) serves all three checks; the
+    pending legs still open are few and are read through their partial index."""
     directory = _account_directory(engine, None)
-    unresolved_pending = T_POSTINGS.c.pending.is_(True) & T_RESOLUTIONS.c.target_id.is_(None)
-    posted = T_POSTINGS.c.pending.is_(False)
-    sums = (
-        select(
-            T_POSTINGS.c.account_id,
-            func.sum(case((posted & (T_POSTINGS.c.amount_fen > 0), T_POSTINGS.c.amount_fen), else_=0)),
-            func.sum(case((posted & (T_POSTINGS.c.amount_fen < 0), -T_POSTINGS.c.amount_fen), else_=0)),
-            func.sum(case((unresolved_pending & (T_POSTINGS.c.amount_fen > 0), T_POSTINGS.c.amount_fen), else_=0)),
-            func.sum(case((unresolved_pending & (T_POSTINGS.c.amount_fen < 0), -T_POSTINGS.c.amount_fen), else_=0)),
-        )
-        .select_from(
-            T_POSTINGS.outerjoin(
-                T_RESOLUTIONS,
-                (T_RESOLUTIONS.c.target_id == T_POSTINGS.c.transaction_id) & T_POSTINGS.c.pending.is_(True),
-            )
-        )
-        .group_by(T_POSTINGS.c.account_id)
-    )
     with read_only(engine).connect() as conn:
-        computed = {row[0]: tuple(int(value or 0) for value in row[1:]) for row in conn.execute(sums)}
+        by_month = _posted_by_account_month(conn)
+        stored_months = {
+            (row[0], row[1]): (int(row[2]), int(row[3]))
+            for row in conn.execute(
+                select(
+                    T_MONTH_TOTALS.c.account_id,
+                    T_MONTH_TOTALS.c.period,
+                    T_MONTH_TOTALS.c.debits_fen,
+                    T_MONTH_TOTALS.c.credits_fen,
+                )
+            )
+        }
+        open_pending = _open_pending_by_account(conn)
         cached = {
             row[0]: tuple(row[1:])
             for row in conn.execute(
@@ -198,13 +219,18 @@ def reconcile(engine: Engine) -> list[Finding]:
                 )
             )
         }
+    findings = _month_total_findings(by_month, stored_months, directory)
+    posted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for (account_id, _period), (debits, credits) in by_month.items():
+        posted[account_id][0] += debits
+        posted[account_id][1] += credits
     names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
     book_totals: dict[tuple[str, str], int] = defaultdict(int)
     for account_id, cached_values in cached.items():
         book_code, path, _kind, currency = directory[account_id]
-        sums_values = computed.get(account_id, (0, 0, 0, 0))
-        book_totals[(book_code, currency)] += sums_values[0] - sums_values[1]
-        for name, expected, actual in zip(names, sums_values, cached_values):
+        expected_values = (*posted.get(account_id, (0, 0)), *open_pending.get(account_id, (0, 0)))
+        book_totals[(book_code, currency)] += expected_values[0] - expected_values[1]
+        for name, expected, actual in zip(names, expected_values, cached_values):
             if expected != actual:
                 findings.append(
                     Finding(
@@ -220,6 +246,63 @@ def reconcile(engine: Engine) -> list[Finding]:
             findings.append(
                 Finding(
                     "book_does_not_balance", book_code, 0, total, f"book {book_code} ({currency}) is off by {total} fen"
+                )
+            )
+    return findings
+
+
+def _posted_by_account_month(conn) -> dict[tuple[int, str], tuple[int, int]]:
+    if conn.dialect.name == "postgresql":
+        month = func.to_char(T_POSTINGS.c.effective_date, "YYYY-MM")
+    else:
+        month = func.substr(T_POSTINGS.c.effective_date, 1, 7)
+    query = (
+        select(
+            T_POSTINGS.c.account_id,
+            month,
+            func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)),
+            func.sum(case((T_POSTINGS.c.amount_fen < 0, -T_POSTINGS.c.amount_fen), else_=0)),
+        )
+        .where(T_POSTINGS.c.pending.is_(False))
+        .group_by(T_POSTINGS.c.account_id, month)
+    )
+    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in conn.execute(query)}
+
+
+def _open_pending_by_account(conn) -> dict[int, tuple[int, int]]:
+    """(debits, credits) reserved by pending transactions not yet posted, voided or expired."""
+    query = (
+        select(
+            T_POSTINGS.c.account_id,
+            func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)),
+            func.sum(case((T_POSTINGS.c.amount_fen < 0, -T_POSTINGS.c.amount_fen), else_=0)),
+        )
+        .select_from(T_POSTINGS.outerjoin(T_RESOLUTIONS, T_RESOLUTIONS.c.target_id == T_POSTINGS.c.transaction_id))
+        # "= true" (not "IS true") so both databases match the partial index ix_postings_pending.
+        .where(T_POSTINGS.c.pending == True, T_RESOLUTIONS.c.target_id.is_(None))  # noqa: E712
+        .group_by(T_POSTINGS.c.account_id)
+    )
+    return {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(query)}
+
+
+def _month_total_findings(
+    computed: dict[tuple[int, str], tuple[int, int]],
+    stored: dict[tuple[int, str], tuple[int, int]],
+    directory: dict[int, tuple[str, str, str, str]],
+) -> list[Finding]:
+    """``account_month_totals`` must equal the posted postings grouped by account and month."""
+    findings = []
+    for key in sorted(set(computed) | set(stored)):
+        expected, actual = computed.get(key, (0, 0)), stored.get(key, (0, 0))
+        if expected != actual:
+            book_code, path = directory.get(key[0], ("?", f"account {key[0]}"))[:2]
+            findings.append(
+                Finding(
+                    "month_totals_differ",
+                    f"{book_code}/{path} {key[1]}",
+                    expected[0] - expected[1],
+                    actual[0] - actual[1],
+                    f"month totals {actual} differ from the postings' {expected} (debits, credits in fen)",
                 )
             )
     return findings

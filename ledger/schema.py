@@ -126,6 +126,13 @@ class Posting(SQLModel, table=True):
     __table_args__ = (
         Index("ix_postings_account_date", "account_id", "effective_date"),
         Index("ix_postings_date_account", "effective_date", "account_id", "amount_fen", "pending"),
+        # Pending legs are few; reconciliation and expiry find them without scanning the journal.
+        Index(
+            "ix_postings_pending",
+            "transaction_id",
+            sqlite_where=text("pending = 1"),
+            postgresql_where=text("pending = true"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=ID_TYPE)
     transaction_id: int = Field(sa_type=BigInteger, index=True)
@@ -135,6 +142,19 @@ class Posting(SQLModel, table=True):
     currency: str = Field(default="CNY", max_length=3)
     effective_date: date
     pending: bool = Field(default=False)
+
+
+class AccountMonthTotal(SQLModel, table=True):
+    """Posted debits and credits per account per month, kept in the same transaction as the postings.
+
+    A balance as of a date is the months before it from here plus that month's postings up to the
+    date, so reports never scan the whole journal. The reconcile job proves it equals the postings."""
+
+    __tablename__ = "account_month_totals"
+    account_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    period: str = Field(primary_key=True, max_length=7)
+    debits_fen: int = Field(default=0, sa_column=_money())
+    credits_fen: int = Field(default=0, sa_column=_money())
 
 
 class TransactionResolution(SQLModel, table=True):

@@ -518,3 +518,12 @@ def test_actor_and_approver_are_recorded_and_sealed(books):
         "director.wang",
         "穗财科〔2026〕7号",
     )
+
+
+def test_reconcile_finds_month_totals_that_differ_from_postings(books):
+    fund(books)
+    assert reconcile(books.engine) == []
+    with books.engine.begin() as conn:
+        conn.execute(text("UPDATE account_month_totals SET debits_fen = debits_fen + 1"))
+    kinds = {finding.kind for finding in reconcile(books.engine)}
+    assert kinds == {"month_totals_differ"}

@@ -101,6 +101,14 @@ def upgrade() -> None:
             "ix_postings_date_account", ["effective_date", "account_id", "amount_fen", "pending"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_postings_transaction_id"), ["transaction_id"], unique=False)
+        # Pending legs are few; reconciliation and expiry find them without scanning the journal.
+        batch_op.create_index(
+            "ix_postings_pending",
+            ["transaction_id"],
+            unique=False,
+            sqlite_where=sa.text("pending = 1"),
+            postgresql_where=sa.text("pending = true"),
+        )
 
     op.create_table(
         "seal_queue",
@@ -155,6 +163,14 @@ def upgrade() -> None:
         sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
         sa.Column("last_number", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("book_id", "period"),
+    )
+    op.create_table(
+        "account_month_totals",
+        sa.Column("account_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+        sa.Column("debits_fen", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("credits_fen", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "period"),
     )
     op.create_table(
         "voucher_numbers",
@@ -213,6 +229,7 @@ def downgrade() -> None:
 
     op.drop_table("voucher_numbers")
     op.drop_table("voucher_counters")
+    op.drop_table("account_month_totals")
     with op.batch_alter_table("transactions", schema=None) as batch_op:
         batch_op.drop_index("ix_transactions_reverses_id")
         batch_op.drop_index("ix_transactions_resolves_id")
@@ -221,6 +238,7 @@ def downgrade() -> None:
     op.drop_table("transaction_resolutions")
     op.drop_table("seal_queue")
     with op.batch_alter_table("postings", schema=None) as batch_op:
+        batch_op.drop_index("ix_postings_pending")
         batch_op.drop_index(batch_op.f("ix_postings_transaction_id"))
         batch_op.drop_index("ix_postings_date_account")
         batch_op.drop_index("ix_postings_account_date")
