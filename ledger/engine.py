@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, Engine, bindparam, func, or_, select, text, tuple_
+from sqlalchemy import Connection, Engine, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ledger import schema
@@ -43,6 +43,7 @@ from ledger.entries import (
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_fen
 from ledger.numbers import SHANGHAI, parse_period, period_of
+from ledger.store import DriverStatements
 
 BATCH_REQUESTS_MAX = 10_000
 SQL_IN_CHUNK = 500
@@ -58,27 +59,6 @@ T_PERIOD_CLOSES = schema.PeriodClose.__table__
 T_SEAL_QUEUE = schema.SealQueue.__table__
 T_ENTITIES = schema.Entity.__table__
 T_MONTH_TOTALS = schema.AccountMonthTotal.__table__
-
-_MONTH_TOTALS_UPSERT = (
-    "INSERT INTO account_month_totals (account_id, period, debits_fen, credits_fen) VALUES ({m}, {m}, {m}, {m}) "
-    "ON CONFLICT (account_id, period) DO UPDATE SET "
-    "debits_fen = account_month_totals.debits_fen + excluded.debits_fen, "
-    "credits_fen = account_month_totals.credits_fen + excluded.credits_fen"
-)
-
-
-def record_month_totals(conn: Connection, totals: dict[tuple[int, str], list[int]]) -> None:
-    """Add posted debits and credits to ``account_month_totals`` in the caller's transaction.
-
-    ``totals`` maps (account id, "YYYY-MM") to [debits fen, credits fen]. Rows go in sorted order; the
-    accounts themselves are already locked by the writer, so this cannot deadlock."""
-    if not totals:
-        return
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    conn.exec_driver_sql(
-        _MONTH_TOTALS_UPSERT.format(m=mark),
-        [(account_id, period, values[0], values[1]) for (account_id, period), values in sorted(totals.items())],
-    )
 
 
 def utc_now() -> datetime:
@@ -554,6 +534,7 @@ class _Submission:
             return self.run()
 
     def run(self) -> list[EventResult]:
+        self.db = DriverStatements(self.conn)
         self._check_pure()
         self._load_existing_keys()
         self._load_targets()
@@ -594,17 +575,7 @@ class _Submission:
 
     def _load_existing_keys(self) -> None:
         keys = sorted({(r.source, r.client_id) for i, r in enumerate(self.requests) if self.results[i] is None})
-        for chunk in _chunks(keys):
-            rows = self.conn.execute(
-                select(
-                    T_TRANSACTIONS.c.source,
-                    T_TRANSACTIONS.c.client_id,
-                    T_TRANSACTIONS.c.id,
-                    T_TRANSACTIONS.c.request_hash,
-                ).where(tuple_(T_TRANSACTIONS.c.source, T_TRANSACTIONS.c.client_id).in_(chunk))
-            )
-            for source, client_id, tx_id, digest in rows:
-                self.existing[(source, client_id)] = (tx_id, digest)
+        self.existing.update(self.db.existing_keys(keys))
 
     def _target_refs(self) -> list[TransactionRef]:
         refs = []
@@ -674,56 +645,38 @@ class _Submission:
         for index, postings in enumerate(self.normalized):
             if postings is not None and self.results[index] is None:
                 refs.update((p.book, p.account) for p in postings)
-        target_account_ids = sorted({leg[0] for target in self.targets.values() for leg in target.legs})
-        book_codes = sorted({book for book, _ in refs})
-        for chunk in _chunks(book_codes):
-            for book_id, code in self.conn.execute(
-                select(T_BOOKS.c.id, T_BOOKS.c.code).where(T_BOOKS.c.code.in_(chunk))
-            ):
-                self.books[code] = book_id
-        pairs = sorted({(self.books[book], path) for book, path in refs if book in self.books})
-        conditions = []
-        if pairs:
-            conditions.append(tuple_(T_ACCOUNTS.c.book_id, T_ACCOUNTS.c.path).in_(pairs))
-        if target_account_ids:
-            conditions.append(T_ACCOUNTS.c.id.in_(target_account_ids))
-        if not conditions:
-            return
-        query = (
-            select(T_ACCOUNTS, T_BOOKS.c.code.label("book_code"))
-            .join(T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id)
-            .where(or_(*conditions))
-            .order_by(T_ACCOUNTS.c.id)
-        )
-        if self.ledger.postgres:
-            # Sorted row locks: concurrent writers queue in the same order and cannot deadlock.
-            query = query.with_for_update(of=T_ACCOUNTS)
-        for row in self.conn.execute(query).mappings():
+        target_account_ids = {leg[0] for target in self.targets.values() for leg in target.legs}
+        lock = self.ledger.postgres
+        if not target_account_ids:
+            rows = self.db.accounts_by_ref(sorted(refs), lock=lock)
+        elif lock:
+            # Resolve names to ids first, then lock every account in one sorted statement.
+            ids = target_account_ids | set(self.db.account_ids_by_ref(sorted(refs)))
+            rows = self.db.accounts_by_id(sorted(ids), lock=True)
+        else:
+            rows = self.db.accounts_by_ref(sorted(refs), lock=False)
+            rows += self.db.accounts_by_id(sorted(target_account_ids - {row[0] for row in rows}), lock=False)
+        for row in rows:
             state = _AccountState(
-                id=row["id"],
-                book_id=row["book_id"],
-                book_code=row["book_code"],
-                path=row["path"],
-                currency=row["currency"],
-                debits_must_not_exceed_credits=bool(row["debits_must_not_exceed_credits"]),
-                credits_must_not_exceed_debits=bool(row["credits_must_not_exceed_debits"]),
-                closed=bool(row["closed"]),
-                debits_posted=row["debits_posted"],
-                credits_posted=row["credits_posted"],
-                debits_pending=row["debits_pending"],
-                credits_pending=row["credits_pending"],
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                bool(row[5]),
+                bool(row[6]),
+                bool(row[7]),
+                row[8],
+                row[9],
+                row[10],
+                row[11],
             )
             self.accounts_by_id[state.id] = state
             self.accounts_by_ref[(state.book_code, state.path)] = state
             self.books[state.book_code] = state.book_id
 
     def _load_closed_periods(self) -> None:
-        book_ids = sorted(set(self.books.values()))
-        for chunk in _chunks(book_ids):
-            for book_id, period in self.conn.execute(
-                select(T_PERIOD_CLOSES.c.book_id, T_PERIOD_CLOSES.c.period).where(T_PERIOD_CLOSES.c.book_id.in_(chunk))
-            ):
-                self.closed_periods.add((book_id, period))
+        self.closed_periods = self.db.closed_periods(sorted(set(self.books.values())))
 
     # -- phase 3: apply in memory --------------------------------------------------------------------
 
@@ -842,7 +795,7 @@ class _Submission:
         for posting in postings:
             state = self.accounts_by_ref.get((posting.book, posting.account))
             if state is None:
-                if posting.book not in self.books:
+                if posting.book not in self.books and not self._book_exists(posting.book):
                     raise LedgerError(ResultCode.BOOK_NOT_FOUND, f"book {posting.book!r} does not exist")
                 raise LedgerError(
                     ResultCode.ACCOUNT_NOT_FOUND,
@@ -857,6 +810,9 @@ class _Submission:
                 )
             legs.append((state, posting.amount_fen))
         return legs
+
+    def _book_exists(self, code: str) -> bool:
+        return self.db.book_exists(code)
 
     def _check_open(self, legs: list[tuple[_AccountState, int]], effective_date: date) -> None:
         period = period_of(effective_date)
@@ -1107,114 +1063,79 @@ class _Submission:
 
     # -- phase 4: write -------------------------------------------------------------------------------
 
-    def _reserve_ids(self, count: int) -> list[int]:
-        if self.ledger.postgres:
-            rows = self.conn.execute(
-                text("SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, :n)"),
-                {"n": count},
-            )
-            return [row[0] for row in rows]
-        # SQLite: BEGIN IMMEDIATE holds the write lock, so max(id) cannot move under us.
-        start = self.conn.execute(select(func.coalesce(func.max(T_TRANSACTIONS.c.id), 0))).scalar_one()
-        return list(range(start + 1, start + count + 1))
-
     def _write(self) -> None:
         if not self.planned:
             return
-        ids = self._reserve_ids(len(self.planned))
+        db = self.db
+        ids = db.reserve_transaction_ids(len(self.planned))
         placeholder_to_id = {planned.id: real for planned, real in zip(self.planned, ids)}
 
         def real(tx_id: int | None) -> int | None:
             return placeholder_to_id.get(tx_id, tx_id) if tx_id is not None else None
 
+        recorded_at = db.moment(self.now)
         transactions, postings, resolutions = [], [], []
+        month_totals: dict[tuple[int, str], list[int]] = {}
         for planned, tx_id in zip(self.planned, ids):
             request = planned.request
+            day = db.day(planned.effective_date)
+            pending = db.flag(planned.pending)
+            resolves = planned.resolves
             transactions.append(
-                {
-                    "id": tx_id,
-                    "source": request.source,
-                    "client_id": request.client_id,
-                    "request_hash": planned.request_hash,
-                    "kind": planned.kind,
-                    "pending": planned.pending,
-                    "effective_date": planned.effective_date,
-                    "recorded_at": self.now,
-                    "memo": planned.memo,
-                    "actor": planned.audit.actor,
-                    "approver": planned.audit.approver,
-                    "approval_doc": planned.audit.approval_doc,
-                    "reason": planned.reason,
-                    "resolves_id": real(planned.resolves[0])
-                    if planned.resolves and planned.resolves[1] != "reverse"
-                    else None,
-                    "reverses_id": real(planned.reverses_id),
-                    "expires_at": planned.expires_at,
-                    "program_year": planned.program_year,
-                    "link_type": planned.link_type,
-                    "link_id": planned.link_id,
-                }
+                (
+                    tx_id,
+                    request.source,
+                    request.client_id,
+                    planned.request_hash,
+                    planned.kind,
+                    pending,
+                    day,
+                    recorded_at,
+                    planned.memo,
+                    planned.audit.actor,
+                    planned.audit.approver,
+                    planned.audit.approval_doc,
+                    planned.reason,
+                    real(resolves[0]) if resolves and resolves[1] != "reverse" else None,
+                    real(planned.reverses_id),
+                    db.moment(planned.expires_at),
+                    planned.program_year,
+                    planned.link_type,
+                    planned.link_id,
+                )
             )
+            period = period_of(planned.effective_date)
             for state, amount in planned.legs:
-                postings.append(
-                    {
-                        "transaction_id": tx_id,
-                        "account_id": state.id,
-                        "book_id": state.book_id,
-                        "amount_fen": amount,
-                        "currency": state.currency,
-                        "effective_date": planned.effective_date,
-                        "pending": planned.pending,
-                    }
-                )
-            if planned.resolves is not None:
-                resolutions.append(
-                    {"target_id": real(planned.resolves[0]), "resolver_id": tx_id, "kind": planned.resolves[1]}
-                )
+                postings.append((tx_id, state.id, state.book_id, amount, state.currency, day, pending))
+                if not planned.pending:
+                    totals = month_totals.setdefault((state.id, period), [0, 0])
+                    if amount > 0:
+                        totals[0] += amount
+                    else:
+                        totals[1] -= amount
+            if resolves is not None:
+                resolutions.append((real(resolves[0]), tx_id, resolves[1]))
         for result in self.results:
             if result is not None and result.code == ResultCode.OK:
                 result.transaction_id = real(result.transaction_id)
-        self.conn.execute(T_TRANSACTIONS.insert(), transactions)
-        if postings:
-            self.conn.execute(T_POSTINGS.insert(), postings)
-        if resolutions:
-            self.conn.execute(T_RESOLUTIONS.insert(), resolutions)
-        self.conn.execute(T_SEAL_QUEUE.insert(), [{"transaction_id": tx_id} for tx_id in ids])
-        month_totals: dict[tuple[int, str], list[int]] = {}
-        for planned in self.planned:
-            if planned.pending:
-                continue
-            period = period_of(planned.effective_date)
-            for state, amount in planned.legs:
-                values = month_totals.setdefault((state.id, period), [0, 0])
-                if amount > 0:
-                    values[0] += amount
-                else:
-                    values[1] -= amount
-        record_month_totals(self.conn, month_totals)
-        dirty = [state for state in self.accounts_by_id.values() if state.dirty]
-        if dirty:
-            self.conn.execute(
-                T_ACCOUNTS.update()
-                .where(T_ACCOUNTS.c.id == bindparam("account_id"))
-                .values(
-                    debits_posted=bindparam("new_debits_posted"),
-                    credits_posted=bindparam("new_credits_posted"),
-                    debits_pending=bindparam("new_debits_pending"),
-                    credits_pending=bindparam("new_credits_pending"),
-                    version=T_ACCOUNTS.c.version + 1,
-                ),
-                [
-                    {
-                        "account_id": state.id,
-                        "new_debits_posted": state.debits_posted,
-                        "new_credits_posted": state.credits_posted,
-                        "new_debits_pending": state.debits_pending,
-                        "new_credits_pending": state.credits_pending,
-                    }
-                    for state in dirty
-                ],
-            )
+        db.insert_transactions(transactions)
+        db.insert_postings(postings)
+        db.insert_resolutions(resolutions)
+        db.add_month_totals(month_totals)
+        db.set_account_totals(
+            [
+                (state.debits_posted, state.credits_posted, state.debits_pending, state.credits_pending, state.id)
+                for state in self.accounts_by_id.values()
+                if state.dirty
+            ]
+        )
+
+
+def posting_specs_fen(
+    book: str, legs: Iterable[tuple[str, int]], currency: str = DEFAULT_CURRENCY
+) -> tuple[PostingSpec, ...]:
+    """Like ``posting_specs`` for code that counts in minor units: ``[("Assets:Bank", 12345)]`` is 123.45."""
+    return tuple(PostingSpec(book, account, format_fen(amount_fen, currency), currency) for account, amount_fen in legs)
 
 
 def posting_specs(

@@ -24,10 +24,11 @@ from typing import TextIO
 from sqlalchemy import Connection, select
 
 from ledger.accounts import account_type, check_type_allowed_in_book
-from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, Ledger, record_month_totals, utc_now
+from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, Ledger, utc_now
 from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
+from ledger.store import DriverStatements
 
 IMPORT_CHUNK_TRANSACTIONS = 20_000
 IMPORT_ERRORS_MAX = 1_000
@@ -236,7 +237,6 @@ class CsvImporter:
         self.book_id: int | None = None
         self.book_basis = ""
         self.postgres = ledger.postgres
-        self.mark = "%s" if self.postgres else "?"
 
     def run(self, stream: TextIO) -> ImportReport:
         with self.ledger.reader.connect() as conn:
@@ -323,17 +323,7 @@ class CsvImporter:
         return accepted
 
     def _existing_digests(self, conn: Connection, tx_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(tx_ids), SQL_IN_CHUNK):
-            part = tx_ids[start : start + SQL_IN_CHUNK]
-            marks = ",".join([self.mark] * len(part))
-            rows = conn.exec_driver_sql(
-                "SELECT client_id, request_hash FROM transactions "
-                f"WHERE source = {self.mark} AND client_id IN ({marks})",
-                (self.source, *part),
-            )
-            found.update((client_id, digest) for client_id, digest in rows)
-        return found
+        return DriverStatements(conn).request_hashes(self.source, tx_ids)
 
     def _check_accounts(self, tx: _Tx) -> None:
         for row in tx.rows:
@@ -475,74 +465,36 @@ class CsvImporter:
                 or current[account_id][1] + credits.get(account_id, 0) > BIGINT_MAX
             ):
                 raise LedgerError(ResultCode.AMOUNT_EXCEEDS_BIGINT, "account totals would exceed a 64-bit integer")
-        m = self.mark
-        conn.exec_driver_sql(
-            f"UPDATE accounts SET debits_posted = debits_posted + {m}, credits_posted = credits_posted + {m}, "
-            f"version = version + 1 WHERE id = {m}",
-            [(debits.get(account_id, 0), credits.get(account_id, 0), account_id) for account_id in touched],
+        DriverStatements(conn).add_account_posted(
+            [(debits.get(account_id, 0), credits.get(account_id, 0), account_id) for account_id in touched]
         )
-
-    def _reserve_ids(self, conn: Connection, count: int) -> int:
-        if self.postgres:
-            first = (
-                conn.exec_driver_sql(
-                    "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, %s)", (count,)
-                )
-                .scalars()
-                .all()
-            )
-            # The sequence hands out increasing values; concurrent writers may interleave, so use them as given.
-            self._ids = first
-            return first[0]
-        start = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM transactions").scalar_one()
-        self._ids = range(start + 1, start + count + 1)
-        return start + 1
 
     def _write(self, conn: Connection, accepted: list[_Tx]) -> None:
-        self._reserve_ids(conn, len(accepted))
-        now = utc_now()
-        m = self.mark
-        if self.postgres:
-            recorded_at = now
-            as_date = lambda day: day  # noqa: E731 - psycopg adapts date objects
-            false = False
-        else:
-            # The text SQLAlchemy's SQLite dialect stores for these types, so both paths read back alike.
-            recorded_at = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-            as_date = date.isoformat
-            false = 0
-        tx_rows, posting_rows, queue_rows = [], [], []
+        db = DriverStatements(conn)
+        ids = db.reserve_transaction_ids(len(accepted))
+        recorded_at = db.moment(utc_now())
+        not_pending = db.flag(False)
+        tx_rows, posting_rows = [], []
+        month_totals: dict[tuple[int, str], list[int]] = {}
         book_id = self.book_id
-        for tx, tx_id in zip(accepted, self._ids):
-            day = as_date(tx.effective_date)
+        for tx, tx_id in zip(accepted, ids):
+            day = db.day(tx.effective_date)
+            day_period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
             tx_rows.append(
-                (tx_id, self.source, tx.tx_id, tx.digest, IMPORT_KIND, false, day, recorded_at, tx.memo, self.actor)
+                (tx_id, self.source, tx.tx_id, tx.digest, IMPORT_KIND, not_pending, day, recorded_at, tx.memo)
+                + (self.actor, None, None, None, None, None, None, None, None, None)
             )
             for row in tx.rows:
-                cached = self.accounts[row.account]
-                posting_rows.append((tx_id, cached.id, book_id, row.amount_fen, row.currency, day, false))
-            queue_rows.append((tx_id,))
-        conn.exec_driver_sql(
-            "INSERT INTO transactions (id, source, client_id, request_hash, kind, pending, effective_date, "
-            f"recorded_at, memo, actor) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})",
-            tx_rows,
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO postings (transaction_id, account_id, book_id, amount_fen, currency, effective_date, pending) "
-            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
-            posting_rows,
-        )
-        conn.exec_driver_sql(f"INSERT INTO seal_queue (transaction_id) VALUES ({m})", queue_rows)
-        month_totals: dict[tuple[int, str], list[int]] = {}
-        for tx in accepted:
-            period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
-            for row in tx.rows:
-                values = month_totals.setdefault((self.accounts[row.account].id, period), [0, 0])
+                account_id = self.accounts[row.account].id
+                posting_rows.append((tx_id, account_id, book_id, row.amount_fen, row.currency, day, not_pending))
+                totals = month_totals.setdefault((account_id, day_period), [0, 0])
                 if row.amount_fen > 0:
-                    values[0] += row.amount_fen
+                    totals[0] += row.amount_fen
                 else:
-                    values[1] -= row.amount_fen
-        record_month_totals(conn, month_totals)
+                    totals[1] -= row.amount_fen
+        db.insert_transactions(tx_rows)
+        db.insert_postings(posting_rows)
+        db.add_month_totals(month_totals)
         self.report.posted += len(accepted)
         self.report.postings += len(posting_rows)
 
