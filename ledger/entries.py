@@ -20,6 +20,9 @@ POSTINGS_PER_TRANSACTION_MAX = 1_000
 CLIENT_ID_MAX_LENGTH = 200
 MEMO_MAX_LENGTH = 1_000
 
+# Built once: json.dumps with options constructs a new encoder on every call.
+_REQUEST_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
 # A transaction is named by its ledger id or by the (source, client id) it was recorded under.
 TransactionRef = int | tuple[str, str]
 
@@ -194,5 +197,4 @@ def request_hash(request: Request, postings: tuple[Posting, ...] | None, amount_
         content.update(pending_ref=_ref_json(request.pending), reason=request.reason)
     else:
         content.update(target=_ref_json(request.target), reason=request.reason)
-    encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return hashlib.sha256(_REQUEST_JSON.encode(content).encode()).hexdigest()

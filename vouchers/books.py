@@ -72,6 +72,22 @@ def budget_appropriation(program: str) -> str:
     return f"BudgetRevenue:Appropriation:{program}"  # 财政拨款预算收入
 
 
+def budget_voucher_expenditure(program: str) -> str:
+    """Budget execution (预算支出) of a program: recorded when the treasury pays, not when the claim is booked."""
+    return f"BudgetExpenditure:Vouchers:{program}"
+
+
+def budget_inter_region_expenditure(issuing_region: str) -> str:
+    """This region's own share of vouchers issued by another region and paid out here (通兑)."""
+    return f"BudgetExpenditure:Vouchers:InterRegion:{issuing_region}"
+
+
+def budget_inter_region_funds_held(issuing_region: str) -> str:
+    """资金结存 drawn by this region's share of another region's vouchers. No program appropriates to it here,
+    so its balance shows the cross-region share spent beyond this region's voucher appropriations."""
+    return f"BudgetBalance:FundsHeld:InterRegion:{issuing_region}"
+
+
 # memo book ----------------------------------------------------------------------------------------
 def program_authority(program: str) -> str:
     """Debit side of the program's memo budget: the appropriation the memo budget stands for."""

@@ -40,3 +40,11 @@ class VoucherCode(StrEnum):
     CROSS_REGION_MODE_INVALID = "cross_region_mode_invalid"
     # settlement
     SETTLEMENT_NEEDS_TWO_REGIONS = "settlement_needs_two_regions"
+    # provider payment batches (quarterly payout)
+    PAYMENT_BATCH_NOT_FOUND = "payment_batch_not_found"
+    PAYMENT_PERIOD_INVALID = "payment_period_invalid"
+    PAYMENT_BATCH_KEY_HAS_ANOTHER_PERIOD = "payment_batch_key_has_another_period"
+    PAYMENT_BATCH_MUST_NOT_BE_EMPTY = "payment_batch_must_not_be_empty"
+    REDEMPTION_MUST_BE_PAYABLE_IN_BATCH = "redemption_must_be_payable_in_batch"
+    REDEMPTION_PAID_ONCE = "redemption_paid_once"
+    TREASURY_MUST_COVER_PAYMENT_BATCH = "treasury_must_cover_payment_batch"

@@ -1,6 +1,7 @@
 """Demo data: 长三角 innovation vouchers in three regions (上海 310000, 江苏苏州 320500, 浙江杭州 330100),
-with local and cross-region (通兑 and 通用) redemptions and a first-quarter settlement per region pair.
-Safe to run twice: the second run finds the demo loaded and only reports it."""
+with local and cross-region (通兑 and 通用) redemptions, a first-quarter settlement per region pair and the
+first-quarter provider payout of every region that owes a provider. Safe to run twice: the second run finds
+the demo loaded, and the payout batches are idempotent per region and quarter."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from sqlalchemy import select
 
 from ledger.engine import Ledger
 from ledger.entities import credit_code_check_character
+from ledger.errors import LedgerError
 from vouchers import programs
+from vouchers.codes import VoucherCode
 from vouchers.config import ProgramConfig
 from vouchers.grants import grant_approve_in_one
 from vouchers.models import VoucherRedemption
+from vouchers.payments import approve_batch, prepare_batch, quarter
 from vouchers.redemptions import claim, reserve
 from vouchers.settlement import settle
 
@@ -28,6 +32,7 @@ PROGRAM_LIMITS = {
 }
 CATEGORIES = ("testing", "rd_design", "tech_transfer", "ip_services")
 FIRST_REDEMPTION = "DEMO-2026-310000-0001"
+PAYOUT_QUARTER = f"{DEMO_YEAR}-Q1"
 
 
 def _code(first_seventeen: str) -> str:
@@ -62,6 +67,7 @@ def load_demo(ledger: Ledger) -> dict:
         ).first()
     if loaded is None:
         _load(ledger, enterprises, providers, program_codes)
+    paid_batches = _pay_providers(ledger)
     with ledger.engine.connect() as conn:
         table = VoucherRedemption.__table__
         rows = conn.execute(select(table.c.mode, table.c.claimed_fen)).all()
@@ -70,7 +76,33 @@ def load_demo(ledger: Ledger) -> dict:
         "programs": len(program_codes),
         "redemptions": len(rows),
         "cross_region_redemptions": sum(1 for mode, _ in rows if mode != "local"),
+        "provider_payout_batches": len(paid_batches),
+        "provider_payout_fen": sum(batch["total_fen"] for batch in paid_batches),
     }
+
+
+def _pay_providers(ledger: Ledger) -> list[dict]:
+    """Each region's first-quarter provider payout (idempotent: a second run returns the paid batches)."""
+    paid = []
+    for region in REGIONS:
+        try:
+            batch = prepare_batch(
+                ledger, region, maker="payout-clerk", on=date(DEMO_YEAR, 4, 10), **quarter(PAYOUT_QUARTER)
+            )
+        except LedgerError as error:
+            if error.code == VoucherCode.PAYMENT_BATCH_MUST_NOT_BE_EMPTY:
+                continue  # this region owes no provider: its vouchers went out under 通用 or elsewhere
+            raise
+        paid.append(
+            approve_batch(
+                ledger,
+                batch["id"],
+                checker="finance-director",
+                approval_doc=f"{REGIONS[region]}科委〔{DEMO_YEAR}〕31号",
+                on=date(DEMO_YEAR, 4, 20),
+            )
+        )
+    return paid
 
 
 def _load(ledger: Ledger, enterprises: dict, providers: dict, program_codes: dict) -> None:

@@ -153,6 +153,44 @@ class VoucherSettlement(SQLModel, table=True):
     approver: str = Field(max_length=100)
 
 
+class VoucherPaymentBatch(SQLModel, table=True):
+    """Provider payout of one paying region for one period (e.g. "2026-Q1"): prepared by one user, approved and
+    paid by another. The region and period label are the idempotency key."""
+
+    __tablename__ = "vouchers_payment_batches"
+    __table_args__ = (UniqueConstraint("region_code", "period_label", name="uq_vouchers_payment_batch_period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    region_code: str = Field(max_length=6)  # the region whose financial book holds the payables
+    period_label: str = Field(max_length=16)
+    period_start: date
+    period_end: date
+    total_fen: int = Field(sa_column=_fen())
+    line_count: int
+    status: str = Field(max_length=16)  # prepared | paid
+    maker: str = Field(max_length=100)
+    prepared_on: date
+    checker: str | None = Field(default=None, max_length=100)
+    approval_doc: str | None = Field(default=None, max_length=200)
+    paid_on: date | None = None
+
+
+class VoucherPaymentLine(SQLModel, table=True):
+    """One redemption in a payment batch, with the amounts as stored at preparation. The unique redemption id
+    is the guarantee that a redemption is paid at most once, even when two batches are prepared at once."""
+
+    __tablename__ = "vouchers_payment_lines"
+    __table_args__ = (UniqueConstraint("redemption_id", name="uq_vouchers_payment_line_redemption"),)
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(index=True)
+    redemption_id: int
+    program_code: str = Field(max_length=40)
+    provider_code: str = Field(max_length=18, index=True)
+    mode: str = Field(max_length=16)
+    issuing_region: str = Field(max_length=6)
+    amount_fen: int = Field(sa_column=_fen())  # paid to the provider out of the paying region's treasury
+    budget_expenditure_fen: int = Field(sa_column=_fen())  # the paying region's own budget expenditure
+
+
 class VoucherEvent(SQLModel, table=True):
     """Audit trail of every status change: who did what, when."""
 

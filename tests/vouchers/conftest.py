@@ -65,10 +65,15 @@ class Scheme:
         )
 
 
-def build_scheme(ledger: Ledger, **program_overrides) -> Scheme:
-    names = {SHANGHAI: "上海市", SUZHOU: "江苏省苏州市", HANGZHOU: "浙江省杭州市"}
+REGION_NAMES = {SHANGHAI: "上海市", SUZHOU: "江苏省苏州市", HANGZHOU: "浙江省杭州市"}
+
+
+def build_scheme(ledger: Ledger, regions: tuple[str, ...] = tuple(REGION_NAMES), **program_overrides) -> Scheme:
+    """The scheme in ``regions`` (all three by default; fewer keeps a test's setup short)."""
     enterprises, providers, program_codes = {}, {}, {}
-    for index, (region, name) in enumerate(names.items()):
+    for index, (region, name) in enumerate(REGION_NAMES.items()):
+        if region not in regions:
+            continue
         programs.add_region(ledger, region, name)
         enterprise = ledger.register_institution(
             credit_code(100 + index), f"{name} 测试科技有限公司", "enterprise", region_code=region

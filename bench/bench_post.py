@@ -1,0 +1,206 @@
+"""Posting-engine throughput, durable: every commit is acknowledged only once it is on disk.
+
+    .venv/bin/python bench/bench_post.py
+    .venv/bin/python bench/bench_post.py --postgres-url postgresql://postgres@127.0.0.1:5432/test
+
+On a fresh SQLite file (the engine's own settings: WAL, synchronous=FULL, BEGIN IMMEDIATE):
+(a) single: one 2-leg transaction per ``Ledger.post`` call, each its own commit (default N=5,000) -> tx/s,
+    p50/p99 latency. Target >= 2,000 tx/s.
+(b) batched: ``Ledger.submit`` with batches of 1,000 2-leg transactions (default 50 batches) -> tx/s.
+    Target >= 30,000 tx/s.
+With ``--postgres-url`` the same (a) and (b) run on PostgreSQL (synchronous_commit=on) in a schema
+``bench_<random>`` created for the run and dropped afterwards. Transfers are seeded random pairs among
+``--accounts`` accounts; a few untimed warm-up posts run first. Afterwards the chain is sealed (timed,
+reported apart) and ``reconcile`` and ``verify_chain`` must be clean. The SQLite file is removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    DEFAULT_SEED,
+    emit,
+    log,
+    machine,
+    percentile,
+    postgres_schema,
+    rate,
+    scratch_dir,
+    sqlite_url,
+)
+
+BOOK = "bench"
+TARGET_SINGLE_TX_S = 2_000
+TARGET_BATCH_TX_S = 30_000
+WARMUP = 50
+
+
+def setup_accounts(ledger, count: int) -> list[str]:
+    ledger.create_book(BOOK, BOOK, "financial")
+    paths = [f"Assets:Bench:A{n:04d}" for n in range(count)]
+    for path in paths:
+        ledger.create_account(BOOK, path)
+    return paths
+
+
+def make_requests(rng: random.Random, paths: list[str], prefix: str, count: int):
+    from ledger.engine import posting_specs
+    from ledger.entries import TransactionRequest
+
+    day = date(2026, 6, 15)
+    requests = []
+    for number in range(count):
+        source, target = rng.sample(paths, 2)
+        fen = rng.randint(1, 10_000_000)
+        amount = f"{fen // 100}.{fen % 100:02d}"
+        requests.append(
+            TransactionRequest(
+                f"{prefix}-{number}",
+                posting_specs(BOOK, [(target, amount), (source, f"-{amount}")]),
+                day,
+                source="bench",
+            )
+        )
+    return requests
+
+
+def run_single(ledger, requests) -> dict:
+    latencies = []
+    clock = time.perf_counter
+    started = clock()
+    for request in requests:
+        t0 = clock()
+        ledger.post(request)
+        latencies.append(clock() - t0)
+    seconds = clock() - started
+    latencies.sort()
+    return {
+        "transactions": len(requests),
+        "seconds": round(seconds, 3),
+        "tx_per_s": rate(len(requests), seconds),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
+        "max_ms": round(latencies[-1] * 1000, 3),
+        "target_tx_per_s": TARGET_SINGLE_TX_S,
+    }
+
+
+def run_batches(ledger, requests, batch_size: int) -> dict:
+    latencies = []
+    clock = time.perf_counter
+    started = clock()
+    for start in range(0, len(requests), batch_size):
+        t0 = clock()
+        results = ledger.submit(requests[start : start + batch_size])
+        latencies.append(clock() - t0)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise SystemExit(f"batch refused requests: {bad[:3]}")
+    seconds = clock() - started
+    latencies.sort()
+    return {
+        "transactions": len(requests),
+        "batch_size": batch_size,
+        "batches": len(latencies),
+        "seconds": round(seconds, 3),
+        "tx_per_s": rate(len(requests), seconds),
+        "batch_p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "batch_max_ms": round(latencies[-1] * 1000, 1),
+        "target_tx_per_s": TARGET_BATCH_TX_S,
+    }
+
+
+def run_suite(url: str, args, label: str) -> dict:
+    from ledger.chain import seal, verify_chain
+    from ledger.db import make_engine
+    from ledger.engine import Ledger
+    from ledger.queries import reconcile
+
+    engine = make_engine(url)
+    ledger = Ledger(engine)
+    rng = random.Random(args.seed)
+    paths = setup_accounts(ledger, args.accounts)
+    for request in make_requests(rng, paths, "warmup", WARMUP):
+        ledger.post(request)
+    result: dict = {}
+    if not args.skip_single:
+        log(f"{label}: (a) {args.single} single posts, one commit each")
+        result["single"] = run_single(ledger, make_requests(rng, paths, "single", args.single))
+        log(f"{label}: (a) {result['single']['tx_per_s']:,.0f} tx/s")
+    if not args.skip_batch:
+        log(f"{label}: (b) {args.batches} batches of {args.batch_size}")
+        requests = make_requests(rng, paths, "batch", args.batches * args.batch_size)
+        result["batch"] = run_batches(ledger, requests, args.batch_size)
+        log(f"{label}: (b) {result['batch']['tx_per_s']:,.0f} tx/s")
+    started = time.perf_counter()
+    sealed = seal(engine)
+    result["seal"] = {"sealed": sealed, "seconds": round(time.perf_counter() - started, 3)}
+    report = verify_chain(engine)
+    findings = reconcile(engine)
+    result["checks"] = {
+        "chain_intact": report.intact,
+        "unsealed": report.unsealed,
+        "reconcile_findings": len(findings),
+    }
+    engine.dispose()
+    if not report.intact or report.unsealed or findings:
+        raise SystemExit(f"{label}: checks failed: {result['checks']} {report.findings[:3]} {findings[:3]}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--single", type=int, default=5_000, help="posts in (a), one commit each (default 5,000)")
+    parser.add_argument("--batch-size", type=int, default=1_000, help="transactions per submit in (b) (default 1,000)")
+    parser.add_argument("--batches", type=int, default=50, help="batches in (b) (default 50 = 50,000 transactions)")
+    parser.add_argument("--accounts", type=int, default=200, help="accounts the transfers move between (default 200)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--postgres-url", help="also run on PostgreSQL (a schema bench_<random> is created, dropped)")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-single", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--workdir", type=Path, help="where the scratch SQLite file goes (default: system temp dir)")
+    args = parser.parse_args()
+
+    from api.bootstrap import migrate
+    from ledger.db import make_engine
+
+    result: dict = {"benchmark": "post", "machine": machine(), "seed": args.seed, "accounts": args.accounts}
+    human = []
+    if not args.skip_sqlite:
+        with scratch_dir(args.workdir) as scratch:
+            url = sqlite_url(scratch / "post.db")
+            engine = make_engine(url)
+            migrate(engine)
+            engine.dispose()
+            result["sqlite"] = run_suite(url, args, "sqlite")
+    if args.postgres_url:
+        with postgres_schema(args.postgres_url) as url:
+            result["postgres"] = run_suite(url, args, "postgres")
+    for backend in ("sqlite", "postgres"):
+        if backend not in result:
+            continue
+        part = result[backend]
+        pieces = []
+        if "single" in part:
+            s = part["single"]
+            pieces.append(
+                f"single {s['tx_per_s']:,.0f} tx/s (p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; target 2,000)"
+            )
+        if "batch" in part:
+            b = part["batch"]
+            pieces.append(f"batch of {b['batch_size']} {b['tx_per_s']:,.0f} tx/s (target 30,000)")
+        human.append(f"{backend}: " + ", ".join(pieces))
+    emit(result, "post: " + "; ".join(human))
+
+
+if __name__ == "__main__":
+    main()
