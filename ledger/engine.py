@@ -132,6 +132,7 @@ class _Target:
     link_id: str | None
     legs: list[tuple[int, int, str]]  # (account id, amount fen, currency)
     resolved: bool
+    books: frozenset[str] = frozenset()  # codes of the books its legs post to
 
 
 @dataclass(slots=True)
@@ -522,7 +523,8 @@ class _Submission:
         self.accounts_by_ref: dict[tuple[str, str], _AccountState] = {}
         self.accounts_by_id: dict[int, _AccountState] = {}
         self.books: dict[str, int] = {}
-        self.closed_periods: set[tuple[int, str]] = set()
+        self.closed_periods: set[tuple[str, str]] = set()
+        self.reserved_ids: list[int] = []
         self.existing: dict[tuple[str, str], tuple[int, str]] = {}
         self.targets: dict[object, _Target] = {}
         self.planned: list[_Planned] = []
@@ -536,10 +538,13 @@ class _Submission:
     def run(self) -> list[EventResult]:
         self.db = DriverStatements(self.conn)
         self._check_pure()
+        # Everything that takes no lock comes first, so PostgreSQL row locks are held only from the
+        # account read to the commit: the locked read, one pipelined round of writes, the commit.
         self._load_existing_keys()
         self._load_targets()
-        self._load_accounts()
         self._load_closed_periods()
+        self._reserve_ids()
+        self._load_accounts()
         self._apply_all()
         self._write()
         return [result for result in self.results if result is not None]
@@ -607,16 +612,23 @@ class _Submission:
             return
         target_ids = sorted({row["id"] for row in rows})
         legs: dict[int, list[tuple[int, int, str]]] = {tx_id: [] for tx_id in target_ids}
+        books: dict[int, set[str]] = {tx_id: set() for tx_id in target_ids}
         resolved: set[int] = set()
         for chunk in _chunks(target_ids):
-            for tx_id, account_id, amount_fen, currency in self.conn.execute(
+            for tx_id, account_id, amount_fen, currency, book_code in self.conn.execute(
                 select(
-                    T_POSTINGS.c.transaction_id, T_POSTINGS.c.account_id, T_POSTINGS.c.amount_fen, T_POSTINGS.c.currency
+                    T_POSTINGS.c.transaction_id,
+                    T_POSTINGS.c.account_id,
+                    T_POSTINGS.c.amount_fen,
+                    T_POSTINGS.c.currency,
+                    T_BOOKS.c.code,
                 )
+                .join(T_BOOKS, T_BOOKS.c.id == T_POSTINGS.c.book_id)
                 .where(T_POSTINGS.c.transaction_id.in_(chunk))
                 .order_by(T_POSTINGS.c.id)
             ):
                 legs[tx_id].append((account_id, amount_fen, currency))
+                books[tx_id].add(book_code)
             resolved.update(
                 row[0]
                 for row in self.conn.execute(
@@ -636,6 +648,7 @@ class _Submission:
                 link_id=row["link_id"],
                 legs=legs[row["id"]],
                 resolved=row["id"] in resolved,
+                books=frozenset(books[row["id"]]),
             )
             self.targets[target.id] = target
             self.targets[(target.source, target.client_id)] = target
@@ -676,7 +689,16 @@ class _Submission:
             self.books[state.book_code] = state.book_id
 
     def _load_closed_periods(self) -> None:
-        self.closed_periods = self.db.closed_periods(sorted(set(self.books.values())))
+        books = {posting.book for postings in self.normalized if postings for posting in postings}
+        books.update(target_book for target in self.targets.values() for target_book in target.books)
+        self.closed_periods = self.db.closed_periods(sorted(books))
+
+    def _reserve_ids(self) -> None:
+        """Ids for every request that may be accepted; those left unused are gaps in ``transactions.id``
+        (the hash chain's sequence, not the id, is the gapless one)."""
+        wanted = sum(1 for result in self.results if result is None)
+        if wanted:
+            self.reserved_ids = self.db.reserve_transaction_ids(wanted)
 
     # -- phase 3: apply in memory --------------------------------------------------------------------
 
@@ -819,7 +841,7 @@ class _Submission:
         for state, _amount in legs:
             if state.closed:
                 raise LedgerError(ResultCode.ACCOUNT_CLOSED, f"account {state.book_code}/{state.path} is closed")
-            if (state.book_id, period) in self.closed_periods:
+            if (state.book_code, period) in self.closed_periods:
                 raise LedgerError(
                     ResultCode.PERIOD_CLOSED,
                     f"period {period} of book {state.book_code!r} is closed; date the entry in an open period",
@@ -1067,7 +1089,7 @@ class _Submission:
         if not self.planned:
             return
         db = self.db
-        ids = db.reserve_transaction_ids(len(self.planned))
+        ids = self.reserved_ids[: len(self.planned)]
         placeholder_to_id = {planned.id: real for planned, real in zip(self.planned, ids)}
 
         def real(tx_id: int | None) -> int | None:
@@ -1118,17 +1140,18 @@ class _Submission:
         for result in self.results:
             if result is not None and result.code == ResultCode.OK:
                 result.transaction_id = real(result.transaction_id)
-        db.insert_transactions(transactions)
-        db.insert_postings(postings)
-        db.insert_resolutions(resolutions)
-        db.add_month_totals(month_totals)
-        db.set_account_totals(
-            [
-                (state.debits_posted, state.credits_posted, state.debits_pending, state.credits_pending, state.id)
-                for state in self.accounts_by_id.values()
-                if state.dirty
-            ]
-        )
+        with db.pipeline():
+            db.insert_transactions(transactions)
+            db.insert_postings(postings)
+            db.insert_resolutions(resolutions)
+            db.add_month_totals(month_totals)
+            db.set_account_totals(
+                [
+                    (state.debits_posted, state.credits_posted, state.debits_pending, state.credits_pending, state.id)
+                    for state in self.accounts_by_id.values()
+                    if state.dirty
+                ]
+            )
 
 
 def posting_specs_fen(

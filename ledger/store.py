@@ -10,6 +10,7 @@ for timestamps (SQLAlchemy's own format) and 0/1 for booleans; psycopg gets Pyth
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection
@@ -154,11 +155,13 @@ class DriverStatements:
         self.cursor.execute(f"SELECT 1 FROM books WHERE code = {self.mark}", (code,))
         return self.cursor.fetchone() is not None
 
-    def closed_periods(self, book_ids: Sequence[int]) -> set[tuple[int, str]]:
-        closed: set[tuple[int, str]] = set()
-        for chunk in _chunks(sorted(book_ids)):
+    def closed_periods(self, book_codes: Sequence[str]) -> set[tuple[str, str]]:
+        """(book code, "YYYY-MM") of the closed periods of these books."""
+        closed: set[tuple[str, str]] = set()
+        for chunk in _chunks(sorted(book_codes)):
             self.cursor.execute(
-                f"SELECT book_id, period FROM period_closes WHERE book_id IN ({self._marks(1, len(chunk))})",
+                "SELECT b.code, c.period FROM period_closes c JOIN books b ON b.id = c.book_id "
+                f"WHERE b.code IN ({self._marks(1, len(chunk))})",
                 list(chunk),
             )
             closed.update(self.cursor.fetchall())
@@ -176,6 +179,13 @@ class DriverStatements:
         return list(range(start + 1, start + count + 1))
 
     # -- writes ---------------------------------------------------------------------------------------
+
+    def pipeline(self):
+        """On PostgreSQL, send the writes that follow without waiting for each reply (psycopg pipeline
+        mode): one round trip while the account locks are held instead of one per statement."""
+        if self.postgres:
+            return self.conn.connection.driver_connection.pipeline()
+        return nullcontext()
 
     def _insert(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:

@@ -527,3 +527,19 @@ def test_reconcile_finds_month_totals_that_differ_from_postings(books):
         conn.execute(text("UPDATE account_month_totals SET debits_fen = debits_fen + 1"))
     kinds = {finding.kind for finding in reconcile(books.engine)}
     assert kinds == {"month_totals_differ"}
+
+
+def test_a_reversal_or_post_dated_in_a_closed_period_is_refused(books):
+    fund(books)
+    books.post(transfer("hold", "Expenses:Grants", "Assets:Bank", "3", pending=True))
+    books.close_period(BOOK, "2026-03", actor="director.wang")
+    assert_refused(
+        books,
+        ReversalRequest("undo", ("api", "funding"), reason="x", effective_date=date(2026, 3, 31)),
+        ResultCode.PERIOD_CLOSED,
+    )
+    assert_refused(
+        books, PostPendingRequest("p", ("api", "hold"), effective_date=date(2026, 3, 31)), ResultCode.PERIOD_CLOSED
+    )
+    books.post(PostPendingRequest("p-april", ("api", "hold"), effective_date=date(2026, 4, 1)))
+    assert books.account(BOOK, "Expenses:Grants").balance_fen == 300
