@@ -20,6 +20,7 @@ from ledger import schema
 from ledger.db import is_postgres, read_only
 from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import CURRENCY_PLACES, format_fen
+from ledger.store import DriverStatements
 
 GENESIS_HASH = "0" * 64
 SEAL_BATCH_SIZE = 5_000
@@ -203,7 +204,8 @@ def _seal_batch(conn: Connection, batch_size: int, *, postgres: bool) -> int:
     head = conn.execute(select(T_CHAIN.c.seq, T_CHAIN.c.hash).order_by(T_CHAIN.c.seq.desc()).limit(1)).first()
     seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
     transactions, legs = _load(conn, ids)
-    now = utc_now()
+    db = DriverStatements(conn)
+    now = db.moment(utc_now())
     counters: dict[tuple[int, str], int] = {}
     links, numbers = [], []
     for tx_id in ids:
@@ -212,7 +214,7 @@ def _seal_batch(conn: Connection, batch_size: int, *, postgres: bool) -> int:
         encoding = canonical_encoding(transaction, [(a, amount, c) for a, amount, c, _b in tx_legs])
         seq += 1
         current = link_hash(prev_hash, encoding)
-        links.append({"seq": seq, "transaction_id": tx_id, "prev_hash": prev_hash, "hash": current, "sealed_at": now})
+        links.append((seq, tx_id, prev_hash, current, now))
         prev_hash = current
         period = _date_text(transaction[_EFFECTIVE_DATE_INDEX])[:7]
         for book_id in sorted({leg[3] for leg in tx_legs}):
@@ -220,12 +222,13 @@ def _seal_batch(conn: Connection, batch_size: int, *, postgres: bool) -> int:
             if key not in counters:
                 counters[key] = _counter(conn, book_id, period)
             counters[key] += 1
-            numbers.append({"book_id": book_id, "period": period, "number": counters[key], "transaction_id": tx_id})
-    conn.execute(T_CHAIN.insert(), links)
-    if numbers:
-        conn.execute(T_VOUCHER_NUMBERS.insert(), numbers)
+            numbers.append((book_id, period, counters[key], tx_id))
+    with db.pipeline():
+        db.insert_chain_links(links)
+        db.insert_voucher_numbers(numbers)
     _store_counters(conn, counters)
-    conn.execute(T_SEAL_QUEUE.delete().where(T_SEAL_QUEUE.c.transaction_id.in_(ids)))
+    # By id, not by range: on PostgreSQL a lower id may commit later and must wait for the next round.
+    db.remove_from_seal_queue(ids)
     return len(ids)
 
 

@@ -18,6 +18,9 @@ from sqlalchemy.engine import make_url
 DATABASE_URL_ENV = "FUNDLEDGER_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///fundledger.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Page cache per connection (negative = KiB). The default 2 MiB thrashes once the postings indexes outgrow
+# it, which made a 1M-transaction import half as fast as a 100k one.
+SQLITE_CACHE_KIB = 131_072
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY_OPTION = "fundledger_read_only"
 
@@ -58,6 +61,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -24,7 +24,7 @@ from typing import TextIO
 from sqlalchemy import Connection, select
 
 from ledger.accounts import account_type, check_type_allowed_in_book
-from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, Ledger, utc_now
+from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, T_TRANSACTIONS, Ledger, utc_now
 from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
@@ -36,6 +36,8 @@ REQUIRED_COLUMNS = ("tx_id", "date", "account", "amount")
 OPTIONAL_COLUMNS = ("currency", "memo")
 SQL_IN_CHUNK = 500
 IMPORT_KIND = "import"
+# Imported transactions have no approver, approval document, reason, links, expiry or program year.
+_NO_LINKS = (None, None, None, None, None, None, None, None, None)
 # Integer yuan digits the fast path accepts; longer values go through to_fen's BIGINT check.
 FAST_AMOUNT_DIGITS_MAX = 16
 
@@ -46,6 +48,7 @@ class _Row:
     account: str
     amount_fen: int
     currency: str
+    account_id: int = 0  # filled in once the account is known
 
 
 @dataclass(slots=True)
@@ -236,6 +239,7 @@ class CsvImporter:
         self.accounts: dict[str, _AccountCache] = {}
         self.book_id: int | None = None
         self.book_basis = ""
+        self.fresh_source = False
         self.postgres = ledger.postgres
 
     def run(self, stream: TextIO) -> ImportReport:
@@ -255,6 +259,11 @@ class CsvImporter:
                 self.accounts[path] = _AccountCache(
                     account_id, currency, bool(closed), bool(limit_debits or limit_credits)
                 )
+        with self.ledger.reader.connect() as conn:
+            self.fresh_source = (
+                conn.execute(select(T_TRANSACTIONS.c.id).where(T_TRANSACTIONS.c.source == self.source).limit(1)).first()
+                is None
+            )
         chunk: list[_Tx] = []
         for tx in read_transactions(stream, self.report):
             chunk.append(tx)
@@ -279,7 +288,10 @@ class CsvImporter:
         self.report.add_error(ImportError_(tx.line, tx.tx_id, error.code.value, error.message))
 
     def _accept(self, conn: Connection, chunk: list[_Tx]) -> list[_Tx]:
-        existing = self._existing_digests(conn, [tx.tx_id for tx in chunk])
+        # A source with nothing recorded before this run cannot hold these keys (the reader refuses a
+        # tx_id repeated within the file); a concurrent import under the same source would still be
+        # stopped by the unique index, failing its chunk whole.
+        existing = {} if self.fresh_source else self._existing_digests(conn, [tx.tx_id for tx in chunk])
         closed_periods = {
             row[0]
             for row in conn.execute(select(T_PERIOD_CLOSES.c.period).where(T_PERIOD_CLOSES.c.book_id == self.book_id))
@@ -319,7 +331,6 @@ class CsvImporter:
                 continue
             existing[tx.tx_id] = tx.digest
             accepted.append(tx)
-        self._store_balances(conn, accepted, balances)
         return accepted
 
     def _existing_digests(self, conn: Connection, tx_ids: list[str]) -> dict[str, str]:
@@ -341,6 +352,7 @@ class CsvImporter:
                     ResultCode.ACCOUNT_CURRENCY_MISMATCH,
                     f"line {row.line}: account {row.account} is in {cached.currency}, not {row.currency}",
                 )
+            row.account_id = cached.id
 
     def _open_accounts(self, conn: Connection, chunk: list[_Tx]) -> set[str]:
         """Open this chunk's unknown accounts in one statement; returns the names that cannot be opened."""
@@ -436,17 +448,8 @@ class CsvImporter:
                 )
         balances.update(touched)
 
-    def _store_balances(self, conn: Connection, accepted: list[_Tx], balances: dict[int, list]) -> None:
+    def _store_balances(self, conn: Connection, debits: dict[int, int], credits: dict[int, int]) -> None:
         """Cached totals move by the sum of the accepted postings, one UPDATE per account per chunk."""
-        debits: dict[int, int] = {}
-        credits: dict[int, int] = {}
-        for tx in accepted:
-            for row in tx.rows:
-                account_id = self.accounts[row.account].id
-                if row.amount_fen > 0:
-                    debits[account_id] = debits.get(account_id, 0) + row.amount_fen
-                else:
-                    credits[account_id] = credits.get(account_id, 0) - row.amount_fen
         touched = sorted(set(debits) | set(credits))
         if not touched:
             return
@@ -474,24 +477,34 @@ class CsvImporter:
         ids = db.reserve_transaction_ids(len(accepted))
         recorded_at = db.moment(utc_now())
         not_pending = db.flag(False)
+        source, actor, book_id = self.source, self.actor, self.book_id
         tx_rows, posting_rows = [], []
         month_totals: dict[tuple[int, str], list[int]] = {}
-        book_id = self.book_id
+        debits: dict[int, int] = {}
+        credits: dict[int, int] = {}
+        days: dict[date, tuple[object, str]] = {}
         for tx, tx_id in zip(accepted, ids):
-            day = db.day(tx.effective_date)
-            day_period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
+            effective_date = tx.effective_date
+            if effective_date not in days:
+                days[effective_date] = (db.day(effective_date), f"{effective_date.year:04d}-{effective_date.month:02d}")
+            day, period = days[effective_date]
             tx_rows.append(
-                (tx_id, self.source, tx.tx_id, tx.digest, IMPORT_KIND, not_pending, day, recorded_at, tx.memo)
-                + (self.actor, None, None, None, None, None, None, None, None, None)
+                (tx_id, source, tx.tx_id, tx.digest, IMPORT_KIND, not_pending, day, recorded_at, tx.memo, actor)
+                + _NO_LINKS
             )
             for row in tx.rows:
-                account_id = self.accounts[row.account].id
-                posting_rows.append((tx_id, account_id, book_id, row.amount_fen, row.currency, day, not_pending))
-                totals = month_totals.setdefault((account_id, day_period), [0, 0])
-                if row.amount_fen > 0:
-                    totals[0] += row.amount_fen
+                account_id, amount = row.account_id, row.amount_fen
+                posting_rows.append((tx_id, account_id, book_id, amount, row.currency, day, not_pending))
+                totals = month_totals.get((account_id, period))
+                if totals is None:
+                    totals = month_totals[(account_id, period)] = [0, 0]
+                if amount > 0:
+                    totals[0] += amount
+                    debits[account_id] = debits.get(account_id, 0) + amount
                 else:
-                    totals[1] -= row.amount_fen
+                    totals[1] -= amount
+                    credits[account_id] = credits.get(account_id, 0) - amount
+        self._store_balances(conn, debits, credits)
         db.insert_transactions(tx_rows)
         db.insert_postings(posting_rows)
         db.add_month_totals(month_totals)

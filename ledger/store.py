@@ -204,6 +204,20 @@ class DriverStatements:
     def insert_resolutions(self, rows: list[tuple[int, int, str]]) -> None:
         self._insert("transaction_resolutions", ("target_id", "resolver_id", "kind"), rows)
 
+    def insert_chain_links(self, rows: list[tuple[int, int, str, str, object]]) -> None:
+        """(seq, transaction id, previous hash, hash, sealed at)."""
+        self._insert("chain_links", ("seq", "transaction_id", "prev_hash", "hash", "sealed_at"), rows)
+
+    def insert_voucher_numbers(self, rows: list[tuple[int, str, int, int]]) -> None:
+        """(book id, "YYYY-MM", number, transaction id)."""
+        self._insert("voucher_numbers", ("book_id", "period", "number", "transaction_id"), rows)
+
+    def remove_from_seal_queue(self, ids: Sequence[int]) -> None:
+        for chunk in _chunks(ids):
+            self.cursor.execute(
+                f"DELETE FROM seal_queue WHERE transaction_id IN ({self._marks(1, len(chunk))})", list(chunk)
+            )
+
     def add_month_totals(self, totals: dict[tuple[int, str], list[int]]) -> None:
         """Add posted (debits, credits) per (account id, "YYYY-MM"); rows in sorted order."""
         if not totals:
