@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, func, select, text
 
 from ledger import schema
-from ledger.db import is_postgres, read_only
+from ledger.db import engine_url_for_workers, is_postgres, make_engine, read_only
 from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import CURRENCY_PLACES, format_fen
 from ledger.store import DriverStatements
@@ -28,6 +31,9 @@ VERIFY_CHUNK_SIZE = 10_000
 # Arbitrary but fixed key of the PostgreSQL advisory lock that makes the chainer single-file.
 CHAIN_LOCK_KEY = 0x66756E646C6564  # "fundled"
 FINDINGS_MAX = 100
+# Below this many links one process verifies faster than starting workers would allow.
+PARALLEL_VERIFY_MIN_LINKS = 200_000
+VERIFY_WORKERS_MAX = 4
 
 T_CHAIN = schema.ChainLink.__table__
 T_VOUCHER_NUMBERS = schema.VoucherNumber.__table__
@@ -265,47 +271,110 @@ class ChainReport:
         return not self.findings
 
 
-def _chain_chunks(conn: Connection) -> Iterator[list[tuple[int, int, str, str]]]:
-    """(seq, transaction id, previous hash, hash) in sequence order, a page at a time."""
+def _chain_chunks(conn: Connection, first_seq: int, last_seq: int) -> Iterator[list[tuple[int, int, str, str]]]:
+    """(seq, transaction id, previous hash, hash) for seq in [first_seq, last_seq], a page at a time."""
     mark = _placeholder(conn)
-    last_seq = 0
-    while True:
-        rows = conn.exec_driver_sql(
-            "SELECT seq, transaction_id, prev_hash, hash FROM chain_links "
-            f"WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
-            (last_seq, VERIFY_CHUNK_SIZE),
-        ).all()
-        if not rows:
-            return
-        yield rows
-        last_seq = rows[-1][0]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        low = first_seq
+        while low <= last_seq:
+            high = min(low + VERIFY_CHUNK_SIZE - 1, last_seq)
+            cursor.execute(
+                "SELECT seq, transaction_id, prev_hash, hash FROM chain_links "
+                f"WHERE seq >= {mark} AND seq <= {mark} ORDER BY seq",
+                (low, high),
+            )
+            rows = cursor.fetchall()
+            if rows:
+                yield rows
+            low = high + 1
+    finally:
+        cursor.close()
 
 
-def verify_chain(engine: Engine) -> ChainReport:
-    """Recompute every sealed link; count transactions not yet sealed; report any that are neither."""
+@dataclass
+class _RangeResult:
+    """What one worker saw of the chain between two sequence numbers."""
+
+    first_seq: int
+    last_seq: int
+    links: int = 0
+    first_prev_hash: str | None = None
+    last_hash: str | None = None
+    findings: list[str] = field(default_factory=list)
+
+
+def _verify_range(conn: Connection, first_seq: int, last_seq: int) -> _RangeResult:
+    """Each link must hash its own transaction onto its stored previous hash, and point at the link
+    before it; links are checked independently, so ranges can be checked in parallel."""
+    result = _RangeResult(first_seq, last_seq)
+    expected_seq, prev_hash = first_seq, None
+    for rows in _chain_chunks(conn, first_seq, last_seq):
+        transactions, legs = _load(conn, [row[1] for row in rows])
+        for seq, transaction_id, link_prev_hash, stored_hash in rows:
+            if seq != expected_seq:
+                _add_finding(result.findings, f"chain sequence jumps from {expected_seq - 1} to {seq}")
+            if prev_hash is None:
+                result.first_prev_hash = link_prev_hash
+            elif link_prev_hash != prev_hash:
+                _add_finding(result.findings, f"link {seq} does not point at the previous link's hash")
+            transaction = transactions.get(transaction_id)
+            if transaction is None:
+                _add_finding(result.findings, f"link {seq} names transaction {transaction_id}, which is missing")
+            else:
+                tx_legs = [(a, amount, c) for a, amount, c, _b in legs[transaction_id]]
+                if link_hash(link_prev_hash, canonical_encoding(transaction, tx_legs)) != stored_hash:
+                    _add_finding(result.findings, f"transaction {transaction_id} (link {seq}) does not match its hash")
+            prev_hash = stored_hash
+            expected_seq = seq + 1
+            result.links += 1
+    result.last_hash = prev_hash
+    if result.links and expected_seq != last_seq + 1:
+        _add_finding(result.findings, f"chain sequence ends at {expected_seq - 1}, not {last_seq}")
+    return result
+
+
+def _verify_range_in_worker(url: str, first_seq: int, last_seq: int) -> _RangeResult:
+    engine = make_engine(url)
+    try:
+        with read_only(engine).connect() as conn:
+            return _verify_range(conn, first_seq, last_seq)
+    finally:
+        engine.dispose()
+
+
+def verify_chain(engine: Engine, *, workers: int | None = None) -> ChainReport:
+    """Recompute every sealed link; count transactions not yet sealed; report any that are neither.
+
+    A long chain is split into ranges checked by ``workers`` processes (default: one per CPU once the
+    chain has ``PARALLEL_VERIFY_MIN_LINKS`` links); the seams between ranges are checked here."""
     report = ChainReport()
     with read_only(engine).connect() as conn:
-        expected_seq, prev_hash = 1, GENESIS_HASH
-        for rows in _chain_chunks(conn):
-            transactions, legs = _load(conn, [row[1] for row in rows])
-            for seq, transaction_id, link_prev_hash, stored_hash in rows:
-                if seq != expected_seq:
-                    _finding(report, f"chain sequence jumps from {expected_seq - 1} to {seq}")
-                    expected_seq = seq
-                if link_prev_hash != prev_hash:
-                    _finding(report, f"link {seq} does not point at the previous link's hash")
-                transaction = transactions.get(transaction_id)
-                if transaction is None:
-                    _finding(report, f"link {seq} names transaction {transaction_id}, which is missing")
-                else:
-                    tx_legs = [(a, amount, c) for a, amount, c, _b in legs[transaction_id]]
-                    if link_hash(link_prev_hash, canonical_encoding(transaction, tx_legs)) != stored_hash:
-                        _finding(report, f"transaction {transaction_id} (link {seq}) does not match its hash")
-                prev_hash = stored_hash
-                expected_seq += 1
-                report.sealed += 1
+        max_seq = conn.execute(select(func.coalesce(func.max(T_CHAIN.c.seq), 0))).scalar_one()
+        if workers is None:
+            workers = min(os.cpu_count() or 1, VERIFY_WORKERS_MAX) if max_seq >= PARALLEL_VERIFY_MIN_LINKS else 1
+        bounds = _split(max_seq, max(workers, 1))
+        if len(bounds) <= 1:
+            parts = [_verify_range(conn, first, last) for first, last in bounds]
+        else:
+            url = engine_url_for_workers(engine)
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
+                futures = [pool.submit(_verify_range_in_worker, url, first, last) for first, last in bounds]
+                parts = [future.result() for future in futures]
         report.unsealed = conn.execute(select(func.count()).select_from(T_SEAL_QUEUE)).scalar_one()
         report.transactions = conn.execute(select(func.count()).select_from(T_TRANSACTIONS)).scalar_one()
+    expected_prev = GENESIS_HASH
+    for part in parts:
+        for finding in part.findings:
+            _finding(report, finding)
+        if part.links == 0:
+            _finding(report, f"chain links {part.first_seq} to {part.last_seq} are missing")
+            continue
+        if part.first_prev_hash != expected_prev:
+            _finding(report, f"link {part.first_seq} does not point at the previous link's hash")
+        expected_prev = part.last_hash
+        report.sealed += part.links
     if report.transactions != report.sealed + report.unsealed:
         _finding(
             report,
@@ -315,6 +384,17 @@ def verify_chain(engine: Engine) -> ChainReport:
     return report
 
 
+def _split(max_seq: int, parts: int) -> list[tuple[int, int]]:
+    if max_seq == 0:
+        return []
+    size = -(-max_seq // parts)
+    return [(first, min(first + size - 1, max_seq)) for first in range(1, max_seq + 1, size)]
+
+
+def _add_finding(findings: list[str], message: str) -> None:
+    if len(findings) < FINDINGS_MAX:
+        findings.append(message)
+
+
 def _finding(report: ChainReport, message: str) -> None:
-    if len(report.findings) < FINDINGS_MAX:
-        report.findings.append(message)
+    _add_finding(report.findings, message)

@@ -47,7 +47,9 @@ def make_engine(url: str | None = None, *, schema: str | None = None) -> Engine:
     options = "-c synchronous_commit=on"
     if schema:
         options += f" -c search_path={schema}"
-    return create_engine(url, connect_args={"options": options}, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, connect_args={"options": options}, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine.fundledger_schema = schema  # so worker processes can open the same schema
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -73,6 +75,15 @@ def _sqlite_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def engine_url_for_workers(engine: Engine) -> str:
+    """A URL another process can pass to ``make_engine`` to reach the same database (and schema)."""
+    url = engine.url.render_as_string(hide_password=False)
+    schema = getattr(engine, "fundledger_schema", None)
+    if schema:
+        url += ("&" if "?" in url else "?") + f"schema={schema}"
+    return url
 
 
 def read_only(engine: Engine) -> Engine:

@@ -9,13 +9,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, bindparam, case, func, select
 
 from ledger.accounts import path_at_depth
 from ledger.db import read_only
 from ledger.engine import T_ACCOUNTS, T_BOOKS, T_MONTH_TOTALS, T_POSTINGS, T_RESOLUTIONS, T_TRANSACTIONS, Ledger
 from ledger.errors import LedgerError, ResultCode
-from ledger.numbers import period_of
+from ledger.numbers import add_months_clamped, parse_date, period_of
 
 HISTORY_ROWS_MAX = 10_000
 
@@ -252,21 +252,36 @@ def reconcile(engine: Engine) -> list[Finding]:
 
 
 def _posted_by_account_month(conn) -> dict[tuple[int, str], tuple[int, int]]:
-    if conn.dialect.name == "postgresql":
-        month = func.to_char(T_POSTINGS.c.effective_date, "YYYY-MM")
-    else:
-        month = func.substr(T_POSTINGS.c.effective_date, 1, 7)
+    """Posted (debits, credits) per account and month, one month at a time: each month is a range of
+    the (date, account, amount, pending) index, so no table row is read and each grouping stays small."""
+    first, last = conn.execute(
+        select(func.min(T_POSTINGS.c.effective_date), func.max(T_POSTINGS.c.effective_date))
+    ).one()
+    result: dict[tuple[int, str], tuple[int, int]] = {}
+    if first is None:
+        return result
+    first, last = parse_date(first), parse_date(last)
+    month_start = first.replace(day=1)
     query = (
         select(
             T_POSTINGS.c.account_id,
-            month,
             func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)),
             func.sum(case((T_POSTINGS.c.amount_fen < 0, -T_POSTINGS.c.amount_fen), else_=0)),
         )
-        .where(T_POSTINGS.c.pending.is_(False))
-        .group_by(T_POSTINGS.c.account_id, month)
+        .where(
+            T_POSTINGS.c.effective_date >= bindparam("month_start"),
+            T_POSTINGS.c.effective_date < bindparam("next_month"),
+            T_POSTINGS.c.pending == False,  # noqa: E712 - "= false" keeps the index usable
+        )
+        .group_by(T_POSTINGS.c.account_id)
     )
-    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in conn.execute(query)}
+    while month_start <= last:
+        next_month = add_months_clamped(month_start, 1)
+        period = period_of(month_start)
+        for account_id, debits, credits in conn.execute(query, {"month_start": month_start, "next_month": next_month}):
+            result[(account_id, period)] = (int(debits), int(credits))
+        month_start = next_month
+    return result
 
 
 def _open_pending_by_account(conn) -> dict[int, tuple[int, int]]:

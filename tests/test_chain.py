@@ -129,3 +129,28 @@ def test_the_hand_written_canonical_encoding_is_sorted_compact_json(
         link_type,
     )
     assert canonical_encoding(transaction, legs) == _reference_encoding(transaction, legs)
+
+
+def test_verification_split_across_worker_processes_checks_every_link_and_the_seams(ledger):
+    chart(ledger)
+    for number in range(7):
+        ledger.post(transfer(f"t{number}", "Assets:Bank", "NetAssets:Appropriations", f"{number + 1}.00"))
+    seal(ledger.engine)
+    report = verify_chain(ledger.engine, workers=3)
+    assert (report.sealed, report.intact) == (7, True)
+    # Break the link that starts the second range (at the seam between two workers).
+    _tamper_link(ledger.engine, seq=4)
+    split = verify_chain(ledger.engine, workers=3)
+    single = verify_chain(ledger.engine, workers=1)
+    assert not split.intact and not single.intact
+    assert any("link 4" in finding for finding in split.findings)
+    assert sorted(split.findings) == sorted(single.findings)
+
+
+def _tamper_link(engine, seq: int) -> None:
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            conn.execute(text("DROP TRIGGER chain_links_refuse_update"))
+        conn.execute(text("UPDATE chain_links SET prev_hash = :fake WHERE seq = :seq"), {"fake": "f" * 64, "seq": seq})
