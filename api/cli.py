@@ -320,6 +320,8 @@ periods_app = typer.Typer(help="Monthly fiscal periods.", no_args_is_help=True)
 app.add_typer(books_app, name="book")
 app.add_typer(accounts_app, name="account")
 app.add_typer(periods_app, name="period")
+jobs_app = typer.Typer(help="Scheduled jobs: list, run one now, or run the scheduler.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 
 
 @books_app.command("create")
@@ -392,6 +394,93 @@ def period_close(
     """Close a monthly period: postings dated inside it are refused from now on."""
     _run(lambda: _ledger(database_url).close_period(book, period, actor=actor))
     console.print(f"period {period} of {book} closed")
+
+
+@jobs_app.command("list")
+def jobs_list(database_url: DatabaseOption = None) -> None:
+    """The jobs, their schedule and their last run."""
+    from jobs.definitions import CHAINER_INTERVAL_S, JOBS
+    from jobs.runs import last_runs
+
+    runs = last_runs(make_engine(database_url))
+    table = Table("job", "schedule", "last period", "status", "counts", "what it does")
+    table.add_row(
+        "seal-chain", f"every {CHAINER_INTERVAL_S} s", "", "", "", "hash chain + voucher numbers (unrecorded)"
+    )
+    for name, spec in JOBS.items():
+        run = runs.get(name, {})
+        schedule = ", ".join(f"{key}={value}" for key, value in spec.trigger.items() if key != "trigger")
+        table.add_row(
+            name,
+            f"{spec.trigger['trigger']} {schedule}",
+            run.get("period_key", ""),
+            run.get("status", ""),
+            run.get("counts_json", ""),
+            spec.description,
+        )
+    console.print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="Job name (see 'jobs list').")],
+    period: Annotated[str | None, typer.Option(help="Period key; default: the current one.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run one job now, once per period key; exits non-zero if it failed or opened critical alerts."""
+    from jobs.definitions import JOBS, run
+
+    if name == "seal-chain":
+        sealed = seal(make_engine(database_url))
+        console.print(f"seal-chain: sealed {sealed} transactions")
+        return
+    if name not in JOBS:
+        _fail(f"job_not_found: no job {name!r}; known: seal-chain, {', '.join(JOBS)}")
+    result = _run(lambda: run(_ledger(database_url), name, key=period))
+    console.print(f"{result.job} [{result.period_key}]: {result.status} {json.dumps(result.counts)}")
+    if result.counts.get("findings"):
+        raise typer.Exit(1)
+
+
+@jobs_app.command("schedule")
+def jobs_schedule(database_url: DatabaseOption = None) -> None:
+    """Run the scheduler in the foreground (on PostgreSQL, only the process holding the leader lock)."""
+    from jobs.scheduler import build_scheduler, leadership
+    from ledger.db import database_url as configured_url
+
+    url = database_url or configured_url()
+    with leadership(url) as leader:
+        if leader:
+            console.print("scheduler running; Ctrl-C stops it")
+            try:
+                build_scheduler(url, blocking=True).start()
+            except (KeyboardInterrupt, SystemExit):
+                pass
+
+
+@app.command("alerts")
+def alerts_command(
+    all_alerts: Annotated[bool, typer.Option("--all", help="Include resolved alerts.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Open alerts raised by the jobs (reconciliation differences, limit breaches)."""
+    from jobs.runs import alerts
+
+    rows = alerts(make_engine(database_url), include_resolved=all_alerts)
+    table = Table("first seen", "severity", "kind", "subject", "amount", "limit", "resolved", "message")
+    for row in rows:
+        table.add_row(
+            str(row["first_seen"])[:19],
+            row["severity"],
+            row["kind"],
+            row["subject"],
+            "" if row["amount_fen"] is None else format_fen(row["amount_fen"]),
+            "" if row["limit_fen"] is None else format_fen(row["limit_fen"]),
+            "" if row["resolved_at"] is None else str(row["resolved_at"])[:19],
+            row["message"],
+        )
+    console.print(table)
+    console.print(f"{len(rows)} alert(s)")
 
 
 def main() -> None:  # pragma: no cover - console script entry

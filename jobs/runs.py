@@ -1,0 +1,147 @@
+"""Job runs and alerts: each run is recorded once per (job, period key); findings become alerts.
+
+A run that already succeeded for its period key is not run again (``already_ran``), so a scheduler that
+fires twice, or two processes that both fire, do no double work. A failed run may be retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ledger.schema import Alert, JobRun
+
+T_RUNS = JobRun.__table__
+T_ALERTS = Alert.__table__
+ALERT_SEVERITIES = ("info", "warning", "critical")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a job found: becomes (or keeps open) an alert of ``kind`` about ``subject``."""
+
+    kind: str
+    subject: str
+    message: str
+    severity: str = "warning"
+    amount_fen: int | None = None
+    limit_fen: int | None = None
+
+
+@dataclass
+class JobOutcome:
+    """What a job function returns: counts to record, and its findings (``None``: it raises no alerts)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    findings: list[Finding] | None = None
+    alert_kinds: tuple[str, ...] = ()  # the kinds this job owns: open alerts of them not found again resolve
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job: str
+    period_key: str
+    status: str  # succeeded | failed | already_ran
+    counts: dict[str, int]
+    message: str = ""
+
+
+def run_job(engine: Engine, job: str, period_key: str, action: Callable[[], JobOutcome]) -> RunResult:
+    """Run ``action`` once for (job, period key), recording the run and its alerts."""
+    started = utc_now()
+    with engine.begin() as conn:
+        existing = conn.execute(
+            select(T_RUNS.c.id, T_RUNS.c.status, T_RUNS.c.counts_json).where(
+                T_RUNS.c.job == job, T_RUNS.c.period_key == period_key
+            )
+        ).first()
+        if existing is not None and existing.status == "succeeded":
+            return RunResult(job, period_key, "already_ran", json.loads(existing.counts_json))
+        if existing is None:
+            try:
+                conn.execute(
+                    T_RUNS.insert().values(job=job, period_key=period_key, started_at=started, status="running")
+                )
+            except IntegrityError:
+                return RunResult(job, period_key, "already_ran", {}, "another process is running it")
+        else:
+            conn.execute(update(T_RUNS).where(T_RUNS.c.id == existing.id).values(started_at=started, status="running"))
+    try:
+        outcome = action()
+    except Exception as error:  # recorded, then re-raised: a failed run stays visible and retryable
+        _finish(engine, job, period_key, "failed", {"error": 1})
+        raise error
+    if outcome.findings is not None:
+        outcome.counts["alerts_open"] = record_findings(engine, outcome.findings, outcome.alert_kinds)
+    _finish(engine, job, period_key, "succeeded", outcome.counts)
+    return RunResult(job, period_key, "succeeded", outcome.counts)
+
+
+def _finish(engine: Engine, job: str, period_key: str, status: str, counts: dict[str, int]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(T_RUNS)
+            .where(T_RUNS.c.job == job, T_RUNS.c.period_key == period_key)
+            .values(status=status, finished_at=utc_now(), counts_json=json.dumps(counts, sort_keys=True))
+        )
+
+
+def record_findings(engine: Engine, findings: Iterable[Finding], kinds: Iterable[str]) -> int:
+    """Open an alert per new finding (first seen now), keep open ones still found, resolve the rest of
+    ``kinds``. Returns how many alerts of these kinds are open afterwards."""
+    findings = list(findings)
+    kinds = set(kinds) | {finding.kind for finding in findings}
+    now = utc_now()
+    with engine.begin() as conn:
+        open_alerts = {
+            (row.kind, row.subject): row.id
+            for row in conn.execute(
+                select(T_ALERTS.c.id, T_ALERTS.c.kind, T_ALERTS.c.subject).where(
+                    T_ALERTS.c.kind.in_(sorted(kinds)), T_ALERTS.c.resolved_at.is_(None)
+                )
+            )
+        }
+        found = set()
+        for finding in findings:
+            key = (finding.kind, finding.subject)
+            found.add(key)
+            if key in open_alerts:
+                continue
+            conn.execute(
+                T_ALERTS.insert().values(
+                    kind=finding.kind,
+                    subject=finding.subject,
+                    amount_fen=finding.amount_fen,
+                    limit_fen=finding.limit_fen,
+                    severity=finding.severity,
+                    message=finding.message[:2000],
+                    first_seen=now,
+                )
+            )
+        for key, alert_id in open_alerts.items():
+            if key not in found:
+                conn.execute(update(T_ALERTS).where(T_ALERTS.c.id == alert_id).values(resolved_at=now))
+    return len(found)
+
+
+def alerts(engine: Engine, *, include_resolved: bool = False) -> list[dict]:
+    query = select(T_ALERTS).order_by(T_ALERTS.c.first_seen, T_ALERTS.c.id)
+    if not include_resolved:
+        query = query.where(T_ALERTS.c.resolved_at.is_(None))
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def last_runs(engine: Engine) -> dict[str, dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(T_RUNS).order_by(T_RUNS.c.started_at)).mappings().all()
+    return {row["job"]: dict(row) for row in rows}

@@ -1,0 +1,118 @@
+"""Scheduled jobs: recorded once per period key, findings become alerts that resolve when fixed."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from api.cli import app
+from jobs.definitions import JOBS, period_key, run
+from jobs.runs import JobOutcome, alerts, last_runs, run_job
+from jobs.scheduler import build_scheduler, leadership
+from ledger.chain import seal
+from tests.ledger_helpers import BOOK, chart, fund, transfer
+
+NOW = datetime(2026, 3, 10, 1, 30, tzinfo=UTC)
+
+
+def test_a_job_runs_once_per_period_key(ledger):
+    calls = []
+
+    def action():
+        calls.append(1)
+        return JobOutcome(counts={"done": len(calls)})
+
+    first = run_job(ledger.engine, "probe", "2026-03-10", action)
+    again = run_job(ledger.engine, "probe", "2026-03-10", action)
+    later = run_job(ledger.engine, "probe", "2026-03-11", action)
+    assert (first.status, again.status, later.status) == ("succeeded", "already_ran", "succeeded")
+    assert len(calls) == 2
+    assert again.counts == {"done": 1}
+
+
+def test_a_failed_run_is_recorded_and_may_be_retried(ledger):
+    def failing():
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        run_job(ledger.engine, "probe", "k", failing)
+    assert last_runs(ledger.engine)["probe"]["status"] == "failed"
+    assert run_job(ledger.engine, "probe", "k", lambda: JobOutcome()).status == "succeeded"
+
+
+def test_period_keys_are_shanghai_dates_and_minutes():
+    late_utc = datetime(2026, 3, 10, 17, 5, tzinfo=UTC)  # 01:05 on 11 March in Shanghai
+    assert period_key("day", late_utc) == "2026-03-11"
+    assert period_key("minute", late_utc) == "2026-03-11T01:05"
+
+
+def test_reconcile_raises_an_alert_and_resolves_it_once_fixed(ledger):
+    chart(ledger)
+    fund(ledger)
+    seal(ledger.engine)
+    assert run(ledger, "reconcile", now=NOW).counts["findings"] == 0
+    assert alerts(ledger.engine) == []
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET debits_posted = debits_posted + 1 WHERE path = 'Assets:Bank'"))
+    result = run(ledger, "reconcile", now=NOW + timedelta(days=1))
+    assert result.counts["findings"] >= 1
+    open_alerts = alerts(ledger.engine)
+    assert {(alert["kind"], alert["subject"]) for alert in open_alerts} == {
+        ("cached_balance_differs", f"{BOOK}/Assets:Bank"),
+    }
+    first_seen = {alert["kind"]: alert["first_seen"] for alert in open_alerts}
+    run(ledger, "reconcile", now=NOW + timedelta(days=2))
+    assert {alert["kind"]: alert["first_seen"] for alert in alerts(ledger.engine)} == first_seen
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET debits_posted = debits_posted - 1 WHERE path = 'Assets:Bank'"))
+    run(ledger, "reconcile", now=NOW + timedelta(days=3))
+    assert alerts(ledger.engine) == []
+    assert len(alerts(ledger.engine, include_resolved=True)) == 1
+
+
+def test_expire_pending_job_voids_what_expired(ledger):
+    chart(ledger)
+    fund(ledger)
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    ledger.post(transfer("hold", "Expenses:Grants", "Assets:Bank", "10", pending=True, expires_at=expires))
+    result = run(ledger, "expire-pending", now=expires + timedelta(minutes=1))
+    assert result.counts == {"voided": 1}
+    assert ledger.account(BOOK, "Assets:Bank").credits_pending == 0
+
+
+def test_domain_jobs_run_on_an_empty_ledger(ledger):
+    assert run(ledger, "voucher-expiry", now=NOW).counts == {"programs": 0}
+    assert run(ledger, "fund-checks", now=NOW).counts["subfunds"] == 0
+
+
+def test_the_scheduler_stores_every_job(database_url):
+    scheduler = build_scheduler(database_url, blocking=False)
+    scheduler.start(paused=True)
+    try:
+        assert {job.id for job in scheduler.get_jobs()} == {"seal-chain", *JOBS}
+    finally:
+        scheduler.shutdown(wait=False)
+    with leadership(database_url, wait=False) as leader:
+        assert leader
+
+
+def test_cli_jobs_run_and_alerts(database_url, ledger):
+    chart(ledger)
+    runner = CliRunner()
+    env = {"FUNDLEDGER_DATABASE_URL": database_url, "COLUMNS": "200"}
+    result = runner.invoke(app, ["jobs", "run", "reconcile", "--period", "2026-03-10"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output
+    assert "already_ran" in runner.invoke(app, ["jobs", "run", "reconcile", "--period", "2026-03-10"], env=env).output
+    assert runner.invoke(app, ["jobs", "run", "nope"], env=env).exit_code == 1
+    assert "0 alert(s)" in runner.invoke(app, ["alerts"], env=env).output
+    assert "reconcile" in runner.invoke(app, ["jobs", "list"], env=env).output
+
+
+def test_only_one_process_leads_the_scheduler_on_postgres(postgres_url):
+    with leadership(postgres_url) as first:
+        with leadership(postgres_url, wait=False) as second:
+            assert first and not second
+    with leadership(postgres_url, wait=False) as after_release:
+        assert after_release
