@@ -99,7 +99,9 @@ def demo(database_url: DatabaseOption = None) -> None:
     for name, summary in summaries.items():
         console.print(f"[bold]{name}[/bold]: {json.dumps(summary, ensure_ascii=False, default=str)}")
     console.print(f"sealed {sealed} transactions into the hash chain")
-    _print_trial_balance(ledger, None, None, None, TableFormat.table)
+    # Top-level types per book: every account of every book would run to hundreds of rows.
+    _print_trial_balance(ledger, None, None, 1, TableFormat.table)
+    console.print("next: fundledger trial-balance --book BOOK, fundledger verify, fundledger export --format beancount")
 
 
 @app.command()
@@ -242,7 +244,11 @@ def _print_trial_balance(ledger, book, as_of, depth, output_format: TableFormat)
         for row in rows:
             writer.writerow([row.book, row.account, row.type, format_fen(row.debit_fen), format_fen(row.credit_fen)])
         return
-    table = Table("book", "account", "type", "debit", "credit", title="trial balance")
+    table = Table(title="trial balance")
+    for column in ("book", "account", "type"):
+        table.add_column(column, overflow="fold")
+    for column in ("debit", "credit"):
+        table.add_column(column, justify="right", no_wrap=True)
     totals: dict[str, list[int]] = {}
     for row in rows:
         table.add_row(row.book, row.account, row.type, format_fen(row.debit_fen), format_fen(row.credit_fen))
