@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
 
 from funds.codes import FundsCode
 from funds.models import FundsEvent, FundsFlag
-from ledger.engine import T_ACCOUNTS, T_BOOKS, Ledger
+from ledger.engine import T_ACCOUNTS, T_BOOKS, Ledger, utc_now
 from ledger.errors import LedgerError
 
 SOURCE = "funds"  # idempotency namespace of every ledger request this package makes
 
 T_EVENTS = FundsEvent.__table__
 T_FLAGS = FundsFlag.__table__
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @contextmanager

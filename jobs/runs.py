@@ -9,20 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ledger.engine import utc_now
 from ledger.schema import Alert, JobRun
 
 T_RUNS = JobRun.__table__
 T_ALERTS = Alert.__table__
 ALERT_SEVERITIES = ("info", "warning", "critical")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
