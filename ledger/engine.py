@@ -537,16 +537,19 @@ class _Submission:
 
     def run(self) -> list[EventResult]:
         self.db = DriverStatements(self.conn)
-        self._check_pure()
-        # Everything that takes no lock comes first, so PostgreSQL row locks are held only from the
-        # account read to the commit: the locked read, one pipelined round of writes, the commit.
-        self._load_existing_keys()
-        self._load_targets()
-        self._load_closed_periods()
-        self._reserve_ids()
-        self._load_accounts()
-        self._apply_all()
-        self._write()
+        try:
+            self._check_pure()
+            # Everything that takes no lock comes first, so PostgreSQL row locks are held only from the
+            # account read to the commit: the locked read, one pipelined round of writes, the commit.
+            self._load_existing_keys()
+            self._load_targets()
+            self._load_closed_periods()
+            self._reserve_ids()
+            self._load_accounts()
+            self._apply_all()
+            self._write()
+        finally:
+            self.db.close()
         return [result for result in self.results if result is not None]
 
     # -- phase 1: pure --------------------------------------------------------------------------------

@@ -69,6 +69,9 @@ class DriverStatements:
         self.mark = "%s" if self.postgres else "?"
         self.cursor = conn.connection.driver_connection.cursor()
 
+    def close(self) -> None:
+        self.cursor.close()
+
     # -- value conversion -----------------------------------------------------------------------------
 
     def day(self, value: date):
