@@ -15,6 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, func, select, text
@@ -357,11 +358,12 @@ def verify_chain(engine: Engine, *, workers: int | None = None) -> ChainReport:
         if len(bounds) <= 1:
             parts = [_verify_range(conn, first, last) for first, last in bounds]
         else:
-            url = engine_url_for_workers(engine)
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
-                futures = [pool.submit(_verify_range_in_worker, url, first, last) for first, last in bounds]
-                parts = [future.result() for future in futures]
+            try:
+                parts = _verify_in_workers(engine_url_for_workers(engine), bounds)
+            except BrokenProcessPool:
+                # Workers could not start (e.g. a __main__ read from stdin cannot be re-imported):
+                # the same ranges, one after the other, give the same answer.
+                parts = [_verify_range(conn, first, last) for first, last in bounds]
         report.unsealed = conn.execute(select(func.count()).select_from(T_SEAL_QUEUE)).scalar_one()
         report.transactions = conn.execute(select(func.count()).select_from(T_TRANSACTIONS)).scalar_one()
     expected_prev = GENESIS_HASH
@@ -382,6 +384,13 @@ def verify_chain(engine: Engine, *, workers: int | None = None) -> ChainReport:
             "some transaction bypassed the chain",
         )
     return report
+
+
+def _verify_in_workers(url: str, bounds: list[tuple[int, int]]) -> list[_RangeResult]:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
+        futures = [pool.submit(_verify_range_in_worker, url, first, last) for first, last in bounds]
+        return [future.result() for future in futures]
 
 
 def _split(max_seq: int, parts: int) -> list[tuple[int, int]]:
