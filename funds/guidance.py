@@ -120,13 +120,26 @@ class GuidanceFunds:
             )
 
     def appropriate(
-        self, guidance_code: str, amount: str, on: date, *, actor: str, approver: str, approval_doc: str | None = None
+        self,
+        guidance_code: str,
+        amount: str,
+        on: date,
+        *,
+        actor: str,
+        approver: str,
+        approval_doc: str | None = None,
+        client_id: str | None = None,
     ) -> None:
-        """财政出资: the budget appropriation paid into the guidance fund."""
+        """财政出资: the budget appropriation paid into the guidance fund.
+
+        Its idempotency key is ``client_id``, else the approval document (one 批复 is one appropriation),
+        else the date and amount — so two equal appropriations on one day need a document or an id."""
         require_maker_checker(actor, approver)
         fen = parse_amount_fen(amount)
         self._post(
-            f"gf:{guidance_code}:appropriation:{on}:{fen}",
+            client_id
+            or (f"gf:{guidance_code}:appropriation:{approval_doc}" if approval_doc else None)
+            or f"gf:{guidance_code}:appropriation:{on}:{fen}",
             posting_specs(
                 gf_book(guidance_code), [("Assets:Bank", _money(fen)), ("NetAssets:Appropriations", _money(-fen))]
             ),
@@ -135,12 +148,15 @@ class GuidanceFunds:
             Audit(actor, approver, approval_doc),
         )
 
-    def remit_to_treasury(self, guidance_code: str, amount: str, on: date, *, actor: str, approver: str) -> None:
-        """上缴国库 at wind-up: principal and returns go back to the treasury."""
+    def remit_to_treasury(
+        self, guidance_code: str, amount: str, on: date, *, actor: str, approver: str, client_id: str | None = None
+    ) -> None:
+        """上缴国库 at wind-up: principal and returns go back to the treasury (key: ``client_id``, else date
+        and amount)."""
         require_maker_checker(actor, approver)
         fen = parse_amount_fen(amount)
         self._post(
-            f"gf:{guidance_code}:remittance:{on}:{fen}",
+            client_id or f"gf:{guidance_code}:remittance:{on}:{fen}",
             posting_specs(
                 gf_book(guidance_code), [("NetAssets:RemittedToTreasury", _money(fen)), ("Assets:Bank", _money(-fen))]
             ),

@@ -216,3 +216,12 @@ def test_checks_over_time_flag_targets_local_reinvestment_and_idle_money(ledger,
         FundsCode.MONEY_IDLE_TOO_LONG,
     }
     assert check_subfund(ledger, "sf1", date(2026, 6, 1)) == []
+
+
+def test_two_equal_appropriations_with_their_own_documents_are_both_recorded(ledger, funds):
+    from funds.guidance import gf_book
+
+    bank = ledger.account(gf_book(GF), "Assets:Bank").balance_fen
+    for document in ("穗财〔2026〕2号", "穗财〔2026〕3号", "穗财〔2026〕3号"):  # the last is a replay
+        funds.appropriate(GF, "1亿", date(2026, 1, 2), actor="budget", approver="director", approval_doc=document)
+    assert ledger.account(gf_book(GF), "Assets:Bank").balance_fen == bank + 2 * 10**10
