@@ -9,6 +9,7 @@ Durability is part of the contract: a commit is durable when acknowledged.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def make_engine(url: str | None = None, *, schema: str | None = None) -> Engine:
         return _sqlite_engine(url)
     # "?schema=NAME" selects a PostgreSQL schema (tests, several ledgers in one database).
     schema = schema or parsed.query.get("schema")
+    if schema and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        raise ValueError(f"schema {schema!r} must be a plain identifier (letters, digits, underscore)")
     url = parsed.difference_update_query(["schema"])
     options = "-c synchronous_commit=on"
     if schema:
@@ -103,6 +106,11 @@ def upgrade_database(engine: Engine, version_locations: Sequence[Path] = ()) -> 
     from alembic import command
     from alembic.config import Config
 
+    schema = getattr(engine, "fundledger_schema", None)
+    if schema and is_postgres(engine):
+        # A ledger in its own schema (``?schema=NAME``) starts from an empty one.
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     locations = [MIGRATIONS_DIR / "versions", *version_locations]
