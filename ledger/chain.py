@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, func, select, text
@@ -258,6 +259,38 @@ def _store_counters(conn: Connection, counters: dict[tuple[int, str], int]) -> N
             .where(T_VOUCHER_COUNTERS.c.book_id == book_id, T_VOUCHER_COUNTERS.c.period == period)
             .values(last_number=last_number)
         )
+
+
+CHAINER_IDLE_S = 0.5
+
+
+def _chain_until_stopped(url: str, stop) -> None:  # noqa: ANN001 - a multiprocessing Event
+    engine = make_engine(url)
+    try:
+        while not stop.is_set():
+            if seal(engine, max_batches=1) == 0:
+                stop.wait(CHAINER_IDLE_S)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def background_chainer(engine: Engine, *, enabled: bool = True):
+    """Seal in another process while the block writes (a bulk import keeps one core busy itself).
+
+    The chain stays one gapless sequence: sealers take the same lock, whoever runs them."""
+    if not enabled:
+        yield
+        return
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    process = context.Process(target=_chain_until_stopped, args=(engine_url_for_workers(engine), stop), daemon=True)
+    process.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        process.join()
 
 
 @dataclass

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from ledger.chain import canonical_encoding, seal, verify_chain
+from ledger.chain import background_chainer, canonical_encoding, seal, verify_chain
 from tests.ledger_helpers import BOOK, chart, transfer
 
 
@@ -154,3 +154,13 @@ def _tamper_link(engine, seq: int) -> None:
         else:
             conn.execute(text("DROP TRIGGER chain_links_refuse_update"))
         conn.execute(text("UPDATE chain_links SET prev_hash = :fake WHERE seq = :seq"), {"fake": "f" * 64, "seq": seq})
+
+
+def test_a_background_chainer_seals_while_writers_write(ledger):
+    chart(ledger)
+    with background_chainer(ledger.engine):
+        for number in range(40):
+            ledger.post(transfer(f"bg{number}", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
+    seal(ledger.engine)
+    report = verify_chain(ledger.engine)
+    assert (report.sealed, report.unsealed, report.intact) == (40, 0, True)
