@@ -43,10 +43,9 @@ from ledger.entries import (
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_fen
 from ledger.numbers import SHANGHAI, parse_period, period_of
-from ledger.store import DriverStatements
+from ledger.store import DriverStatements, chunks
 
 BATCH_REQUESTS_MAX = 10_000
-SQL_IN_CHUNK = 500
 # One retry covers the race where two writers insert the same idempotency key at once on PostgreSQL.
 DUPLICATE_KEY_RETRIES = 1
 
@@ -494,11 +493,6 @@ def _account_info(row, book_code: str) -> AccountInfo:
     )
 
 
-def _chunks(items: list, size: int = SQL_IN_CHUNK) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class _Submission:
     """One batch through the engine, inside one database transaction."""
 
@@ -601,9 +595,9 @@ class _Submission:
         ids = sorted({ref for ref in refs if isinstance(ref, int)})
         keys = sorted({tuple(ref) for ref in refs if not isinstance(ref, int)})
         rows = []
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             rows += self.conn.execute(select(T_TRANSACTIONS).where(T_TRANSACTIONS.c.id.in_(chunk))).mappings().all()
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             rows += (
                 self.conn.execute(
                     select(T_TRANSACTIONS).where(tuple_(T_TRANSACTIONS.c.source, T_TRANSACTIONS.c.client_id).in_(chunk))
@@ -617,7 +611,7 @@ class _Submission:
         legs: dict[int, list[tuple[int, int, str]]] = {tx_id: [] for tx_id in target_ids}
         books: dict[int, set[str]] = {tx_id: set() for tx_id in target_ids}
         resolved: set[int] = set()
-        for chunk in _chunks(target_ids):
+        for chunk in chunks(target_ids):
             for tx_id, account_id, amount_fen, currency, book_code in self.conn.execute(
                 select(
                     T_POSTINGS.c.transaction_id,

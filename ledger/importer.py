@@ -28,13 +28,12 @@ from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, T_TRANSACTIONS, Ledger, u
 from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
-from ledger.store import DriverStatements
+from ledger.store import DriverStatements, chunks
 
 IMPORT_CHUNK_TRANSACTIONS = 20_000
 IMPORT_ERRORS_MAX = 1_000
 REQUIRED_COLUMNS = ("tx_id", "date", "account", "amount")
 OPTIONAL_COLUMNS = ("currency", "memo")
-SQL_IN_CHUNK = 500
 IMPORT_KIND = "import"
 # Imported transactions have no approver, approval document, reason, links, expiry or program year.
 _NO_LINKS = (None, None, None, None, None, None, None, None, None)
@@ -278,20 +277,24 @@ class CsvImporter:
 
     def _commit_chunk(self, chunk: list[_Tx]) -> None:
         with self.ledger.engine.begin() as conn:
-            accepted = self._accept(conn, chunk)
-            if accepted:
-                self._write(conn, accepted)
+            db = DriverStatements(conn)
+            try:
+                accepted = self._accept(conn, db, chunk)
+                if accepted:
+                    self._write(conn, db, accepted)
+            finally:
+                db.close()
         if self.progress is not None:
             self.progress(len(chunk))
 
     def _reject(self, tx: _Tx, error: LedgerError) -> None:
         self.report.add_error(ImportError_(tx.line, tx.tx_id, error.code.value, error.message))
 
-    def _accept(self, conn: Connection, chunk: list[_Tx]) -> list[_Tx]:
+    def _accept(self, conn: Connection, db: DriverStatements, chunk: list[_Tx]) -> list[_Tx]:
         # A source with nothing recorded before this run cannot hold these keys (the reader refuses a
         # tx_id repeated within the file); a concurrent import under the same source would still be
         # stopped by the unique index, failing its chunk whole.
-        existing = {} if self.fresh_source else self._existing_digests(conn, [tx.tx_id for tx in chunk])
+        existing = {} if self.fresh_source else db.request_hashes(self.source, [tx.tx_id for tx in chunk])
         closed_periods = {
             row[0]
             for row in conn.execute(select(T_PERIOD_CLOSES.c.period).where(T_PERIOD_CLOSES.c.book_id == self.book_id))
@@ -332,9 +335,6 @@ class CsvImporter:
             existing[tx.tx_id] = tx.digest
             accepted.append(tx)
         return accepted
-
-    def _existing_digests(self, conn: Connection, tx_ids: list[str]) -> dict[str, str]:
-        return DriverStatements(conn).request_hashes(self.source, tx_ids)
 
     def _check_accounts(self, tx: _Tx) -> None:
         for row in tx.rows:
@@ -388,8 +388,7 @@ class CsvImporter:
         if rows:
             conn.execute(T_ACCOUNTS.insert(), rows)
             names = [row["path"] for row in rows]
-            for start in range(0, len(names), SQL_IN_CHUNK):
-                part = names[start : start + SQL_IN_CHUNK]
+            for part in chunks(names):
                 for account_id, path, currency in conn.execute(
                     select(T_ACCOUNTS.c.id, T_ACCOUNTS.c.path, T_ACCOUNTS.c.currency).where(
                         T_ACCOUNTS.c.book_id == self.book_id, T_ACCOUNTS.c.path.in_(part)
@@ -448,7 +447,9 @@ class CsvImporter:
                 )
         balances.update(touched)
 
-    def _store_balances(self, conn: Connection, debits: dict[int, int], credits: dict[int, int]) -> None:
+    def _store_balances(
+        self, conn: Connection, db: DriverStatements, debits: dict[int, int], credits: dict[int, int]
+    ) -> None:
         """Cached totals move by the sum of the accepted postings, one UPDATE per account per chunk."""
         touched = sorted(set(debits) | set(credits))
         if not touched:
@@ -468,12 +469,11 @@ class CsvImporter:
                 or current[account_id][1] + credits.get(account_id, 0) > BIGINT_MAX
             ):
                 raise LedgerError(ResultCode.AMOUNT_EXCEEDS_BIGINT, "account totals would exceed a 64-bit integer")
-        DriverStatements(conn).add_account_posted(
+        db.add_account_posted(
             [(debits.get(account_id, 0), credits.get(account_id, 0), account_id) for account_id in touched]
         )
 
-    def _write(self, conn: Connection, accepted: list[_Tx]) -> None:
-        db = DriverStatements(conn)
+    def _write(self, conn: Connection, db: DriverStatements, accepted: list[_Tx]) -> None:
         ids = db.reserve_transaction_ids(len(accepted))
         recorded_at = db.moment(utc_now())
         not_pending = db.flag(False)
@@ -504,7 +504,7 @@ class CsvImporter:
                 else:
                     totals[1] -= amount
                     credits[account_id] = credits.get(account_id, 0) - amount
-        self._store_balances(conn, debits, credits)
+        self._store_balances(conn, db, debits, credits)
         db.insert_transactions(tx_rows)
         db.insert_postings(posting_rows)
         db.add_month_totals(month_totals)

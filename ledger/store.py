@@ -55,7 +55,8 @@ ACCOUNT_STATE_COLUMNS = (
 )
 
 
-def _chunks(items: Sequence, size: int = SQL_IN_CHUNK) -> Iterable[Sequence]:
+def chunks(items: Sequence, size: int = SQL_IN_CHUNK) -> Iterable[Sequence]:
+    """Slices of ``items`` short enough for one IN list."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -96,7 +97,7 @@ class DriverStatements:
     def existing_keys(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
         """(source, client id) -> (transaction id, request hash) for the keys already recorded."""
         found: dict[tuple[str, str], tuple[int, str]] = {}
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             self.cursor.execute(
                 "SELECT source, client_id, id, request_hash FROM transactions "
                 f"WHERE (source, client_id) IN ({self._marks(2, len(chunk))})",
@@ -108,7 +109,7 @@ class DriverStatements:
 
     def request_hashes(self, source: str, client_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for chunk in _chunks(client_ids):
+        for chunk in chunks(client_ids):
             self.cursor.execute(
                 "SELECT client_id, request_hash FROM transactions "
                 f"WHERE source = {self.mark} AND client_id IN ({self._marks(1, len(chunk))})",
@@ -122,7 +123,7 @@ class DriverStatements:
 
         With ``lock`` (PostgreSQL) the rows are locked in that order: writers queue alike, never deadlock."""
         rows: list[tuple] = []
-        for chunk in _chunks(refs):
+        for chunk in chunks(refs):
             self.cursor.execute(
                 f"SELECT {', '.join(ACCOUNT_STATE_COLUMNS)} FROM accounts a JOIN books b ON b.id = a.book_id "
                 f"WHERE (b.code, a.path) IN ({self._marks(2, len(chunk))}) ORDER BY a.id"
@@ -134,7 +135,7 @@ class DriverStatements:
 
     def account_ids_by_ref(self, refs: Sequence[tuple[str, str]]) -> list[int]:
         ids: list[int] = []
-        for chunk in _chunks(refs):
+        for chunk in chunks(refs):
             self.cursor.execute(
                 "SELECT a.id FROM accounts a JOIN books b ON b.id = a.book_id "
                 f"WHERE (b.code, a.path) IN ({self._marks(2, len(chunk))})",
@@ -145,7 +146,7 @@ class DriverStatements:
 
     def accounts_by_id(self, ids: Sequence[int], *, lock: bool) -> list[tuple]:
         rows: list[tuple] = []
-        for chunk in _chunks(sorted(ids)):
+        for chunk in chunks(sorted(ids)):
             self.cursor.execute(
                 f"SELECT {', '.join(ACCOUNT_STATE_COLUMNS)} FROM accounts a JOIN books b ON b.id = a.book_id "
                 f"WHERE a.id IN ({self._marks(1, len(chunk))}) ORDER BY a.id" + (" FOR UPDATE OF a" if lock else ""),
@@ -161,7 +162,7 @@ class DriverStatements:
     def closed_periods(self, book_codes: Sequence[str]) -> set[tuple[str, str]]:
         """(book code, "YYYY-MM") of the closed periods of these books."""
         closed: set[tuple[str, str]] = set()
-        for chunk in _chunks(sorted(book_codes)):
+        for chunk in chunks(sorted(book_codes)):
             self.cursor.execute(
                 "SELECT b.code, c.period FROM period_closes c JOIN books b ON b.id = c.book_id "
                 f"WHERE b.code IN ({self._marks(1, len(chunk))})",
@@ -216,7 +217,7 @@ class DriverStatements:
         self._insert("voucher_numbers", ("book_id", "period", "number", "transaction_id"), rows)
 
     def remove_from_seal_queue(self, ids: Sequence[int]) -> None:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             self.cursor.execute(
                 f"DELETE FROM seal_queue WHERE transaction_id IN ({self._marks(1, len(chunk))})", list(chunk)
             )

@@ -14,8 +14,6 @@ from sqlalchemy import Connection, select
 
 from ledger import schema
 from ledger.engine import Ledger
-from ledger.entries import PostingSpec
-from ledger.money import format_fen
 
 LEDGER_SOURCE = "vouchers"
 T_ACCOUNTS = schema.Account.__table__
@@ -191,8 +189,3 @@ def lock_account(conn: Connection, book: str, path: str) -> None:
     conn.execute(
         select(T_ACCOUNTS.c.id).where(T_ACCOUNTS.c.book_id == book_id, T_ACCOUNTS.c.path == path).with_for_update()
     )
-
-
-def fen_legs(book: str, legs: list[tuple[str, int]]) -> tuple[PostingSpec, ...]:
-    """Posting specs from integer fen (the engine's specs take decimal yuan strings)."""
-    return tuple(PostingSpec(book, path, format_fen(amount_fen)) for path, amount_fen in legs)

@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from ledger.engine import Ledger
+from ledger.engine import Ledger, posting_specs_fen
 from ledger.entries import Audit, TransactionRequest
 from vouchers import books
 from vouchers.models import VoucherGrant, VoucherQuotaExpiry, VoucherRedemption
@@ -74,7 +74,7 @@ def run_expiry(ledger: Ledger, program: str, *, as_of: date, actor: str = EXPIRY
                 ledger.post(
                     TransactionRequest(
                         client_id=f"quota-expiry:{program}:{enterprise}:{sequence}",
-                        postings=books.fen_legs(
+                        postings=posting_specs_fen(
                             memo, [(quota, room_fen), (books.program_grantable(program), -room_fen)]
                         ),
                         effective_date=as_of,

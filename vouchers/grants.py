@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import Connection, func, select
 
-from ledger.engine import Ledger
+from ledger.engine import Ledger, posting_specs_fen
 from ledger.entries import Audit, TransactionRequest
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import format_fen
@@ -72,7 +72,7 @@ def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: 
         ledger.post(
             TransactionRequest(
                 client_id=f"grant:{grant_id}",
-                postings=books.fen_legs(
+                postings=posting_specs_fen(
                     books.memo_book(config.region_code),
                     [
                         (books.program_grantable(config.code), granted_fen),

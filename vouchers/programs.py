@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import Connection, select
 
 from ledger import schema
-from ledger.engine import Ledger
+from ledger.engine import Ledger, posting_specs_fen
 from ledger.entities import validate_credit_code, validate_region_code
 from ledger.entries import Audit, TransactionRequest
 from ledger.errors import LedgerError
@@ -132,15 +132,15 @@ def create_program(
 def _post_appropriation(ledger: Ledger, conn: Connection, config: ProgramConfig, audit: Audit, on: date) -> None:
     region, program, amount = config.region_code, config.code, config.budget_fen
     legs = (
-        *books.fen_legs(
+        *posting_specs_fen(
             books.financial_book(region),
             [(books.TREASURY, amount), (books.appropriation_revenue(program), -amount)],
         ),
-        *books.fen_legs(
+        *posting_specs_fen(
             books.budget_book(region),
             [(books.budget_funds_held(program), amount), (books.budget_appropriation(program), -amount)],
         ),
-        *books.fen_legs(
+        *posting_specs_fen(
             books.memo_book(region),
             [(books.program_authority(program), amount), (books.program_grantable(program), -amount)],
         ),

@@ -14,7 +14,7 @@ from datetime import date
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger.engine import Ledger
+from ledger.engine import Ledger, posting_specs_fen
 from ledger.entities import region_at_level
 from ledger.entries import Audit, PostingSpec, PostPendingRequest, TransactionRequest, VoidPendingRequest
 from ledger.errors import LedgerError, ResultCode
@@ -317,7 +317,7 @@ def _post_reservation(
 ) -> None:
     request = TransactionRequest(
         client_id=reservation_client_id(redemption_id),
-        postings=books.fen_legs(
+        postings=posting_specs_fen(
             books.memo_book(config.region_code),
             [
                 (books.enterprise_quota(config.code, enterprise), amount_fen),

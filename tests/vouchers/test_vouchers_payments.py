@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from ledger.engine import posting_specs_fen
 from ledger.entries import TransactionRequest
 from ledger.errors import LedgerError
 from tests.vouchers.conftest import SHANGHAI, SUZHOU, balances, build_scheme
@@ -238,7 +239,7 @@ def _drain_treasury(ledger, region, leave_fen):
     ledger.post(
         TransactionRequest(
             client_id=f"drain-{region}-{leave_fen}",
-            postings=books.fen_legs(fin, [("Expenses:Other:Test", amount), (books.TREASURY, -amount)]),
+            postings=posting_specs_fen(fin, [("Expenses:Other:Test", amount), (books.TREASURY, -amount)]),
             effective_date=date(2026, 4, 1),
             source="test",
         )
