@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.bootstrap import DOMAIN_PACKAGES, migrate
-from ledger.chain import background_chainer, seal, verify_chain
+from ledger.chain import background_chainer, seal
 from ledger.db import DATABASE_URL_ENV, make_engine
 from ledger.engine import Ledger
 from ledger.errors import LedgerError, ResultCode
@@ -281,11 +281,11 @@ def trial_balance(
 @app.command()
 def verify(database_url: DatabaseOption = None) -> None:
     """Check the hash chain and reconcile cached balances with postings; non-zero exit on any finding."""
-    from ledger.queries import reconcile
+    from ledger.audit import audit
 
     engine = make_engine(database_url)
-    report = verify_chain(engine)
-    findings = reconcile(engine)
+    result = audit(engine)
+    report, findings = result.chain, result.findings
     console.print(f"hash chain: {report.sealed} sealed links checked, {report.unsealed} transactions not yet sealed")
     for finding in report.findings:
         errors.print(f"chain: {finding}", highlight=False)

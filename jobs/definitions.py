@@ -11,11 +11,11 @@ from functools import lru_cache
 from sqlalchemy import select
 
 from jobs.runs import Finding, JobOutcome, RunResult, run_job, utc_now
-from ledger.chain import seal, verify_chain
+from ledger.audit import audit
+from ledger.chain import seal
 from ledger.db import make_engine
 from ledger.engine import Ledger
 from ledger.numbers import SHANGHAI
-from ledger.queries import reconcile
 
 LEDGER_ALERT_KINDS = ("chain_broken", "cached_balance_differs", "month_totals_differ", "book_does_not_balance")
 
@@ -40,9 +40,10 @@ def _expire_pending(ledger: Ledger, now: datetime) -> JobOutcome:
 
 
 def _reconcile(ledger: Ledger, now: datetime) -> JobOutcome:
-    report = verify_chain(ledger.engine)
+    result = audit(ledger.engine)
+    report = result.chain
     findings = [Finding("chain_broken", "hash chain", message, "critical") for message in report.findings]
-    for finding in reconcile(ledger.engine):
+    for finding in result.findings:
         findings.append(
             Finding(
                 finding.kind,

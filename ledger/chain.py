@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from ledger import schema
+from ledger import chain_bulk, schema
+from ledger.arrow_scan import ArrowSource, arrow_reader, arrow_source
+from ledger.chain_bulk import BULK_VERIFY_CHUNK_LINKS, LinkIssue, verify_links
 from ledger.db import engine_url_for_workers, is_postgres, make_engine, read_only
 from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import CURRENCY_PLACES, format_fen
@@ -358,7 +360,7 @@ def _verify_range(conn: Connection, first_seq: int, last_seq: int) -> _RangeResu
             else:
                 tx_legs = [(a, amount, c) for a, amount, c, _b in legs[transaction_id]]
                 if link_hash(link_prev_hash, canonical_encoding(transaction, tx_legs)) != stored_hash:
-                    _add_finding(result.findings, f"transaction {transaction_id} (link {seq}) does not match its hash")
+                    _add_finding(result.findings, _mismatch(transaction_id, seq))
             prev_hash = stored_hash
             expected_seq = seq + 1
             result.links += 1
@@ -368,34 +370,120 @@ def _verify_range(conn: Connection, first_seq: int, last_seq: int) -> _RangeResu
     return result
 
 
-def _verify_range_in_worker(url: str, first_seq: int, last_seq: int) -> _RangeResult:
+# From this many links a SQLite chain is checked in bulk, in a worker process (see verify_chain): below it,
+# starting that process costs more than checking row by row here.
+BULK_VERIFY_MIN_LINKS_SQLITE = 100_000
+# Links whose transactions the row-by-row check reads at once (bulk checks hand over only odd ones).
+REFERENCE_GROUP_LINKS = 10_000
+REFERENCE_GROUP_SPAN = 50_000
+
+
+def _verify_range_bulk(
+    engine: Engine, source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int
+) -> _RangeResult:
+    """``_verify_range`` computed by DuckDB over Arrow columns (``ledger.chain_bulk``); the links it leaves
+    to the reference encoding (control characters in their text) are checked here, row by row."""
+    with arrow_reader(source) as reader:
+        bulk = verify_links(reader, source, first_seq, last_seq, chunk_links=chunk_links)
+    result = _RangeResult(
+        first_seq, last_seq, links=bulk.links, first_prev_hash=bulk.first_prev_hash, last_hash=bulk.last_hash
+    )
+    if bulk.links and bulk.first_seq != first_seq:
+        _add_finding(result.findings, f"chain sequence jumps from {first_seq - 1} to {bulk.first_seq}")
+    left_to_reference = []
+    for issue in bulk.issues:
+        if issue.kind == "jump":
+            _add_finding(result.findings, f"chain sequence jumps from {issue.before_seq} to {issue.seq}")
+        elif issue.kind == "unlinked":
+            _add_finding(result.findings, f"link {issue.seq} does not point at the previous link's hash")
+        elif issue.kind == "missing":
+            _add_finding(
+                result.findings, f"link {issue.seq} names transaction {issue.transaction_id}, which is missing"
+            )
+        elif issue.kind == "mismatch":
+            _add_finding(result.findings, _mismatch(issue.transaction_id, issue.seq))
+        else:
+            left_to_reference.append(issue)
+    if left_to_reference:
+        with read_only(engine).connect() as conn:
+            for group in _reference_groups(left_to_reference):
+                transactions, legs = _load(conn, [issue.transaction_id for issue in group])
+                for issue in group:
+                    tx_legs = [(a, amount, c) for a, amount, c, _b in legs[issue.transaction_id]]
+                    encoding = canonical_encoding(transactions[issue.transaction_id], tx_legs)
+                    if link_hash(issue.prev_hash, encoding) != issue.hash:
+                        _add_finding(result.findings, _mismatch(issue.transaction_id, issue.seq))
+    if result.links and bulk.last_seq != last_seq:
+        _add_finding(result.findings, f"chain sequence ends at {bulk.last_seq}, not {last_seq}")
+    return result
+
+
+def _mismatch(transaction_id: int, seq: int) -> str:
+    return f"transaction {transaction_id} (link {seq}) does not match its hash"
+
+
+def _reference_groups(issues: list[LinkIssue]) -> Iterator[list[LinkIssue]]:
+    """Issues in groups whose transaction ids lie close together: ``_load`` reads a group as one id range."""
+    group: list[LinkIssue] = []
+    for issue in sorted(issues, key=lambda issue: issue.transaction_id):
+        if group and (
+            len(group) >= REFERENCE_GROUP_LINKS or issue.transaction_id - group[0].transaction_id > REFERENCE_GROUP_SPAN
+        ):
+            yield group
+            group = []
+        group.append(issue)
+    if group:
+        yield group
+
+
+def _verify_range_in_worker(
+    url: str, first_seq: int, last_seq: int, bulk: bool, chunk_links: int = BULK_VERIFY_CHUNK_LINKS
+) -> _RangeResult:
     engine = make_engine(url)
     try:
+        source = arrow_source(engine) if bulk else None
+        if source is not None:
+            return _verify_range_bulk(engine, source, first_seq, last_seq, chunk_links)
         with read_only(engine).connect() as conn:
             return _verify_range(conn, first_seq, last_seq)
     finally:
         engine.dispose()
 
 
-def verify_chain(engine: Engine, *, workers: int | None = None) -> ChainReport:
+def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | None = None) -> ChainReport:
     """Recompute every sealed link; count transactions not yet sealed; report any that are neither.
 
-    A long chain is split into ranges checked by ``workers`` processes (default: one per CPU once the
-    chain has ``PARALLEL_VERIFY_MIN_LINKS`` links); the seams between ranges are checked here."""
+    Two ways to check, with the same findings: in bulk (``ledger.chain_bulk``: Arrow columns read by ADBC)
+    or row by row. PostgreSQL is checked in bulk here. SQLite is checked in bulk once the chain has
+    ``BULK_VERIFY_MIN_LINKS_SQLITE`` links, always in a worker process: ADBC's driver carries its own copy of
+    SQLite, and two copies in one process break each other's POSIX locks (closing one may checkpoint and
+    delete the WAL under the other: sqlite.org/howtocorrupt.html, "multiple copies of SQLite"). ``bulk``
+    forces the choice. Row by row, a long chain is split across ``workers`` processes (default: one per
+    CPU from ``PARALLEL_VERIFY_MIN_LINKS`` links); the seams between ranges are checked here."""
     report = ChainReport()
+    source = arrow_source(engine)
+    chunk_links = chain_bulk.BULK_VERIFY_CHUNK_LINKS
     with read_only(engine).connect() as conn:
         max_seq = conn.execute(select(func.coalesce(func.max(T_CHAIN.c.seq), 0))).scalar_one()
+        if bulk is None:
+            bulk = source is not None and (source.postgres or max_seq >= BULK_VERIFY_MIN_LINKS_SQLITE)
+        bulk = bulk and source is not None
         if workers is None:
-            workers = min(os.cpu_count() or 1, VERIFY_WORKERS_MAX) if max_seq >= PARALLEL_VERIFY_MIN_LINKS else 1
+            if bulk:
+                workers = 1  # the bulk check keeps a second core busy itself (reads overlap the hashing)
+            else:
+                workers = min(os.cpu_count() or 1, VERIFY_WORKERS_MAX) if max_seq >= PARALLEL_VERIFY_MIN_LINKS else 1
         bounds = _split(max_seq, max(workers, 1))
-        if len(bounds) <= 1:
+        if bulk and source.postgres and len(bounds) <= 1:
+            parts = [_verify_range_bulk(engine, source, first, last, chunk_links) for first, last in bounds]
+        elif not bulk and len(bounds) <= 1:
             parts = [_verify_range(conn, first, last) for first, last in bounds]
         else:
             try:
-                parts = _verify_in_workers(engine_url_for_workers(engine), bounds)
+                parts = _verify_in_workers(engine_url_for_workers(engine), bounds, bulk, chunk_links)
             except BrokenProcessPool:
-                # Workers could not start (e.g. a __main__ read from stdin cannot be re-imported):
-                # the same ranges, one after the other, give the same answer.
+                # Workers could not start (e.g. a __main__ read from stdin cannot be re-imported): the same
+                # ranges row by row, one after the other, in this process, give the same answer.
                 parts = [_verify_range(conn, first, last) for first, last in bounds]
         report.unsealed = conn.execute(select(func.count()).select_from(T_SEAL_QUEUE)).scalar_one()
         report.transactions = conn.execute(select(func.count()).select_from(T_TRANSACTIONS)).scalar_one()
@@ -419,10 +507,10 @@ def verify_chain(engine: Engine, *, workers: int | None = None) -> ChainReport:
     return report
 
 
-def _verify_in_workers(url: str, bounds: list[tuple[int, int]]) -> list[_RangeResult]:
+def _verify_in_workers(url: str, bounds: list[tuple[int, int]], bulk: bool, chunk_links: int) -> list[_RangeResult]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
-        futures = [pool.submit(_verify_range_in_worker, url, first, last) for first, last in bounds]
+        futures = [pool.submit(_verify_range_in_worker, url, first, last, bulk, chunk_links) for first, last in bounds]
         return [future.result() for future in futures]
 
 

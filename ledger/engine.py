@@ -37,6 +37,7 @@ from ledger.entries import (
     TransactionRequest,
     VoidPendingRequest,
     check_client_id,
+    check_texts,
     normalize_postings,
     request_hash,
 )
@@ -552,6 +553,7 @@ class _Submission:
         for index, request in enumerate(self.requests):
             try:
                 check_client_id(request.client_id)
+                check_texts(request)
                 postings: tuple[Posting, ...] | None = None
                 amount_fen = None
                 if isinstance(request, TransactionRequest):

@@ -121,6 +121,50 @@ def check_client_id(client_id: str) -> None:
         raise LedgerError(ResultCode.ID_MUST_NOT_BE_EMPTY, f"client id longer than {CLIENT_ID_MAX_LENGTH} characters")
 
 
+# Longest text each field of a request may carry: the widths of the transactions table's columns.
+TEXT_FIELD_MAX_LENGTHS = {
+    "source": 100,
+    "kind": 64,
+    "memo": MEMO_MAX_LENGTH,
+    "actor": 100,
+    "approver": 100,
+    "approval_doc": 200,
+    "reason": 1_000,
+    "link_type": 64,
+    "link_id": 100,
+}
+
+
+def check_texts(request: Request) -> None:
+    """Every text of a request fits its column and holds no NUL character (PostgreSQL cannot store one, so
+    SQLite must not accept what PostgreSQL would refuse)."""
+    audit = request.audit
+    values = {
+        "client_id": request.client_id,
+        "source": request.source,
+        "kind": getattr(request, "kind", None),
+        "memo": getattr(request, "memo", None),
+        "actor": audit.actor,
+        "approver": audit.approver,
+        "approval_doc": audit.approval_doc,
+        "reason": getattr(request, "reason", None),
+        "link_type": getattr(request, "link_type", None),
+        "link_id": getattr(request, "link_id", None),
+    }
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise LedgerError(ResultCode.TEXT_INVALID, f"{name} must be text, not {type(value).__name__}", field=name)
+        if "\x00" in value:
+            raise LedgerError(ResultCode.TEXT_INVALID, f"{name} contains a NUL character", field=name)
+        limit = TEXT_FIELD_MAX_LENGTHS.get(name)
+        if limit is not None and len(value) > limit:
+            raise LedgerError(
+                ResultCode.TEXT_INVALID, f"{name} is longer than {limit} characters ({len(value)})", field=name
+            )
+
+
 def normalize_postings(specs: tuple[PostingSpec, ...] | list[PostingSpec]) -> tuple[Posting, ...]:
     """Exact legs, each non-zero; at least two; balanced per book and currency."""
     if len(specs) < 2:

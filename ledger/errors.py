@@ -30,6 +30,7 @@ class ResultCode(StrEnum):
     ENTRY_TOO_LARGE = "entry_too_large"
     BATCH_TOO_LARGE = "batch_too_large"
     ID_MUST_NOT_BE_EMPTY = "id_must_not_be_empty"
+    TEXT_INVALID = "text_invalid"
     DATE_INVALID = "date_invalid"
     # books, accounts, entities
     BOOK_NOT_FOUND = "book_not_found"

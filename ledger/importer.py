@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 
 from ledger.accounts import account_type, check_type_allowed_in_book
 from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, T_TRANSACTIONS, Ledger, utc_now
-from ledger.entries import CLIENT_ID_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
+from ledger.entries import CLIENT_ID_MAX_LENGTH, MEMO_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
 from ledger.store import DriverStatements, chunks
@@ -197,6 +197,8 @@ def _check_transaction(tx: _Tx) -> None:
         raise LedgerError(ResultCode.ENTRY_MUST_HAVE_TWO_POSTINGS, f"needs at least 2 postings, got {len(tx.rows)}")
     if len(tx.rows) > POSTINGS_PER_TRANSACTION_MAX:
         raise LedgerError(ResultCode.ENTRY_TOO_LARGE, f"more than {POSTINGS_PER_TRANSACTION_MAX} postings")
+    if len(tx.memo) > MEMO_MAX_LENGTH:
+        raise LedgerError(ResultCode.TEXT_INVALID, f"memo is longer than {MEMO_MAX_LENGTH} characters")
     totals: dict[str, int] = {}
     for row in tx.rows:
         totals[row.currency] = totals.get(row.currency, 0) + row.amount_fen

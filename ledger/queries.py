@@ -204,7 +204,7 @@ def reconcile(engine: Engine) -> list[Finding]:
                     T_MONTH_TOTALS.c.debits_fen,
                     T_MONTH_TOTALS.c.credits_fen,
                 )
-            )
+            ).all()
         }
         open_pending = _open_pending_by_account(conn)
         cached = {
@@ -278,26 +278,32 @@ def _posted_by_account_month(conn) -> dict[tuple[int, str], tuple[int, int]]:
     while month_start <= last:
         next_month = add_months_clamped(month_start, 1)
         period = period_of(month_start)
-        for account_id, debits, credits in conn.execute(query, {"month_start": month_start, "next_month": next_month}):
+        rows = conn.execute(query, {"month_start": month_start, "next_month": next_month}).all()
+        for account_id, debits, credits in rows:
             result[(account_id, period)] = (int(debits), int(credits))
         month_start = next_month
     return result
 
 
 def _open_pending_by_account(conn) -> dict[int, tuple[int, int]]:
-    """(debits, credits) reserved by pending transactions not yet posted, voided or expired."""
+    """(debits, credits) reserved by pending transactions not yet posted, voided or expired.
+
+    Summed here rather than with GROUP BY: grouping lets SQLite prefer walking the (account, date) index
+    over the whole journal to the partial index that holds only the pending legs (3.4 s against
+    milliseconds over 2.2M postings)."""
     query = (
-        select(
-            T_POSTINGS.c.account_id,
-            func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)),
-            func.sum(case((T_POSTINGS.c.amount_fen < 0, -T_POSTINGS.c.amount_fen), else_=0)),
-        )
+        select(T_POSTINGS.c.account_id, T_POSTINGS.c.amount_fen)
         .select_from(T_POSTINGS.outerjoin(T_RESOLUTIONS, T_RESOLUTIONS.c.target_id == T_POSTINGS.c.transaction_id))
         # "= true" (not "IS true") so both databases match the partial index ix_postings_pending.
         .where(T_POSTINGS.c.pending == True, T_RESOLUTIONS.c.target_id.is_(None))  # noqa: E712
-        .group_by(T_POSTINGS.c.account_id)
     )
-    return {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(query)}
+    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for account_id, amount in conn.execute(query):
+        if amount > 0:
+            totals[account_id][0] += amount
+        else:
+            totals[account_id][1] -= amount
+    return {account_id: (debits, credits) for account_id, (debits, credits) in totals.items()}
 
 
 def _month_total_findings(
@@ -306,7 +312,9 @@ def _month_total_findings(
     directory: dict[int, tuple[str, str, str, str]],
 ) -> list[Finding]:
     """``account_month_totals`` must equal the posted postings grouped by account and month."""
-    findings = []
+    findings: list[Finding] = []
+    if computed == stored:  # the usual case, decided in one comparison instead of a sorted walk
+        return findings
     for key in sorted(set(computed) | set(stored)):
         expected, actual = computed.get(key, (0, 0)), stored.get(key, (0, 0))
         if expected != actual:

@@ -259,6 +259,26 @@ def test_an_empty_key_is_refused(books):
     )
 
 
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"memo": "拨付\x00"}, "memo"),
+        ({"memo": "x" * 1_001}, "memo"),
+        ({"audit": Audit("clerk\x00")}, "actor"),
+        ({"audit": Audit("clerk", "d" * 101)}, "approver"),
+        ({"kind": "k" * 65}, "kind"),
+        ({"source": "s" * 101}, "source"),
+        ({"link_id": 42}, "link_id"),
+    ],
+    ids=["nul-memo", "long-memo", "nul-actor", "long-approver", "long-kind", "long-source", "number-as-text"],
+)
+def test_text_that_a_column_cannot_hold_is_refused_on_every_backend(books, changes, field):
+    """PostgreSQL refuses NUL characters and over-long VARCHARs; SQLite would store them: both refuse first."""
+    request = transfer("t1", "Assets:Bank", "NetAssets:Appropriations", "1", **changes)
+    error = assert_refused(books, request, ResultCode.TEXT_INVALID)
+    assert error.detail["field"] == field
+
+
 # ---- pending, post, void, expiry -------------------------------------------------------------------------
 
 

@@ -1,0 +1,87 @@
+"""Whole-journal scans as Arrow tables, read by the ADBC drivers (C for SQLite, libpq COPY for PostgreSQL).
+
+Checks that read every row of the journal (``verify``'s chain check) spend most of their time turning
+rows into Python objects. ADBC hands the same rows over as Arrow columns, which DuckDB then works on
+without a Python object per value. Only file-backed SQLite databases and PostgreSQL can be reached this
+way: another process cannot open an in-memory SQLite database, so callers keep their row-by-row path for it.
+
+The SQLite driver infers each column's type from the values it meets first and refuses a later value of
+another type, so a query must not hand it text after a run of NULLs (see ``ledger.chain_bulk``). It also
+links its own copy of SQLite: never open it in a process that has the same database open through Python's
+``sqlite3`` (``ledger.chain.verify_chain`` explains, and runs it in a worker process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pyarrow as pa
+from sqlalchemy import Engine
+
+from ledger.db import is_postgres
+
+
+@dataclass(frozen=True)
+class ArrowSource:
+    """How to open an ADBC connection to the engine's database."""
+
+    postgres: bool
+    uri: str
+
+
+def arrow_source(engine: Engine) -> ArrowSource | None:
+    """The ADBC address of ``engine``'s database, or None when ADBC cannot reach it (in-memory SQLite)."""
+    url = engine.url
+    if is_postgres(engine):
+        user = quote(url.username or "", safe="")
+        password = f":{quote(url.password, safe='')}" if url.password else ""
+        credentials = f"{user}{password}@" if user else ""
+        host = url.host or ""
+        port = f":{url.port}" if url.port else ""
+        uri = f"postgresql://{credentials}{host}{port}/{url.database or ''}"
+        schema = getattr(engine, "fundledger_schema", None)
+        if schema:
+            # libpq passes "options" to the server: the same search_path the engine's connections use.
+            uri += "?options=" + quote(f"-csearch_path={schema}", safe="")
+        return ArrowSource(True, uri)
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return ArrowSource(False, database)
+
+
+class ArrowReader:
+    def __init__(self, connection) -> None:  # noqa: ANN001 - an ADBC DB-API connection
+        self._connection = connection
+
+    def table(self, sql: str) -> pa.Table:
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
+        finally:
+            cursor.close()
+
+
+@contextmanager
+def arrow_reader(source: ArrowSource) -> Iterator[ArrowReader]:
+    """A read-only ADBC connection; its queries see one snapshot until the block ends (one transaction)."""
+    if source.postgres:
+        import adbc_driver_postgresql.dbapi as driver
+    else:
+        import adbc_driver_sqlite.dbapi as driver
+    connection = driver.connect(source.uri)
+    try:
+        if source.postgres:
+            cursor = connection.cursor()
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.close()
+        yield ArrowReader(connection)
+    finally:
+        try:
+            connection.rollback()
+        finally:
+            connection.close()

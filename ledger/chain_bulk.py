@@ -1,0 +1,336 @@
+"""The chain check over Arrow columns: every canonical encoding rebuilt with Arrow compute kernels.
+
+``ledger.chain.canonical_encoding`` is the definition; this module writes the same bytes column by column
+(pyarrow.compute string kernels) over rows read by ADBC (``ledger.arrow_scan``), so the only per-row Python
+left is the SHA-256 itself (hashlib). A transaction whose text JSON would escape (a quote, a backslash, a
+control character) is not encoded here: it is handed back for the row-by-row check, so the two paths never
+have to agree on escaping, and tests compare them on generated text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ledger.arrow_scan import ArrowReader, ArrowSource
+from ledger.money import CURRENCY_PLACES
+
+# Links checked per round: bounds memory (a round holds its links, transactions and postings as Arrow).
+BULK_VERIFY_CHUNK_LINKS = 100_000
+
+# What a link can fail: its seq does not follow the link before ("jump"), its previous hash is not that
+# link's hash ("unlinked"), its transaction is gone ("missing"), its hash does not match ("mismatch"); or
+# "reference": not checked here, left to the row-by-row check (text that JSON escapes).
+ISSUE_KINDS = ("jump", "unlinked", "missing", "reference", "mismatch")
+
+# Characters json.dumps escapes (ensure_ascii=False): control characters, the quote and the backslash.
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'
+# Everything else for SQLite arrives as stored text; PostgreSQL hands over typed columns.
+_MOMENT_FORMAT = "%Y-%m-%dT%H:%M:%S"  # Arrow prints the microseconds of a timestamp[us] with %S
+
+
+@dataclass
+class LinkIssue:
+    seq: int
+    transaction_id: int
+    prev_hash: str
+    hash: str
+    kind: str  # one of ISSUE_KINDS
+    before_seq: int | None = None
+
+
+@dataclass
+class BulkRange:
+    links: int = 0
+    first_seq: int | None = None
+    first_prev_hash: str | None = None
+    last_seq: int | None = None
+    last_hash: str | None = None
+    issues: list[LinkIssue] = field(default_factory=list)
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+_TRANSACTION_COLUMNS = (  # as stored, with the value of the typing row described in _transactions_sql
+    ("id", "-1"),
+    ("source", "''"),
+    ("client_id", "''"),
+    ("request_hash", "''"),
+    ("kind", "''"),
+    ("pending", "0"),
+    ("effective_date", "''"),
+    ("recorded_at", "''"),
+    ("memo", "''"),
+    ("actor", "''"),
+    ("approver", "''"),
+    ("approval_doc", "''"),
+    ("reason", "''"),
+    ("resolves_id", "NULL"),
+    ("reverses_id", "NULL"),
+    ("expires_at", "''"),
+    ("program_year", "NULL"),
+    ("link_type", "''"),
+    ("link_id", "''"),
+)
+_TYPING_ROW_ID = -1
+_TEXT_FIELDS = (
+    "source",
+    "client_id",
+    "request_hash",
+    "kind",
+    "memo",
+    "actor",
+    "approver",
+    "approval_doc",
+    "reason",
+    "link_type",
+    "link_id",
+)
+
+
+def _transactions_sql(source: ArrowSource, low: int, high: int) -> str:
+    """The chain's transaction columns as stored, in id order. On SQLite a typing row (id -1, text in every
+    text column) comes first: ADBC's SQLite driver types a column by its first rows and refuses text after
+    a run of NULLs (``approver`` is NULL in most rows). PostgreSQL declares the types, so it needs none."""
+    names = ", ".join(name for name, _ in _TRANSACTION_COLUMNS)
+    rows = f"SELECT {names} FROM transactions WHERE id BETWEEN {int(low)} AND {int(high)}"
+    if source.postgres:
+        return rows + " ORDER BY id"
+    typing_row = ", ".join(f"{value} AS {name}" for name, value in _TRANSACTION_COLUMNS)
+    return f"SELECT {typing_row} UNION ALL {rows}"
+
+
+@dataclass
+class _Round:
+    chain: pa.Table
+    transactions: pa.Table
+    postings: pa.Table
+
+
+def _read_round(reader: ArrowReader, source: ArrowSource, low: int, high: int) -> _Round | None:
+    chain = reader.table(
+        f"SELECT seq, transaction_id, prev_hash, hash FROM chain_links WHERE seq BETWEEN {int(low)} AND {int(high)} "
+        "ORDER BY seq"
+    )
+    if chain.num_rows == 0:
+        return None
+    ids = chain.column("transaction_id")
+    tx_low, tx_high = pc.min(ids).as_py(), pc.max(ids).as_py()
+    transactions = reader.table(_transactions_sql(source, tx_low, tx_high))
+    transactions = transactions.filter(pc.not_equal(transactions.column("id"), _TYPING_ROW_ID))
+    # A transaction's legs in posting-id order, which is the order the chain lists them in.
+    postings = reader.table(
+        "SELECT id, transaction_id, account_id, amount_fen, currency FROM postings "
+        f"WHERE transaction_id BETWEEN {int(tx_low)} AND {int(tx_high)} ORDER BY transaction_id, id"
+    )
+    return _Round(chain.combine_chunks(), transactions.combine_chunks(), postings.combine_chunks())
+
+
+# -- encoding -------------------------------------------------------------------------------------------
+
+
+def _join(*parts) -> pa.Array:  # noqa: ANN002 - arrays and str scalars
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _quoted(column: pa.Array) -> pa.Array:
+    """A JSON string for text that needs no escaping (see _JSON_ESCAPED); null as ``null``."""
+    return pc.fill_null(_join('"', column, '"'), "null")
+
+
+def _number(column: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.cast(column, pa.string()), "null")
+
+
+def _day(column: pa.Array) -> pa.Array:
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def _moment(column: pa.Array) -> pa.Array:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` from SQLite's "YYYY-MM-DD HH:MM:SS.ffffff" text or a timestamp."""
+    if pa.types.is_string(column.type) or pa.types.is_null(column.type):
+        text = pc.replace_substring(pc.cast(column, pa.string()), " ", "T", max_replacements=1)
+    else:
+        text = pc.strftime(pc.cast(column, pa.timestamp("us")), format=_MOMENT_FORMAT)
+    return _join(text, "Z")
+
+
+def _amounts(amounts: pa.Array, currencies: pa.Array) -> pa.Array:
+    """Minor units as ``ledger.chain`` writes them: decimal text with the currency's places. Exact: an
+    int64 as decimal(19, 0) times 10^-places is a decimal, whose text is "-0.05", "1234.56".
+
+    An unconfigured currency gives null, so its transaction fails its hash (the engine never writes one)."""
+    result = pa.nulls(len(amounts), pa.string())
+    for code in pc.unique(currencies).to_pylist():
+        places = CURRENCY_PLACES.get(code)
+        if places is None:
+            continue
+        if places == 0:
+            text = pc.cast(amounts, pa.string())
+        else:
+            scale = pa.scalar(Decimal(1).scaleb(-places), pa.decimal128(places + 1, places))
+            text = pc.cast(pc.multiply(pc.cast(amounts, pa.decimal128(19, 0)), scale), pa.string())
+        result = pc.if_else(pc.equal(currencies, code), text, result)
+    return result
+
+
+def _legs_by_transaction(postings: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """(transaction ids, their ``[account,"amount","currency"]`` legs joined with commas), from postings
+    sorted by transaction and posting id: each transaction's legs are one run of rows."""
+    leg = _join(
+        "[",
+        pc.cast(postings.column("account_id"), pa.string()),
+        ',"',
+        _amounts(postings.column("amount_fen"), postings.column("currency")),
+        '","',
+        postings.column("currency"),
+        '"]',
+    )
+    runs = pc.run_end_encode(postings.column("transaction_id").combine_chunks())
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(runs.run_ends, pa.int32())])
+    lists = pa.ListArray.from_arrays(offsets, leg.combine_chunks() if isinstance(leg, pa.ChunkedArray) else leg)
+    return runs.values, pc.binary_join(lists, ",")
+
+
+def _encodings(transactions: pa.Table, postings: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """(canonical encoding, needs the reference check) per transaction row."""
+    t = transactions.column
+    leg_ids, legs = _legs_by_transaction(postings)
+    tx_legs = pc.fill_null(pc.take(legs, pc.index_in(t("id"), value_set=leg_ids)), "")
+    pending = pc.if_else(pc.cast(t("pending"), pa.bool_()), "true", "false")
+    encoding = _join(
+        '{"actor":',
+        _quoted(t("actor")),
+        ',"approval_doc":',
+        _quoted(t("approval_doc")),
+        ',"approver":',
+        _quoted(t("approver")),
+        ',"client_id":',
+        _quoted(t("client_id")),
+        ',"effective_date":"',
+        _day(t("effective_date")),
+        '","expires_at":',
+        pc.fill_null(_join('"', _moment(t("expires_at")), '"'), "null"),
+        ',"id":',
+        pc.cast(t("id"), pa.string()),
+        ',"kind":',
+        _quoted(t("kind")),
+        ',"link_id":',
+        _quoted(t("link_id")),
+        ',"link_type":',
+        _quoted(t("link_type")),
+        ',"memo":',
+        _quoted(t("memo")),
+        ',"pending":',
+        pending,
+        ',"postings":[',
+        tx_legs,
+        '],"program_year":',
+        _number(t("program_year")),
+        ',"reason":',
+        _quoted(t("reason")),
+        ',"recorded_at":"',
+        _moment(t("recorded_at")),
+        '","request_hash":',
+        _quoted(t("request_hash")),
+        ',"resolves_id":',
+        _number(t("resolves_id")),
+        ',"reverses_id":',
+        _number(t("reverses_id")),
+        ',"source":',
+        _quoted(t("source")),
+        "}",
+    )
+    # One regex pass over all the text fields end to end: joining adds no character of its own.
+    text = pc.binary_join_element_wise(*[pc.fill_null(t(name), "") for name in _TEXT_FIELDS], "")
+    return encoding, pc.match_substring_regex(text, _JSON_ESCAPED)
+
+
+# -- checking -------------------------------------------------------------------------------------------
+
+
+def _chunk_bounds(first_seq: int, last_seq: int, chunk_links: int) -> Iterator[tuple[int, int]]:
+    low = first_seq
+    while low <= last_seq:
+        high = min(low + chunk_links - 1, last_seq)
+        yield low, high
+        low = high + 1
+
+
+def verify_links(
+    reader: ArrowReader,
+    source: ArrowSource,
+    first_seq: int,
+    last_seq: int,
+    *,
+    chunk_links: int = BULK_VERIFY_CHUNK_LINKS,
+) -> BulkRange:
+    """Check links ``first_seq``..``last_seq``: each hashes its transaction onto its stored previous hash
+    and follows the link before it. Returns the failures (and the rows left to the reference check).
+
+    A reader thread fetches the next round while this one is checked (ADBC and Arrow release the GIL)."""
+    result = BulkRange()
+    bounds = list(_chunk_bounds(first_seq, last_seq, chunk_links))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-read") as prefetch:
+        upcoming = prefetch.submit(_read_round, reader, source, *bounds[0]) if bounds else None
+        for index in range(len(bounds)):
+            current = upcoming.result()
+            has_next = index + 1 < len(bounds)
+            upcoming = prefetch.submit(_read_round, reader, source, *bounds[index + 1]) if has_next else None
+            if current is not None:
+                _check_round(result, current)
+    return result
+
+
+def _check_round(result: BulkRange, current: _Round) -> None:
+    chain = current.chain
+    seqs, prev_hashes, hashes = chain.column("seq"), chain.column("prev_hash"), chain.column("hash")
+    stored = hashes.to_pylist()
+    tx_ids = chain.column("transaction_id")
+
+    def issue(index: int, kind: str) -> None:
+        before = seqs[index - 1].as_py() if index else result.last_seq
+        result.issues.append(
+            LinkIssue(
+                seqs[index].as_py(), tx_ids[index].as_py(), prev_hashes[index].as_py(), stored[index], kind, before
+            )
+        )
+
+    if result.first_seq is None:
+        result.first_seq, result.first_prev_hash = seqs[0].as_py(), prev_hashes[0].as_py()
+    else:  # the seam with the round before
+        if seqs[0].as_py() != result.last_seq + 1:
+            issue(0, "jump")
+        if prev_hashes[0].as_py() != result.last_hash:
+            issue(0, "unlinked")
+    count = len(chain)
+    jumps = pc.not_equal(seqs.slice(1), pc.add(seqs.slice(0, count - 1), 1))
+    unlinked = pc.not_equal(prev_hashes.slice(1), hashes.slice(0, count - 1))
+    for index in pc.indices_nonzero(pc.or_(jumps, unlinked)).to_pylist():
+        if jumps[index].as_py():
+            issue(index + 1, "jump")
+        if unlinked[index].as_py():
+            issue(index + 1, "unlinked")
+
+    encodings, escaped = _encodings(current.transactions, current.postings)
+    positions = pc.index_in(tx_ids, value_set=current.transactions.column("id"))
+    for index in pc.indices_nonzero(pc.is_null(positions)).to_pylist():
+        issue(index, "missing")
+    needs_reference = pc.fill_null(pc.take(escaped, positions), False)
+    for index in pc.indices_nonzero(needs_reference).to_pylist():
+        issue(index, "reference")
+    # Missing and reference links hash null here and are skipped: each already has its issue.
+    checkable = pc.if_else(needs_reference, None, pc.take(encodings, positions))
+    hashed = pc.cast(_join(prev_hashes, checkable), pa.binary()).to_pylist()
+    sha256 = hashlib.sha256
+    for index, data in enumerate(hashed):
+        if data is not None and sha256(data).hexdigest() != stored[index]:
+            issue(index, "mismatch")
+    result.links += count
+    result.last_seq, result.last_hash = seqs[-1].as_py(), stored[-1]
