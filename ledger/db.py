@@ -47,7 +47,8 @@ def make_engine(url: str | None = None, *, schema: str | None = None) -> Engine:
     if schema and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise ValueError(f"schema {schema!r} must be a plain identifier (letters, digits, underscore)")
     url = parsed.difference_update_query(["schema"])
-    options = "-c synchronous_commit=on"
+    # Timestamps are stored as naive UTC: the session zone must be UTC whatever the server default is.
+    options = "-c synchronous_commit=on -c timezone=UTC"
     if schema:
         options += f" -c search_path={schema}"
     engine = create_engine(url, connect_args={"options": options}, pool_pre_ping=True, pool_size=10, max_overflow=20)
