@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from ledger import chain_bulk, schema
 from ledger.arrow_scan import ArrowSource, arrow_reader, arrow_source
-from ledger.chain_bulk import BULK_VERIFY_CHUNK_LINKS, LinkIssue, verify_links
+from ledger.chain_bulk import BULK_VERIFY_CHUNK_LINKS, ISSUE_KINDS, LinkIssue, verify_links
 from ledger.db import engine_url_for_workers, is_postgres, make_engine, read_only
 from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import CURRENCY_PLACES, format_fen
@@ -381,8 +381,9 @@ REFERENCE_GROUP_SPAN = 50_000
 def _verify_range_bulk(
     engine: Engine, source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int
 ) -> _RangeResult:
-    """``_verify_range`` computed by DuckDB over Arrow columns (``ledger.chain_bulk``); the links it leaves
-    to the reference encoding (control characters in their text) are checked here, row by row."""
+    """``_verify_range`` computed over Arrow columns (``ledger.chain_bulk``); the links it leaves to the
+    reference encoding (text that JSON escapes) are checked here, row by row. Findings come out in the
+    order the row-by-row check gives them: by link, and per link jump, previous hash, missing, mismatch."""
     with arrow_reader(source) as reader:
         bulk = verify_links(reader, source, first_seq, last_seq, chunk_links=chunk_links)
     result = _RangeResult(
@@ -390,20 +391,21 @@ def _verify_range_bulk(
     )
     if bulk.links and bulk.first_seq != first_seq:
         _add_finding(result.findings, f"chain sequence jumps from {first_seq - 1} to {bulk.first_seq}")
+    found: list[tuple[int, int, str]] = []  # (seq, place in ISSUE_KINDS, message)
     left_to_reference = []
     for issue in bulk.issues:
         if issue.kind == "jump":
-            _add_finding(result.findings, f"chain sequence jumps from {issue.before_seq} to {issue.seq}")
+            message = f"chain sequence jumps from {issue.before_seq} to {issue.seq}"
         elif issue.kind == "unlinked":
-            _add_finding(result.findings, f"link {issue.seq} does not point at the previous link's hash")
+            message = f"link {issue.seq} does not point at the previous link's hash"
         elif issue.kind == "missing":
-            _add_finding(
-                result.findings, f"link {issue.seq} names transaction {issue.transaction_id}, which is missing"
-            )
+            message = f"link {issue.seq} names transaction {issue.transaction_id}, which is missing"
         elif issue.kind == "mismatch":
-            _add_finding(result.findings, _mismatch(issue.transaction_id, issue.seq))
+            message = _mismatch(issue.transaction_id, issue.seq)
         else:
             left_to_reference.append(issue)
+            continue
+        found.append((issue.seq, ISSUE_KINDS.index(issue.kind), message))
     if left_to_reference:
         with read_only(engine).connect() as conn:
             for group in _reference_groups(left_to_reference):
@@ -412,7 +414,10 @@ def _verify_range_bulk(
                     tx_legs = [(a, amount, c) for a, amount, c, _b in legs[issue.transaction_id]]
                     encoding = canonical_encoding(transactions[issue.transaction_id], tx_legs)
                     if link_hash(issue.prev_hash, encoding) != issue.hash:
-                        _add_finding(result.findings, _mismatch(issue.transaction_id, issue.seq))
+                        message = _mismatch(issue.transaction_id, issue.seq)
+                        found.append((issue.seq, ISSUE_KINDS.index("mismatch"), message))
+    for _seq, _kind, message in sorted(found):
+        _add_finding(result.findings, message)
     if result.links and bulk.last_seq != last_seq:
         _add_finding(result.findings, f"chain sequence ends at {bulk.last_seq}, not {last_seq}")
     return result

@@ -186,8 +186,14 @@ def _bypass_triggers(engine, conn) -> None:
         "DELETE FROM chain_links WHERE seq = 4",
         "UPDATE chain_links SET prev_hash = 'f' WHERE seq = 3",
         "UPDATE chain_links SET hash = 'f' WHERE seq = 6",
+        [
+            "UPDATE transactions SET memo = 'edited' WHERE client_id = 't4'",
+            "UPDATE transactions SET memo = 'a \\ backslash' WHERE client_id = 't1'",
+            "DELETE FROM transactions WHERE client_id = 't2'",
+            "UPDATE chain_links SET prev_hash = 'f' WHERE seq = 2",
+        ],
     ],
-    ids=["memo", "memo-escaped", "approver", "amount", "account", "missing-tx", "gap", "unlinked", "hash"],
+    ids=["memo", "memo-escaped", "approver", "amount", "account", "missing-tx", "gap", "unlinked", "hash", "several"],
 )
 def test_every_tampering_is_reported_alike_by_both_checks(ledger, statement):
     chart(ledger)
@@ -206,7 +212,8 @@ def test_every_tampering_is_reported_alike_by_both_checks(ledger, statement):
     assert _bulk_findings(ledger.engine) == []
     with ledger.engine.begin() as conn:
         _bypass_triggers(ledger.engine, conn)
-        conn.execute(text(statement))
+        for one in [statement] if isinstance(statement, str) else statement:
+            conn.execute(text(one))
     bulk = _bulk_findings(ledger.engine)
     assert bulk, statement
     assert bulk == _reference_findings(ledger.engine)
