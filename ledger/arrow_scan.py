@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pyarrow as pa
-from sqlalchemy import Engine
 
-from ledger.db import is_postgres
+if TYPE_CHECKING:  # the bulk check's own process reads through ADBC only, and imports no SQLAlchemy
+    from sqlalchemy import Engine
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class ArrowSource:
 def arrow_source(engine: Engine) -> ArrowSource | None:
     """The ADBC address of ``engine``'s database, or None when ADBC cannot reach it (in-memory SQLite)."""
     url = engine.url
-    if is_postgres(engine):
+    if engine.dialect.name == "postgresql":
         user = quote(url.username or "", safe="")
         password = f":{quote(url.password, safe='')}" if url.password else ""
         credentials = f"{user}{password}@" if user else ""

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,11 +26,13 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from ledger import chain_bulk, schema
 from ledger.arrow_scan import ArrowSource, arrow_reader, arrow_source
-from ledger.chain_bulk import BULK_VERIFY_CHUNK_LINKS, ISSUE_KINDS, LinkIssue, verify_links
+from ledger.chain_bulk import ISSUE_KINDS, BulkRange, LinkIssue, read_process_output, verify_links
 from ledger.db import engine_url_for_workers, is_postgres, make_engine, read_only
 from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import CURRENCY_PLACES, format_fen
 from ledger.store import DriverStatements
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 SEAL_BATCH_SIZE = 5_000
@@ -378,14 +383,45 @@ REFERENCE_GROUP_LINKS = 10_000
 REFERENCE_GROUP_SPAN = 50_000
 
 
+def _bulk_in_process(source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int) -> BulkRange:
+    try:
+        with arrow_reader(source) as reader:
+            return verify_links(reader, source, first_seq, last_seq, chunk_links=chunk_links)
+    except Exception as error:  # noqa: BLE001 - ADBC could not connect or read: the row-by-row check stands in
+        raise BulkCheckFailed(f"the bulk chain check could not read the database: {error}") from error
+
+
+def _bulk_in_subprocess(source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int) -> BulkRange:
+    """The bulk check in ``python -m ledger.chain_bulk``: a fresh interpreter that imports only Arrow and
+    the ADBC driver (a multiprocessing worker would re-import the caller's whole application first)."""
+    command = [sys.executable, "-m", "ledger.chain_bulk", "--uri", source.uri]
+    command += ["--first", str(first_seq), "--last", str(last_seq), "--chunk-links", str(chunk_links)]
+    if source.postgres:
+        command.append("--postgres")
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, encoding="utf-8") as process:
+        try:
+            bulk = read_process_output(process.stdout)
+        except ValueError:
+            bulk = None
+        finally:
+            process.stdout.close()
+    if process.returncode != 0 or bulk is None:
+        raise BulkCheckFailed(f"the bulk chain check exited with status {process.returncode}")
+    return bulk
+
+
+class BulkCheckFailed(RuntimeError):
+    """The bulk check's own process did not finish; the row-by-row check takes over."""
+
+
 def _verify_range_bulk(
-    engine: Engine, source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int
+    engine: Engine, source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int, *, own_process: bool
 ) -> _RangeResult:
     """``_verify_range`` computed over Arrow columns (``ledger.chain_bulk``); the links it leaves to the
     reference encoding (text that JSON escapes) are checked here, row by row. Findings come out in the
     order the row-by-row check gives them: by link, and per link jump, previous hash, missing, mismatch."""
-    with arrow_reader(source) as reader:
-        bulk = verify_links(reader, source, first_seq, last_seq, chunk_links=chunk_links)
+    run = _bulk_in_subprocess if own_process else _bulk_in_process
+    bulk = run(source, first_seq, last_seq, chunk_links)
     result = _RangeResult(
         first_seq, last_seq, links=bulk.links, first_prev_hash=bulk.first_prev_hash, last_hash=bulk.last_hash
     )
@@ -441,14 +477,9 @@ def _reference_groups(issues: list[LinkIssue]) -> Iterator[list[LinkIssue]]:
         yield group
 
 
-def _verify_range_in_worker(
-    url: str, first_seq: int, last_seq: int, bulk: bool, chunk_links: int = BULK_VERIFY_CHUNK_LINKS
-) -> _RangeResult:
+def _verify_range_in_worker(url: str, first_seq: int, last_seq: int) -> _RangeResult:
     engine = make_engine(url)
     try:
-        source = arrow_source(engine) if bulk else None
-        if source is not None:
-            return _verify_range_bulk(engine, source, first_seq, last_seq, chunk_links)
         with read_only(engine).connect() as conn:
             return _verify_range(conn, first_seq, last_seq)
     finally:
@@ -460,11 +491,12 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
 
     Two ways to check, with the same findings: in bulk (``ledger.chain_bulk``: Arrow columns read by ADBC)
     or row by row. PostgreSQL is checked in bulk here. SQLite is checked in bulk once the chain has
-    ``BULK_VERIFY_MIN_LINKS_SQLITE`` links, always in a worker process: ADBC's driver carries its own copy of
-    SQLite, and two copies in one process break each other's POSIX locks (closing one may checkpoint and
-    delete the WAL under the other: sqlite.org/howtocorrupt.html, "multiple copies of SQLite"). ``bulk``
+    ``BULK_VERIFY_MIN_LINKS_SQLITE`` links, always in a process of its own: ADBC's driver carries its own
+    copy of SQLite, and two copies in one process break each other's POSIX locks (closing one may checkpoint
+    and delete the WAL under the other: sqlite.org/howtocorrupt.html, "multiple copies of SQLite"). ``bulk``
     forces the choice. Row by row, a long chain is split across ``workers`` processes (default: one per
-    CPU from ``PARALLEL_VERIFY_MIN_LINKS`` links); the seams between ranges are checked here."""
+    CPU from ``PARALLEL_VERIFY_MIN_LINKS`` links); the seams between ranges are checked here. If the other
+    processes cannot run, the same ranges are checked row by row here."""
     report = ChainReport()
     source = arrow_source(engine)
     chunk_links = chain_bulk.BULK_VERIFY_CHUNK_LINKS
@@ -473,22 +505,29 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
         if bulk is None:
             bulk = source is not None and (source.postgres or max_seq >= BULK_VERIFY_MIN_LINKS_SQLITE)
         bulk = bulk and source is not None
-        if workers is None:
-            if bulk:
-                workers = 1  # the bulk check keeps a second core busy itself (reads overlap the hashing)
-            else:
-                workers = min(os.cpu_count() or 1, VERIFY_WORKERS_MAX) if max_seq >= PARALLEL_VERIFY_MIN_LINKS else 1
-        bounds = _split(max_seq, max(workers, 1))
-        if bulk and source.postgres and len(bounds) <= 1:
-            parts = [_verify_range_bulk(engine, source, first, last, chunk_links) for first, last in bounds]
-        elif not bulk and len(bounds) <= 1:
-            parts = [_verify_range(conn, first, last) for first, last in bounds]
-        else:
+        if bulk:
+            # One range: the bulk check keeps a second core busy itself (reads overlap the hashing).
+            bounds = _split(max_seq, 1)
             try:
-                parts = _verify_in_workers(engine_url_for_workers(engine), bounds, bulk, chunk_links)
+                parts = [
+                    _verify_range_bulk(engine, source, first, last, chunk_links, own_process=not source.postgres)
+                    for first, last in bounds
+                ]
+            except BulkCheckFailed as error:
+                logger.warning("%s; checking the chain row by row", error)
+                parts = [_verify_range(conn, first, last) for first, last in bounds]
+        else:
+            if workers is None:
+                workers = min(os.cpu_count() or 1, VERIFY_WORKERS_MAX) if max_seq >= PARALLEL_VERIFY_MIN_LINKS else 1
+            bounds = _split(max_seq, max(workers, 1))
+            try:
+                if len(bounds) <= 1:
+                    parts = [_verify_range(conn, first, last) for first, last in bounds]
+                else:
+                    parts = _verify_in_workers(engine_url_for_workers(engine), bounds)
             except BrokenProcessPool:
                 # Workers could not start (e.g. a __main__ read from stdin cannot be re-imported): the same
-                # ranges row by row, one after the other, in this process, give the same answer.
+                # ranges, one after the other, in this process, give the same answer.
                 parts = [_verify_range(conn, first, last) for first, last in bounds]
         report.unsealed = conn.execute(select(func.count()).select_from(T_SEAL_QUEUE)).scalar_one()
         report.transactions = conn.execute(select(func.count()).select_from(T_TRANSACTIONS)).scalar_one()
@@ -512,10 +551,10 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
     return report
 
 
-def _verify_in_workers(url: str, bounds: list[tuple[int, int]], bulk: bool, chunk_links: int) -> list[_RangeResult]:
+def _verify_in_workers(url: str, bounds: list[tuple[int, int]]) -> list[_RangeResult]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
-        futures = [pool.submit(_verify_range_in_worker, url, first, last, bulk, chunk_links) for first, last in bounds]
+        futures = [pool.submit(_verify_range_in_worker, url, first, last) for first, last in bounds]
         return [future.result() for future in futures]
 
 

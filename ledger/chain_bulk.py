@@ -9,16 +9,19 @@ have to agree on escaping, and tests compare them on generated text.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ledger.arrow_scan import ArrowReader, ArrowSource
+from ledger.arrow_scan import ArrowReader, ArrowSource, arrow_reader
 from ledger.money import CURRENCY_PLACES
 
 # Links checked per round: bounds memory (a round holds its links, transactions and postings as Arrow).
@@ -334,3 +337,45 @@ def _check_round(result: BulkRange, current: _Round) -> None:
             issue(index, "mismatch")
     result.links += count
     result.last_seq, result.last_hash = seqs[-1].as_py(), stored[-1]
+
+
+# -- as a process of its own ----------------------------------------------------------------------------
+# ``python -m ledger.chain_bulk``: how ``ledger.chain`` runs the bulk check on SQLite, away from the
+# sqlite3 connections of its caller (see ``verify_chain``). It imports Arrow and the ADBC driver, nothing
+# else of the application, and writes one JSON line per issue, then one summary line.
+
+
+def _main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ledger.chain_bulk")
+    parser.add_argument("--uri", required=True)
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--first", type=int, required=True)
+    parser.add_argument("--last", type=int, required=True)
+    parser.add_argument("--chunk-links", type=int, default=BULK_VERIFY_CHUNK_LINKS)
+    args = parser.parse_args(argv)
+    source = ArrowSource(args.postgres, args.uri)
+    with arrow_reader(source) as reader:
+        result = verify_links(reader, source, args.first, args.last, chunk_links=args.chunk_links)
+    out = sys.stdout
+    for issue in result.issues:
+        out.write(json.dumps({"issue": asdict(issue)}) + "\n")
+    summary = asdict(result)
+    del summary["issues"]
+    out.write(json.dumps({"range": summary}) + "\n")
+    out.flush()
+
+
+def read_process_output(lines) -> BulkRange:  # noqa: ANN001 - an iterable of text lines
+    """The ``BulkRange`` a ``python -m ledger.chain_bulk`` process wrote; ValueError if it did not finish."""
+    issues = []
+    for line in lines:
+        record = json.loads(line)
+        if "issue" in record:
+            issues.append(LinkIssue(**record["issue"]))
+        elif "range" in record:
+            return BulkRange(**record["range"], issues=issues)
+    raise ValueError("the bulk chain check ended without its summary")
+
+
+if __name__ == "__main__":
+    _main()

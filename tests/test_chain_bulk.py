@@ -255,3 +255,29 @@ def test_moments_and_days_come_out_as_the_chain_writes_them():
     whole_second = pa.array([datetime(2026, 1, 2, 3, 4, 5)], pa.timestamp("us"))
     assert chain_bulk._moment(whole_second).to_pylist() == ["2026-01-02T03:04:05.000000Z"]
     assert chain_bulk._day(pa.array([date(2026, 1, 2) + timedelta(days=30)])).to_pylist() == ["2026-02-01"]
+
+
+def test_when_the_bulk_process_cannot_finish_the_chain_is_checked_row_by_row(ledger, monkeypatch):
+    from ledger import chain
+
+    chart(ledger)
+    for number in range(3):
+        ledger.post(transfer(f"t{number}", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
+    seal(ledger.engine)
+
+    def fail(*_args):
+        raise chain.BulkCheckFailed("the bulk chain check exited with status 1")
+
+    monkeypatch.setattr(chain, "_bulk_in_subprocess", fail)
+    monkeypatch.setattr(chain, "_bulk_in_process", fail)
+    report = verify_chain(ledger.engine, bulk=True)
+    assert (report.sealed, report.intact) == (3, True)
+
+
+def test_output_of_a_bulk_process_that_stopped_halfway_is_not_taken_for_a_result():
+    issue = '{"issue": {"seq": 4, "transaction_id": 4, "prev_hash": "f", "hash": "a", "kind": "unlinked"}}'
+    with pytest.raises(ValueError):
+        chain_bulk.read_process_output([issue])
+    done = '{"range": {"links": 9, "first_seq": 1, "first_prev_hash": "0", "last_seq": 9, "last_hash": "b"}}'
+    result = chain_bulk.read_process_output([issue, done])
+    assert result.links == 9 and [i.kind for i in result.issues] == ["unlinked"]
