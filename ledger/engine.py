@@ -15,9 +15,6 @@ How a submission runs (``Ledger.submit``):
 from __future__ import annotations
 
 import json
-import os
-import threading
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -191,7 +188,6 @@ class Ledger:
         self.engine = engine
         self.reader = read_only(engine)
         self.postgres = is_postgres(engine)
-        self._plain_posts = PlainPostConnections(engine) if self.postgres else None
         self.clock = clock
 
     # ----- setup: entities, books, accounts, periods ---------------------------------------------------
@@ -337,42 +333,7 @@ class Ledger:
 
     def post(self, request: Request, *, conn: Connection | None = None) -> EventResult:
         """Submit one request; raise ``LedgerError`` with its code if refused."""
-        if conn is None and self.postgres and _is_plain(request):
-            result = self._post_plain(request)
-            if result is not None:
-                return result
         return self.submit([request], conn=conn)[0].raise_for_error()
-
-    def _post_plain(self, request: TransactionRequest) -> EventResult | None:
-        """PostgreSQL: a posted, unlinked transaction in one round trip (``fundledger_post_plain``, migration
-        0002). None when the function declined (nothing written): the general path then gives the answer."""
-        submission = _Submission(self, None, [request])
-        submission._check_pure()
-        if submission.results[0] is not None:
-            return None
-        audit = request.audit
-        legs = json.dumps(
-            [[leg.book, leg.account, leg.amount_fen, leg.currency] for leg in submission.normalized[0]],
-            ensure_ascii=False,
-        )
-        params = (
-            request.source,
-            request.client_id,
-            submission.hashes[0],
-            request.kind,
-            request.effective_date,
-            as_utc(submission.now).replace(tzinfo=None),
-            request.memo,
-            audit.actor,
-            audit.approver,
-            audit.approval_doc,
-            request.program_year,
-            request.link_type,
-            request.link_id,
-            legs,
-        )
-        tx_id = self._plain_posts.call(POST_PLAIN_SQL, params)
-        return None if tx_id is None else EventResult(0, ResultCode.OK, tx_id)
 
     def submit(self, requests: Sequence[Request], *, conn: Connection | None = None) -> list[EventResult]:
         """Submit a batch in one database transaction; each request gets its own result code.
@@ -1190,62 +1151,6 @@ class _Submission:
                     if state.dirty
                 ]
             )
-
-
-POST_PLAIN_SQL = "SELECT fundledger_post_plain(" + ", ".join(["%s"] * 13) + ", %s::jsonb)"
-
-
-class PlainPostConnections:
-    """One autocommit connection per thread for ``fundledger_post_plain``, kept out of the pool.
-
-    A pool checkout costs a liveness ping (a round trip), and BEGIN and COMMIT would cost two more; the
-    plain post is one statement, so it is its own transaction. A failure of any kind answers None after
-    dropping the connection if it broke: the general path, with the pool's own reconnection, takes over."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.local = threading.local()
-        self.lock = threading.Lock()
-        self.opened: list = []
-        weakref.finalize(self, PlainPostConnections._close_all, self.opened, self.lock)
-
-    def _connection(self):  # noqa: ANN202 - a psycopg connection
-        conn = getattr(self.local, "conn", None)
-        if conn is not None and not conn.closed and self.local.pid == os.getpid():
-            return conn
-        pooled = self.engine.raw_connection()
-        conn = pooled.driver_connection
-        pooled.detach()  # ours from now on: the pool neither pings, resets nor counts it
-        conn.autocommit = True
-        self.local.conn, self.local.pid = conn, os.getpid()
-        with self.lock:
-            self.opened.append(conn)
-        return conn
-
-    def call(self, sql: str, params: tuple) -> int | None:
-        conn = self._connection()
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(sql, params)
-                return cursor.fetchone()[0]
-        except Exception:  # noqa: BLE001 - unique violation, a lost connection, a missing function: all fall back
-            if conn.broken or conn.closed:
-                self.local.conn = None
-            return None
-
-    def close(self) -> None:
-        PlainPostConnections._close_all(self.opened, self.lock)
-
-    @staticmethod
-    def _close_all(opened: list, lock: threading.Lock) -> None:
-        with lock:
-            for conn in opened:
-                conn.close()
-            opened.clear()
-
-
-def _is_plain(request: Request) -> bool:
-    return isinstance(request, TransactionRequest) and not request.pending and not request.linked
 
 
 def posting_specs_fen(
