@@ -15,6 +15,9 @@ How a submission runs (``Ledger.submit``):
 from __future__ import annotations
 
 import json
+import os
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -188,6 +191,9 @@ class Ledger:
         self.engine = engine
         self.reader = read_only(engine)
         self.postgres = is_postgres(engine)
+        # An in-memory SQLite database lives in one connection: a second one would be another database.
+        in_memory = not self.postgres and engine.url.database in (None, "", ":memory:")
+        self._own_connections = None if in_memory else OwnConnections(engine)
         self.clock = clock
 
     # ----- setup: entities, books, accounts, periods ---------------------------------------------------
@@ -333,7 +339,37 @@ class Ledger:
 
     def post(self, request: Request, *, conn: Connection | None = None) -> EventResult:
         """Submit one request; raise ``LedgerError`` with its code if refused."""
+        if (
+            conn is None
+            and self._own_connections is not None
+            and isinstance(request, TransactionRequest)
+            and not request.linked
+        ):
+            result = self._post_on_own_connection(request)
+            if result is not None:
+                return result.raise_for_error()
         return self.submit([request], conn=conn)[0].raise_for_error()
+
+    def _post_on_own_connection(self, request: TransactionRequest) -> EventResult | None:
+        """The API's path: one transaction request, its own unit of work, on this thread's own driver
+        connection (``OwnConnections``) instead of a pooled SQLAlchemy one. The same ``_Submission`` runs;
+        only the pool checkout (a liveness ping on PostgreSQL), its reset and SQLAlchemy's transaction
+        bookkeeping are skipped. None after any database error (rolled back): ``submit`` then runs the
+        request on a pooled connection, retrying a key taken concurrently and reporting what persists."""
+        driver = self._own_connections.get()
+        try:
+            db = DriverStatements(None, driver_connection=driver, postgres=self.postgres)
+            if not self.postgres:
+                db.cursor.execute("BEGIN IMMEDIATE")  # psycopg opens its transaction by itself
+            result = _Submission(self, None, [request], db=db).run()[0]
+            driver.commit()
+            return result
+        except LedgerError:
+            driver.rollback()
+            raise
+        except Exception:  # noqa: BLE001 - a driver error: the pooled path reruns it and reports what persists
+            self._own_connections.discard(driver)
+            return None
 
     def submit(self, requests: Sequence[Request], *, conn: Connection | None = None) -> list[EventResult]:
         """Submit a batch in one database transaction; each request gets its own result code.
@@ -505,9 +541,11 @@ class _Submission:
         *,
         void_kind: str = "void",
         now: datetime | None = None,
+        db: DriverStatements | None = None,
     ) -> None:
         self.ledger = ledger
         self.conn = conn
+        self.own_db = db
         self.requests = list(requests)
         self.void_kind = void_kind
         self.now = as_utc(now) if now else ledger.clock()
@@ -531,7 +569,7 @@ class _Submission:
             return self.run()
 
     def run(self) -> list[EventResult]:
-        self.db = DriverStatements(self.conn)
+        self.db = self.own_db or DriverStatements(self.conn)
         try:
             self._check_pure()
             # Everything that takes no lock comes first, so PostgreSQL row locks are held only from the
@@ -1151,6 +1189,50 @@ class _Submission:
                     if state.dirty
                 ]
             )
+
+
+class OwnConnections:
+    """One driver connection per thread, detached from the engine's pool, for ``Ledger.post``.
+
+    Made by the engine (so with its connect-time settings: SQLite's WAL, ``synchronous=FULL`` and busy
+    timeout; PostgreSQL's ``synchronous_commit`` and search path), then owned here: closed when the
+    ``Ledger`` goes, or when an error may have left it unusable."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.opened: list = []
+        weakref.finalize(self, OwnConnections._close_all, self.opened, self.lock)
+
+    def get(self):  # noqa: ANN201 - a sqlite3 or psycopg connection
+        conn = getattr(self.local, "conn", None)
+        if conn is not None and self.local.pid == os.getpid():
+            return conn
+        pooled = self.engine.raw_connection()
+        conn = pooled.driver_connection
+        pooled.detach()  # ours from now on: the pool neither pings, resets nor counts it
+        self.local.conn, self.local.pid = conn, os.getpid()
+        with self.lock:
+            self.opened.append(conn)
+        return conn
+
+    def discard(self, conn) -> None:  # noqa: ANN001
+        self.local.conn = None
+        with self.lock:
+            if conn in self.opened:
+                self.opened.remove(conn)
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001, S110 - already broken: closing is best effort
+            pass
+
+    @staticmethod
+    def _close_all(opened: list, lock: threading.Lock) -> None:
+        with lock:
+            for conn in opened:
+                conn.close()
+            opened.clear()
 
 
 def posting_specs_fen(

@@ -64,11 +64,14 @@ def chunks(items: Sequence, size: int = SQL_IN_CHUNK) -> Iterable[Sequence]:
 class DriverStatements:
     """The hot-path statements for one open SQLAlchemy connection (SQLite or PostgreSQL)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection | None, *, driver_connection=None, postgres: bool | None = None) -> None:  # noqa: ANN001
+        """On ``conn``'s driver connection, or on ``driver_connection`` (with ``postgres`` saying which driver)
+        for a caller that runs its own transaction on a connection outside the pool."""
         self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
+        self.postgres = conn.dialect.name == "postgresql" if conn is not None else bool(postgres)
+        self.driver_connection = conn.connection.driver_connection if conn is not None else driver_connection
         self.mark = "%s" if self.postgres else "?"
-        self.cursor = conn.connection.driver_connection.cursor()
+        self.cursor = self.driver_connection.cursor()
 
     def close(self) -> None:
         self.cursor.close()
@@ -188,7 +191,7 @@ class DriverStatements:
         """On PostgreSQL, send the writes that follow without waiting for each reply (psycopg pipeline
         mode): one round trip while the account locks are held instead of one per statement."""
         if self.postgres:
-            return self.conn.connection.driver_connection.pipeline()
+            return self.driver_connection.pipeline()
         return nullcontext()
 
     def _insert(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:

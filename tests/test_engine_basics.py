@@ -1,10 +1,11 @@
 from datetime import date
 
 from ledger.chain import seal, verify_chain
-from ledger.engine import posting_specs
+from ledger.engine import Ledger, posting_specs
 from ledger.entries import TransactionRequest
 from ledger.errors import ResultCode
 from ledger.queries import reconcile
+from tests.ledger_helpers import BOOK, chart, transfer
 
 
 def test_a_balanced_transaction_is_recorded_and_sealed(ledger):
@@ -24,3 +25,45 @@ def test_a_balanced_transaction_is_recorded_and_sealed(ledger):
     report = verify_chain(ledger.engine)
     assert report.intact and report.sealed == 1 and report.unsealed == 0
     assert reconcile(ledger.engine) == []
+
+
+def test_a_post_whose_own_connection_fails_is_run_again_on_a_pooled_one(ledger, monkeypatch):
+    """Ledger.post runs on the thread's own driver connection; a driver error there (a lost connection, a
+    key taken concurrently) is rolled back and the request goes through the pooled path instead."""
+    from ledger import engine as engine_module
+
+    chart(ledger)
+
+    class Broken:
+        def cursor(self):
+            raise OSError("connection lost")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(engine_module.OwnConnections, "get", lambda self: Broken())
+    result = ledger.post(transfer("t1", "Assets:Bank", "NetAssets:Appropriations", "12.34"))
+    assert result.ok
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 1_234
+
+
+def test_posts_on_the_own_connection_are_committed_and_seen_by_pooled_readers(ledger):
+    chart(ledger)
+    first = ledger.post(transfer("t1", "Assets:Bank", "NetAssets:Appropriations", "5.00"))
+    again = ledger.post(transfer("t1", "Assets:Bank", "NetAssets:Appropriations", "5.00"))
+    assert again.code == ResultCode.EXISTS and again.transaction_id == first.transaction_id
+    with ledger.engine.connect() as conn:  # a pooled connection sees the committed rows
+        count = conn.exec_driver_sql("SELECT count(*) FROM transactions").scalar_one()
+    assert count == 1 and ledger.account(BOOK, "Assets:Bank").balance_fen == 500
+
+
+def test_an_in_memory_sqlite_ledger_posts_on_its_one_connection():
+    from api.bootstrap import migrate
+    from ledger.db import make_engine
+
+    engine = make_engine("sqlite:///:memory:")
+    migrate(engine)
+    ledger = Ledger(engine)
+    chart(ledger)
+    ledger.post(transfer("t1", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 100
