@@ -194,10 +194,19 @@ class DriverStatements:
             return self.driver_connection.pipeline()
         return nullcontext()
 
-    def _insert(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
-        if rows:
-            marks = ", ".join([self.mark] * len(columns))
-            self.cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+    def _insert(self, table: str, columns: Sequence[str], rows: list[tuple], suffix: str = "") -> None:
+        if not rows:
+            return
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        if not self.postgres:
+            # sqlite3 runs executemany in C, one prepared statement for all rows.
+            self.cursor.executemany(head + "(" + ", ".join(["?"] * len(columns)) + ")" + suffix, rows)
+            return
+        # psycopg sends each executemany row as its own statement: a multi-row VALUES is one.
+        for chunk in chunks(rows):
+            self.cursor.execute(
+                head + self._marks(len(columns), len(chunk)) + suffix, [value for row in chunk for value in row]
+            )
 
     def insert_transactions(self, rows: list[tuple]) -> None:
         """Rows in ``TRANSACTION_COLUMNS`` order, values already converted (``day``, ``moment``, ``flag``)."""
@@ -227,27 +236,34 @@ class DriverStatements:
 
     def add_month_totals(self, totals: dict[tuple[int, str], list[int]]) -> None:
         """Add posted (debits, credits) per (account id, "YYYY-MM"); rows in sorted order."""
-        if not totals:
-            return
-        m = self.mark
-        self.cursor.executemany(
-            "INSERT INTO account_month_totals (account_id, period, debits_fen, credits_fen) "
-            f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT (account_id, period) DO UPDATE SET "
+        self._insert(
+            "account_month_totals",
+            ("account_id", "period", "debits_fen", "credits_fen"),
+            [(account_id, period, values[0], values[1]) for (account_id, period), values in sorted(totals.items())],
+            " ON CONFLICT (account_id, period) DO UPDATE SET "
             "debits_fen = account_month_totals.debits_fen + excluded.debits_fen, "
             "credits_fen = account_month_totals.credits_fen + excluded.credits_fen",
-            [(account_id, period, values[0], values[1]) for (account_id, period), values in sorted(totals.items())],
         )
 
     def set_account_totals(self, rows: list[tuple[int, int, int, int, int]]) -> None:
         """(debits posted, credits posted, debits pending, credits pending, account id): new absolute totals,
         computed under the writer's lock."""
-        if rows:
-            m = self.mark
-            self.cursor.executemany(
-                f"UPDATE accounts SET debits_posted = {m}, credits_posted = {m}, debits_pending = {m}, "
-                f"credits_pending = {m}, version = version + 1 WHERE id = {m}",
-                rows,
-            )
+        if not rows:
+            return
+        if self.postgres:
+            for chunk in chunks(rows):
+                self.cursor.execute(
+                    "UPDATE accounts AS a SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dq, "
+                    f"credits_pending = v.cq, version = a.version + 1 FROM (VALUES {self._marks(5, len(chunk))}) "
+                    "AS v(dp, cp, dq, cq, id) WHERE a.id = v.id",
+                    [value for row in chunk for value in row],
+                )
+            return
+        self.cursor.executemany(
+            "UPDATE accounts SET debits_posted = ?, credits_posted = ?, debits_pending = ?, credits_pending = ?, "
+            "version = version + 1 WHERE id = ?",
+            rows,
+        )
 
     def add_account_posted(self, rows: list[tuple[int, int, int]]) -> None:
         """(debits, credits, account id): increments, for writers that never read the totals (imports)."""
