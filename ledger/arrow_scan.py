@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import pyarrow as pa
-
 if TYPE_CHECKING:  # the bulk check's own process reads through ADBC only, and imports no SQLAlchemy
+    import pyarrow as pa
     from sqlalchemy import Engine
 
 

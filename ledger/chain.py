@@ -21,16 +21,19 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from ledger import chain_bulk, schema
+from ledger import schema
 from ledger.arrow_scan import ArrowSource, arrow_reader, arrow_source
-from ledger.chain_bulk import ISSUE_KINDS, BulkRange, LinkIssue, read_process_output, verify_links
 from ledger.db import engine_url_for_workers, is_postgres, make_engine, read_only
 from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import CURRENCY_PLACES, format_fen
 from ledger.store import DriverStatements
+
+if TYPE_CHECKING:
+    from ledger.chain_bulk import BulkRange, LinkIssue
 
 logger = logging.getLogger(__name__)
 
@@ -383,7 +386,13 @@ REFERENCE_GROUP_LINKS = 10_000
 REFERENCE_GROUP_SPAN = 50_000
 
 
+# ledger.chain_bulk (and with it pyarrow) is imported where the bulk check runs, not with this module:
+# every CLI command imports ledger.chain, and only verify needs Arrow.
+
+
 def _bulk_in_process(source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int) -> BulkRange:
+    from ledger.chain_bulk import verify_links
+
     try:
         with arrow_reader(source) as reader:
             return verify_links(reader, source, first_seq, last_seq, chunk_links=chunk_links)
@@ -394,6 +403,8 @@ def _bulk_in_process(source: ArrowSource, first_seq: int, last_seq: int, chunk_l
 def _bulk_in_subprocess(source: ArrowSource, first_seq: int, last_seq: int, chunk_links: int) -> BulkRange:
     """The bulk check in ``python -m ledger.chain_bulk``: a fresh interpreter that imports only Arrow and
     the ADBC driver (a multiprocessing worker would re-import the caller's whole application first)."""
+    from ledger.chain_bulk import read_process_output
+
     command = [sys.executable, "-m", "ledger.chain_bulk", "--uri", source.uri]
     command += ["--first", str(first_seq), "--last", str(last_seq), "--chunk-links", str(chunk_links)]
     if source.postgres:
@@ -420,6 +431,8 @@ def _verify_range_bulk(
     """``_verify_range`` computed over Arrow columns (``ledger.chain_bulk``); the links it leaves to the
     reference encoding (text that JSON escapes) are checked here, row by row. Findings come out in the
     order the row-by-row check gives them: by link, and per link jump, previous hash, missing, mismatch."""
+    from ledger.chain_bulk import ISSUE_KINDS
+
     run = _bulk_in_subprocess if own_process else _bulk_in_process
     bulk = run(source, first_seq, last_seq, chunk_links)
     result = _RangeResult(
@@ -499,6 +512,8 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
     processes cannot run, the same ranges are checked row by row here."""
     report = ChainReport()
     source = arrow_source(engine)
+    from ledger import chain_bulk
+
     chunk_links = chain_bulk.BULK_VERIFY_CHUNK_LINKS
     with read_only(engine).connect() as conn:
         max_seq = conn.execute(select(func.coalesce(func.max(T_CHAIN.c.seq), 0))).scalar_one()
