@@ -30,7 +30,7 @@ from ledger.arrow_scan import ArrowSource, arrow_reader, arrow_source
 from ledger.db import engine_url_for_workers, is_postgres, make_engine, read_only
 from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
 from ledger.money import CURRENCY_PLACES, format_fen
-from ledger.store import DriverStatements
+from ledger.store import TRANSACTION_COLUMNS, DriverStatements
 
 if TYPE_CHECKING:
     from ledger.chain_bulk import BulkRange, LinkIssue
@@ -51,28 +51,7 @@ T_CHAIN = schema.ChainLink.__table__
 T_VOUCHER_NUMBERS = schema.VoucherNumber.__table__
 T_VOUCHER_COUNTERS = schema.VoucherCounter.__table__
 
-_TX_COLUMNS = (  # the transaction columns the chain covers, in the order they are read
-    "id",
-    "source",
-    "client_id",
-    "request_hash",
-    "kind",
-    "pending",
-    "effective_date",
-    "recorded_at",
-    "memo",
-    "actor",
-    "approver",
-    "approval_doc",
-    "reason",
-    "resolves_id",
-    "reverses_id",
-    "expires_at",
-    "program_year",
-    "link_type",
-    "link_id",
-)
-_EFFECTIVE_DATE_INDEX = _TX_COLUMNS.index("effective_date")
+_EFFECTIVE_DATE_INDEX = TRANSACTION_COLUMNS.index("effective_date")
 
 
 # The standard library's JSON string escaper (C-accelerated), as json.dumps(ensure_ascii=False) uses it.
@@ -114,7 +93,7 @@ def canonical_encoding(transaction: tuple, legs: list[tuple[int, int, str]]) -> 
     """The bytes the chain hashes: a compact UTF-8 JSON object with sorted keys, amounts as decimal
     strings, actor and approver included.
 
-    ``transaction`` holds the columns of ``_TX_COLUMNS`` in that order, as either database returns them.
+    ``transaction`` holds ``ledger.store.TRANSACTION_COLUMNS`` in that order, as either database returns them.
     Written out by hand because ``verify`` runs it once per transaction of the whole journal; a test
     proves it equals ``json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"))``."""
     (
@@ -177,7 +156,8 @@ def _load(conn: Connection, ids: list[int]) -> tuple[dict[int, tuple], dict[int,
     try:
         # A range scan beats a long IN list; rows outside the wanted set are skipped.
         cursor.execute(
-            f"SELECT {', '.join(_TX_COLUMNS)} FROM transactions WHERE id >= {mark} AND id <= {mark}", (low, high)
+            f"SELECT {', '.join(TRANSACTION_COLUMNS)} FROM transactions WHERE id >= {mark} AND id <= {mark}",
+            (low, high),
         )
         for row in cursor.fetchall():
             if row[0] in wanted:
@@ -357,14 +337,14 @@ def _verify_range(conn: Connection, first_seq: int, last_seq: int) -> _RangeResu
         transactions, legs = _load(conn, [row[1] for row in rows])
         for seq, transaction_id, link_prev_hash, stored_hash in rows:
             if seq != expected_seq:
-                _add_finding(result.findings, f"chain sequence jumps from {expected_seq - 1} to {seq}")
+                _add_finding(result.findings, _jump(expected_seq - 1, seq))
             if prev_hash is None:
                 result.first_prev_hash = link_prev_hash
             elif link_prev_hash != prev_hash:
-                _add_finding(result.findings, f"link {seq} does not point at the previous link's hash")
+                _add_finding(result.findings, _unlinked(seq))
             transaction = transactions.get(transaction_id)
             if transaction is None:
-                _add_finding(result.findings, f"link {seq} names transaction {transaction_id}, which is missing")
+                _add_finding(result.findings, _missing(seq, transaction_id))
             else:
                 tx_legs = [(a, amount, c) for a, amount, c, _b in legs[transaction_id]]
                 if link_hash(link_prev_hash, canonical_encoding(transaction, tx_legs)) != stored_hash:
@@ -374,7 +354,7 @@ def _verify_range(conn: Connection, first_seq: int, last_seq: int) -> _RangeResu
             result.links += 1
     result.last_hash = prev_hash
     if result.links and expected_seq != last_seq + 1:
-        _add_finding(result.findings, f"chain sequence ends at {expected_seq - 1}, not {last_seq}")
+        _add_finding(result.findings, _ends(expected_seq - 1, last_seq))
     return result
 
 
@@ -439,16 +419,16 @@ def _verify_range_bulk(
         first_seq, last_seq, links=bulk.links, first_prev_hash=bulk.first_prev_hash, last_hash=bulk.last_hash
     )
     if bulk.links and bulk.first_seq != first_seq:
-        _add_finding(result.findings, f"chain sequence jumps from {first_seq - 1} to {bulk.first_seq}")
+        _add_finding(result.findings, _jump(first_seq - 1, bulk.first_seq))
     found: list[tuple[int, int, str]] = []  # (seq, place in ISSUE_KINDS, message)
     left_to_reference = []
     for issue in bulk.issues:
         if issue.kind == "jump":
-            message = f"chain sequence jumps from {issue.before_seq} to {issue.seq}"
+            message = _jump(issue.before_seq, issue.seq)
         elif issue.kind == "unlinked":
-            message = f"link {issue.seq} does not point at the previous link's hash"
+            message = _unlinked(issue.seq)
         elif issue.kind == "missing":
-            message = f"link {issue.seq} names transaction {issue.transaction_id}, which is missing"
+            message = _missing(issue.seq, issue.transaction_id)
         elif issue.kind == "mismatch":
             message = _mismatch(issue.transaction_id, issue.seq)
         else:
@@ -468,12 +448,29 @@ def _verify_range_bulk(
     for _seq, _kind, message in sorted(found):
         _add_finding(result.findings, message)
     if result.links and bulk.last_seq != last_seq:
-        _add_finding(result.findings, f"chain sequence ends at {bulk.last_seq}, not {last_seq}")
+        _add_finding(result.findings, _ends(bulk.last_seq, last_seq))
     return result
+
+
+# The findings' wording, one place for both checks (tests compare their findings verbatim).
+def _jump(before_seq: int | None, seq: int) -> str:
+    return f"chain sequence jumps from {before_seq} to {seq}"
+
+
+def _unlinked(seq: int) -> str:
+    return f"link {seq} does not point at the previous link's hash"
+
+
+def _missing(seq: int, transaction_id: int) -> str:
+    return f"link {seq} names transaction {transaction_id}, which is missing"
 
 
 def _mismatch(transaction_id: int, seq: int) -> str:
     return f"transaction {transaction_id} (link {seq}) does not match its hash"
+
+
+def _ends(last_seq: int | None, expected_last_seq: int) -> str:
+    return f"chain sequence ends at {last_seq}, not {expected_last_seq}"
 
 
 def _reference_groups(issues: list[LinkIssue]) -> Iterator[list[LinkIssue]]:
@@ -554,7 +551,7 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
             _finding(report, f"chain links {part.first_seq} to {part.last_seq} are missing")
             continue
         if part.first_prev_hash != expected_prev:
-            _finding(report, f"link {part.first_seq} does not point at the previous link's hash")
+            _finding(report, _unlinked(part.first_seq))
         expected_prev = part.last_hash
         report.sealed += part.links
     if report.transactions != report.sealed + report.unsealed:

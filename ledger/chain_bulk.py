@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from ledger.arrow_scan import ArrowReader, ArrowSource, arrow_reader
 from ledger.money import CURRENCY_PLACES
+from ledger.store import TRANSACTION_COLUMNS
 
 # Links checked per round: bounds memory (a round holds its links, transactions and postings as Arrow).
 BULK_VERIFY_CHUNK_LINKS = 100_000
@@ -60,27 +61,9 @@ class BulkRange:
 
 # -- reading --------------------------------------------------------------------------------------------
 
-_TRANSACTION_COLUMNS = (  # as stored, with the value of the typing row described in _transactions_sql
-    ("id", "-1"),
-    ("source", "''"),
-    ("client_id", "''"),
-    ("request_hash", "''"),
-    ("kind", "''"),
-    ("pending", "0"),
-    ("effective_date", "''"),
-    ("recorded_at", "''"),
-    ("memo", "''"),
-    ("actor", "''"),
-    ("approver", "''"),
-    ("approval_doc", "''"),
-    ("reason", "''"),
-    ("resolves_id", "NULL"),
-    ("reverses_id", "NULL"),
-    ("expires_at", "''"),
-    ("program_year", "NULL"),
-    ("link_type", "''"),
-    ("link_id", "''"),
-)
+# The typing row's value per column (described in _transactions_sql); text columns get ''.
+_TYPING_TEXT = "''"
+_TYPING_VALUES = {"id": "-1", "pending": "0", "resolves_id": "NULL", "reverses_id": "NULL", "program_year": "NULL"}
 _TYPING_ROW_ID = -1
 _TEXT_FIELDS = (
     "source",
@@ -101,11 +84,11 @@ def _transactions_sql(source: ArrowSource, low: int, high: int) -> str:
     """The chain's transaction columns as stored, in id order. On SQLite a typing row (id -1, text in every
     text column) comes first: ADBC's SQLite driver types a column by its first rows and refuses text after
     a run of NULLs (``approver`` is NULL in most rows). PostgreSQL declares the types, so it needs none."""
-    names = ", ".join(name for name, _ in _TRANSACTION_COLUMNS)
+    names = ", ".join(TRANSACTION_COLUMNS)
     rows = f"SELECT {names} FROM transactions WHERE id BETWEEN {int(low)} AND {int(high)}"
     if source.postgres:
         return rows + " ORDER BY id"
-    typing_row = ", ".join(f"{value} AS {name}" for name, value in _TRANSACTION_COLUMNS)
+    typing_row = ", ".join(f"{_TYPING_VALUES.get(name, _TYPING_TEXT)} AS {name}" for name in TRANSACTION_COLUMNS)
     return f"SELECT {typing_row} UNION ALL {rows}"
 
 

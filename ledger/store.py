@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
+if TYPE_CHECKING:  # imported by ledger.chain_bulk's own process, which loads no SQLAlchemy
+    from sqlalchemy import Connection
 
 SQL_IN_CHUNK = 500
 
-TRANSACTION_COLUMNS = (
+TRANSACTION_COLUMNS = (  # the order the writers insert, the chain reads and the hash covers
     "id",
     "source",
     "client_id",

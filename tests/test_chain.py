@@ -73,9 +73,10 @@ def test_each_link_points_at_the_previous_one(ledger):
 
 
 def _reference_encoding(transaction: tuple, legs) -> bytes:
-    from ledger.chain import _TX_COLUMNS, _amount_text, _date_text, _moment_text
+    from ledger.chain import _amount_text, _date_text, _moment_text
+    from ledger.store import TRANSACTION_COLUMNS
 
-    content = dict(zip(_TX_COLUMNS, transaction))
+    content = dict(zip(TRANSACTION_COLUMNS, transaction))
     content["pending"] = bool(content["pending"])
     content["effective_date"] = _date_text(content["effective_date"])
     content["recorded_at"] = _moment_text(content["recorded_at"])

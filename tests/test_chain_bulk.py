@@ -16,6 +16,7 @@ from ledger.chain import canonical_encoding, seal, verify_chain
 from ledger.db import make_engine
 from ledger.engine import posting_specs_fen
 from ledger.entries import Audit, TransactionRequest
+from ledger.store import TRANSACTION_COLUMNS
 from tests.ledger_helpers import BOOK, chart, transfer
 
 # Text that JSON leaves alone, text it escapes (quote, backslash, control characters), and the rest of
@@ -72,11 +73,11 @@ def _as_stored(row: dict, tx_id: int, *, sqlite: bool) -> tuple:
         for name in ("recorded_at", "expires_at"):
             if row[name] is not None:
                 values[name] = row[name].astimezone(UTC).replace(tzinfo=None)
-    return tuple(values[name] for name, _ in chain_bulk._TRANSACTION_COLUMNS)
+    return tuple(values[name] for name in TRANSACTION_COLUMNS)
 
 
 def _arrow_tables(stored: list[tuple], legs: list[list[tuple]], *, sqlite: bool) -> tuple[pa.Table, pa.Table]:
-    names = [name for name, _ in chain_bulk._TRANSACTION_COLUMNS]
+    names = list(TRANSACTION_COLUMNS)
     columns = {name: [row[i] for row in stored] for i, name in enumerate(names)}
     types = {name: pa.string() for name in names}
     types.update(id=pa.int64(), resolves_id=pa.int64(), reverses_id=pa.int64(), program_year=pa.int64())
