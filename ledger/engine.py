@@ -313,6 +313,15 @@ class Ledger:
         parse_period(period)
         with self._unit(conn) as c:
             book_row = self._book(c, book)
+            if self.postgres:
+                # Wait for posts in flight on this book and hold back new ones until the close commits: a
+                # post reads the closed periods only once it holds its accounts' locks (same id order).
+                c.execute(
+                    select(T_ACCOUNTS.c.id)
+                    .where(T_ACCOUNTS.c.book_id == book_row["id"])
+                    .order_by(T_ACCOUNTS.c.id)
+                    .with_for_update()
+                ).all()
             exists = c.execute(
                 select(T_PERIOD_CLOSES.c.period).where(
                     T_PERIOD_CLOSES.c.book_id == book_row["id"], T_PERIOD_CLOSES.c.period == period
@@ -361,12 +370,16 @@ class Ledger:
             db = DriverStatements(None, driver_connection=driver, postgres=self.postgres)
             if not self.postgres:
                 db.cursor.execute("BEGIN IMMEDIATE")  # psycopg opens its transaction by itself
-            result = _Submission(self, None, [request], db=db).run()[0]
+            result = _Submission(self, None, [request], db=db, guard_closed_periods=self.postgres).run()[0]
             driver.commit()
             return result
         except LedgerError:
             driver.rollback()
             raise
+        except PeriodClosedMeanwhile:
+            # The pooled path reads the closed periods under the locks and refuses with period_closed.
+            driver.rollback()
+            return None
         except Exception:  # noqa: BLE001 - a driver error: the pooled path reruns it and reports what persists
             self._own_connections.discard(driver)
             return None
@@ -530,6 +543,10 @@ def _account_info(row, book_code: str) -> AccountInfo:
     )
 
 
+class PeriodClosedMeanwhile(Exception):  # noqa: N818 - a signal, not an error a caller sees
+    """A period this unit posts into was closed between its unlocked read and its locks."""
+
+
 class _Submission:
     """One batch through the engine, inside one database transaction."""
 
@@ -542,8 +559,13 @@ class _Submission:
         void_kind: str = "void",
         now: datetime | None = None,
         db: DriverStatements | None = None,
+        guard_closed_periods: bool = False,
     ) -> None:
         self.ledger = ledger
+        # PostgreSQL's own-connection path reads the closed periods before locking and lets the write
+        # statement re-check them once the locks are held (``DriverStatements.write_unit``): one round
+        # trip less than reading them after the lock, which every other path does.
+        self.guard_closed_periods = guard_closed_periods
         self.conn = conn
         self.own_db = db
         self.requests = list(requests)
@@ -573,12 +595,12 @@ class _Submission:
         try:
             self._check_pure()
             # Everything that takes no lock comes first, so PostgreSQL row locks are held only from the
-            # account read to the commit: the locked read, one pipelined round of writes, the commit.
-            self._load_existing_keys()
+            # account read to the commit: the locked read, then one pipelined round of writes.
             self._load_targets()
-            self._load_closed_periods()
-            self._reserve_ids()
+            self._load_keys_ids_and_periods()
             self._load_accounts()
+            if not self.guard_closed_periods:
+                self._load_closed_periods()
             self._apply_all()
             self._write()
         finally:
@@ -614,10 +636,6 @@ class _Submission:
                 self._fail(index, error)
 
     # -- phase 2: load and lock ----------------------------------------------------------------------
-
-    def _load_existing_keys(self) -> None:
-        keys = sorted({(r.source, r.client_id) for i, r in enumerate(self.requests) if self.results[i] is None})
-        self.existing.update(self.db.existing_keys(keys))
 
     def _target_refs(self) -> list[TransactionRef]:
         refs = []
@@ -725,17 +743,25 @@ class _Submission:
             self.accounts_by_ref[(state.book_code, state.path)] = state
             self.books[state.book_code] = state.book_id
 
-    def _load_closed_periods(self) -> None:
+    def _load_keys_ids_and_periods(self) -> None:
+        """Stored idempotency keys, and ids for every request that may be accepted (those left unused are
+        gaps in ``transactions.id``; the hash chain's sequence, not the id, is the gapless one); with
+        ``guard_closed_periods``, the closed periods too."""
+        keys = sorted({(r.source, r.client_id) for i, r in enumerate(self.requests) if self.results[i] is None})
+        wanted = sum(1 for result in self.results if result is None)
+        books = self._books_involved() if self.guard_closed_periods else []
+        existing, self.reserved_ids, self.closed_periods = self.db.prefetch(keys, wanted, books)
+        self.existing.update(existing)
+
+    def _books_involved(self) -> list[str]:
         books = {posting.book for postings in self.normalized if postings for posting in postings}
         books.update(target_book for target in self.targets.values() for target_book in target.books)
-        self.closed_periods = self.db.closed_periods(sorted(books))
+        return sorted(books)
 
-    def _reserve_ids(self) -> None:
-        """Ids for every request that may be accepted; those left unused are gaps in ``transactions.id``
-        (the hash chain's sequence, not the id, is the gapless one)."""
-        wanted = sum(1 for result in self.results if result is None)
-        if wanted:
-            self.reserved_ids = self.db.reserve_transaction_ids(wanted)
+    def _load_closed_periods(self) -> None:
+        """Read after the accounts are locked: ``close_period`` locks every account of its book on
+        PostgreSQL, so a close either commits before this read or waits for this unit to commit."""
+        self.closed_periods = self.db.closed_periods(self._books_involved())
 
     # -- phase 3: apply in memory --------------------------------------------------------------------
 
@@ -1177,18 +1203,31 @@ class _Submission:
         for result in self.results:
             if result is not None and result.code == ResultCode.OK:
                 result.transaction_id = real(result.transaction_id)
-        with db.pipeline():
-            db.insert_transactions(transactions)
-            db.insert_postings(postings)
-            db.insert_resolutions(resolutions)
-            db.add_month_totals(month_totals)
-            db.set_account_totals(
-                [
-                    (state.debits_posted, state.credits_posted, state.debits_pending, state.credits_pending, state.id)
-                    for state in self.accounts_by_id.values()
-                    if state.dirty
-                ]
+        guard = (
+            sorted(
+                {
+                    (state.book_id, period_of(planned.effective_date))
+                    for planned in self.planned
+                    for state, _ in planned.legs
+                }
             )
+            if self.guard_closed_periods
+            else []
+        )
+        closed_meanwhile = db.write_unit(
+            transactions,
+            postings,
+            resolutions,
+            month_totals,
+            [
+                (state.debits_posted, state.credits_posted, state.debits_pending, state.credits_pending, state.id)
+                for state in self.accounts_by_id.values()
+                if state.dirty
+            ],
+            guard_periods=guard,
+        )
+        if closed_meanwhile:
+            raise PeriodClosedMeanwhile
 
 
 class OwnConnections:
@@ -1212,6 +1251,12 @@ class OwnConnections:
         pooled = self.engine.raw_connection()
         conn = pooled.driver_connection
         pooled.detach()  # ours from now on: the pool neither pings, resets nor counts it
+        if is_postgres(self.engine):
+            # This connection only runs the single-post statements: short index lookups whose planning
+            # costs more than their execution. Left to itself PostgreSQL re-plans some on every call
+            # (a custom plan looks cheaper once it sees the parameters); a generic plan is made once.
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            conn.commit()
         self.local.conn, self.local.pid = conn, os.getpid()
         with self.lock:
             self.opened.append(conn)

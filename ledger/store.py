@@ -9,6 +9,7 @@ for timestamps (SQLAlchemy's own format) and 0/1 for booleans; psycopg gets Pyth
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from datetime import UTC, date, datetime
@@ -57,6 +58,87 @@ ACCOUNT_STATE_COLUMNS = (
 )
 
 
+_RESERVE_IDS_POSTGRES = "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, %s)"
+
+
+RESOLUTION_COLUMNS = ("target_id", "resolver_id", "kind")
+MONTH_TOTAL_COLUMNS = ("account_id", "period", "debits_fen", "credits_fen")
+ACCOUNT_TOTAL_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending", "id")
+_MONTH_TOTAL_UPSERT = (
+    " ON CONFLICT (account_id, period) DO UPDATE SET "
+    "debits_fen = account_month_totals.debits_fen + excluded.debits_fen, "
+    "credits_fen = account_month_totals.credits_fen + excluded.credits_fen"
+)
+
+
+def _rows_from_json(types: Sequence[str]) -> str:
+    """PostgreSQL: the rows of one JSON array of arrays parameter, each element cast to its column's type."""
+    columns = ", ".join(f"(e->>{index})::{kind}" for index, kind in enumerate(types))
+    return f"SELECT {columns} FROM json_array_elements(%s::json) AS e"
+
+
+def _json_value(value: object) -> str:
+    """Dates and instants for ``_rows_from_json``: ISO text, instants as naive UTC (the columns' convention)."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def _json_dumps(rows: Sequence[tuple]) -> str:
+    return json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+
+
+# PostgreSQL types of the columns above, for ``write_unit``'s casts.
+_TRANSACTION_TYPES = (
+    "bigint", "text", "text", "text", "text", "boolean", "date", "timestamp", "text", "text",
+    "text", "text", "text", "bigint", "bigint", "timestamp", "integer", "text", "text",
+)  # fmt: skip
+_POSTING_TYPES = ("bigint", "integer", "integer", "bigint", "text", "date", "boolean")
+_RESOLUTION_TYPES = ("bigint", "bigint", "text")
+_MONTH_TOTAL_TYPES = ("integer", "text", "bigint", "bigint")
+_ACCOUNT_TOTAL_TYPES = ("bigint", "bigint", "bigint", "bigint", "integer")
+_WRITE_UNIT_POSTGRES = (
+    f"WITH inserted AS (INSERT INTO transactions ({', '.join(TRANSACTION_COLUMNS)}) "
+    f"{_rows_from_json(_TRANSACTION_TYPES)} RETURNING id), "
+    # Every committed transaction waits in the queue until the chainer seals it.
+    "queued AS (INSERT INTO seal_queue (transaction_id) SELECT id FROM inserted), "
+    f"legs AS (INSERT INTO postings ({', '.join(POSTING_COLUMNS)}) {_rows_from_json(_POSTING_TYPES)}), "
+    f"resolved AS (INSERT INTO transaction_resolutions ({', '.join(RESOLUTION_COLUMNS)}) "
+    f"{_rows_from_json(_RESOLUTION_TYPES)}), "
+    f"months AS (INSERT INTO account_month_totals ({', '.join(MONTH_TOTAL_COLUMNS)}) "
+    f"{_rows_from_json(_MONTH_TOTAL_TYPES)}{_MONTH_TOTAL_UPSERT}), "
+    "balances AS (UPDATE accounts AS a SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dq, "
+    f"credits_pending = v.cq, version = a.version + 1 FROM ({_rows_from_json(_ACCOUNT_TOTAL_TYPES)}) "
+    "AS v(dp, cp, dq, cq, id) WHERE a.id = v.id) "
+    "SELECT EXISTS (SELECT 1 FROM period_closes c JOIN json_array_elements(%s::json) AS e "
+    "ON c.book_id = (e->>0)::integer AND c.period = e->>1)"
+)
+
+
+def _month_rows(totals: dict[tuple[int, str], list[int]]) -> list[tuple[int, str, int, int]]:
+    return [(account_id, period, values[0], values[1]) for (account_id, period), values in sorted(totals.items())]
+
+
+def _account_totals_update(value_rows: str) -> str:
+    """PostgreSQL: new absolute totals for many accounts in one UPDATE."""
+    return (
+        "UPDATE accounts AS a SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dq, "
+        f"credits_pending = v.cq, version = a.version + 1 FROM (VALUES {value_rows}) AS v(dp, cp, dq, cq, id) "
+        "WHERE a.id = v.id"
+    )
+
+
+def _json_rows(columns: str) -> str:
+    """PostgreSQL: all rows of a query as one JSON array of arrays, so several reads fit in one statement."""
+    return f"json_agg(json_build_array({columns}))"
+
+
+def _keys_found(rows: Iterable[tuple]) -> dict[tuple[str, str], tuple[int, str]]:
+    return {(source, client_id): (tx_id, digest) for source, client_id, tx_id, digest in rows}
+
+
 def chunks(items: Sequence, size: int = SQL_IN_CHUNK) -> Iterable[Sequence]:
     """Slices of ``items`` short enough for one IN list."""
     for start in range(0, len(items), size):
@@ -103,14 +185,17 @@ class DriverStatements:
         """(source, client id) -> (transaction id, request hash) for the keys already recorded."""
         found: dict[tuple[str, str], tuple[int, str]] = {}
         for chunk in chunks(keys):
-            self.cursor.execute(
-                "SELECT source, client_id, id, request_hash FROM transactions "
-                f"WHERE (source, client_id) IN ({self._marks(2, len(chunk))})",
-                [value for key in chunk for value in key],
-            )
-            for source, client_id, tx_id, digest in self.cursor.fetchall():
-                found[(source, client_id)] = (tx_id, digest)
+            self.cursor.execute(*self._existing_keys_query(chunk))
+            found.update(_keys_found(self.cursor.fetchall()))
         return found
+
+    def _existing_keys_query(self, keys: Sequence[tuple[str, str]], *, as_json: bool = False) -> tuple[str, list]:
+        columns = "source, client_id, id, request_hash"
+        return (
+            f"SELECT {_json_rows(columns) if as_json else columns} FROM transactions "
+            f"WHERE (source, client_id) IN ({self._marks(2, len(keys))})",
+            [value for key in keys for value in key],
+        )
 
     def request_hashes(self, source: str, client_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -168,24 +253,48 @@ class DriverStatements:
         """(book code, "YYYY-MM") of the closed periods of these books."""
         closed: set[tuple[str, str]] = set()
         for chunk in chunks(sorted(book_codes)):
-            self.cursor.execute(
-                "SELECT b.code, c.period FROM period_closes c JOIN books b ON b.id = c.book_id "
-                f"WHERE b.code IN ({self._marks(1, len(chunk))})",
-                list(chunk),
-            )
+            self.cursor.execute(*self._closed_periods_query(chunk))
             closed.update(self.cursor.fetchall())
         return closed
 
+    def _closed_periods_query(self, book_codes: Sequence[str], *, as_json: bool = False) -> tuple[str, list]:
+        columns = "b.code, c.period"
+        return (
+            f"SELECT {_json_rows(columns) if as_json else columns} "
+            "FROM period_closes c JOIN books b ON b.id = c.book_id "
+            f"WHERE b.code IN ({self._marks(1, len(book_codes))})",
+            list(book_codes),
+        )
+
     def reserve_transaction_ids(self, count: int) -> list[int]:
         if self.postgres:
-            self.cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, %s)", (count,)
-            )
+            self.cursor.execute(_RESERVE_IDS_POSTGRES, (count,))
             return [row[0] for row in self.cursor.fetchall()]
         # SQLite: BEGIN IMMEDIATE holds the write lock, so max(id) cannot move under us.
         self.cursor.execute("SELECT COALESCE(MAX(id), 0) FROM transactions")
         start = self.cursor.fetchone()[0]
         return list(range(start + 1, start + count + 1))
+
+    def prefetch(
+        self, keys: Sequence[tuple[str, str]], id_count: int, book_codes: Sequence[str] = ()
+    ) -> tuple[dict[tuple[str, str], tuple[int, str]], list[int], set[tuple[str, str]]]:
+        """``existing_keys``, ``reserve_transaction_ids`` and (for ``book_codes``) ``closed_periods`` at once.
+        None of them locks anything, so on PostgreSQL they are one statement of scalar subqueries: psycopg
+        spends more Python per statement than the server takes to run these."""
+        book_codes = sorted(book_codes)
+        if not self.postgres or not keys or not id_count or len(keys) + len(book_codes) > SQL_IN_CHUNK:
+            ids = self.reserve_transaction_ids(id_count) if id_count else []
+            return self.existing_keys(keys), ids, self.closed_periods(book_codes) if book_codes else set()
+        keys_query, params = self._existing_keys_query(keys, as_json=True)
+        columns = [keys_query, f"SELECT array_agg(n) FROM ({_RESERVE_IDS_POSTGRES}) AS ids(n)"]
+        params.append(id_count)
+        if book_codes:
+            periods_query, periods_params = self._closed_periods_query(book_codes, as_json=True)
+            columns.append(periods_query)
+            params += periods_params
+        self.cursor.execute("SELECT " + ", ".join(f"({column})" for column in columns), params)
+        found, ids, *closed = self.cursor.fetchone()
+        return _keys_found(found or []), sorted(ids), {tuple(pair) for pair in (closed[0] or [])} if closed else set()
 
     # -- writes ---------------------------------------------------------------------------------------
 
@@ -210,6 +319,39 @@ class DriverStatements:
                 head + self._marks(len(columns), len(chunk)) + suffix, [value for row in chunk for value in row]
             )
 
+    def write_unit(
+        self,
+        transactions: list[tuple],
+        postings: list[tuple],
+        resolutions: list[tuple[int, int, str]],
+        month_totals: dict[tuple[int, str], list[int]],
+        account_totals: list[tuple[int, int, int, int, int]],
+        *,
+        guard_periods: Sequence[tuple[int, str]] = (),
+    ) -> bool:
+        """Every write of one posting unit: ``insert_transactions``, ``insert_postings``,
+        ``insert_resolutions``, ``add_month_totals`` and ``set_account_totals``.
+
+        On PostgreSQL they are one statement of data-modifying CTEs, each part's rows sent as one JSON
+        array of arrays, whatever the row counts: its text never changes, so psycopg converts it once
+        and the server prepares it once per connection, while separate multi-row statements cost psycopg
+        more Python each than the server takes to run them (and adapting Python lists to PostgreSQL
+        arrays costs more still). Constraints are checked at the statement's end.
+
+        ``guard_periods`` (book id, "YYYY-MM"), PostgreSQL only: the same statement also tells whether any
+        of them has been closed, as seen once the accounts are locked (the statement's snapshot is taken
+        after the locking read). True means the caller must roll back."""
+        if not self.postgres:
+            self.insert_transactions(transactions)
+            self.insert_postings(postings)
+            self.insert_resolutions(resolutions)
+            self.add_month_totals(month_totals)
+            self.set_account_totals(account_totals)
+            return False
+        parts = (transactions, postings, resolutions, _month_rows(month_totals), account_totals, guard_periods)
+        self.cursor.execute(_WRITE_UNIT_POSTGRES, [_json_dumps(rows) for rows in parts])
+        return bool(self.cursor.fetchone()[0])
+
     def insert_transactions(self, rows: list[tuple]) -> None:
         """Rows in ``TRANSACTION_COLUMNS`` order, values already converted (``day``, ``moment``, ``flag``)."""
         self._insert("transactions", TRANSACTION_COLUMNS, rows)
@@ -220,7 +362,7 @@ class DriverStatements:
         self._insert("postings", POSTING_COLUMNS, rows)
 
     def insert_resolutions(self, rows: list[tuple[int, int, str]]) -> None:
-        self._insert("transaction_resolutions", ("target_id", "resolver_id", "kind"), rows)
+        self._insert("transaction_resolutions", RESOLUTION_COLUMNS, rows)
 
     def insert_chain_links(self, rows: list[tuple[int, int, str, str, object]]) -> None:
         """(seq, transaction id, previous hash, hash, sealed at)."""
@@ -238,14 +380,7 @@ class DriverStatements:
 
     def add_month_totals(self, totals: dict[tuple[int, str], list[int]]) -> None:
         """Add posted (debits, credits) per (account id, "YYYY-MM"); rows in sorted order."""
-        self._insert(
-            "account_month_totals",
-            ("account_id", "period", "debits_fen", "credits_fen"),
-            [(account_id, period, values[0], values[1]) for (account_id, period), values in sorted(totals.items())],
-            " ON CONFLICT (account_id, period) DO UPDATE SET "
-            "debits_fen = account_month_totals.debits_fen + excluded.debits_fen, "
-            "credits_fen = account_month_totals.credits_fen + excluded.credits_fen",
-        )
+        self._insert("account_month_totals", MONTH_TOTAL_COLUMNS, _month_rows(totals), _MONTH_TOTAL_UPSERT)
 
     def set_account_totals(self, rows: list[tuple[int, int, int, int, int]]) -> None:
         """(debits posted, credits posted, debits pending, credits pending, account id): new absolute totals,
@@ -255,10 +390,7 @@ class DriverStatements:
         if self.postgres:
             for chunk in chunks(rows):
                 self.cursor.execute(
-                    "UPDATE accounts AS a SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dq, "
-                    f"credits_pending = v.cq, version = a.version + 1 FROM (VALUES {self._marks(5, len(chunk))}) "
-                    "AS v(dp, cp, dq, cq, id) WHERE a.id = v.id",
-                    [value for row in chunk for value in row],
+                    _account_totals_update(self._marks(5, len(chunk))), [value for row in chunk for value in row]
                 )
             return
         self.cursor.executemany(

@@ -9,7 +9,7 @@ from ledger.chain import seal, verify_chain
 from ledger.db import make_engine
 from ledger.engine import Ledger, posting_specs
 from ledger.entries import TransactionRequest
-from ledger.errors import ResultCode
+from ledger.errors import LedgerError, ResultCode
 from ledger.queries import reconcile
 
 BOOK = "race"
@@ -107,3 +107,47 @@ def test_concurrent_chainers_keep_one_gapless_chain(postgres_engine, postgres_ur
     seal(postgres_engine)
     report = verify_chain(postgres_engine)
     assert report.intact and report.sealed == 150 and report.unsealed == 0
+
+
+def _close_while_posting(ledger: Ledger, monkeypatch, period: str) -> None:
+    """Close ``period`` from another connection at the worst moment for a post in flight: after its unlocked
+    reads (keys, ids), just before it locks its accounts."""
+    import threading
+
+    from ledger import engine as engine_module
+
+    original = engine_module._Submission._load_accounts
+    closed: list[bool] = []
+
+    def close_then_lock(submission) -> None:  # noqa: ANN001
+        if not closed:
+            closed.append(True)
+            closer = threading.Thread(target=lambda: ledger.close_period(BOOK, period, actor="director.wang"))
+            closer.start()
+            closer.join(timeout=30)
+            assert not closer.is_alive(), "close_period waited on the post's transaction"
+        original(submission)
+
+    monkeypatch.setattr(engine_module._Submission, "_load_accounts", close_then_lock)
+
+
+@pytest.mark.parametrize("path", ["post", "submit"])
+def test_a_period_closed_while_a_post_is_in_flight_refuses_it(postgres_engine, monkeypatch, path):
+    ledger = Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    ledger.create_account(BOOK, "Assets:Bank")
+    ledger.create_account(BOOK, "NetAssets:Appropriations")
+    _close_while_posting(ledger, monkeypatch, "2026-05")
+    request = TransactionRequest(
+        "late", posting_specs(BOOK, [("Assets:Bank", "5.00"), ("NetAssets:Appropriations", "-5.00")]), date(2026, 5, 31)
+    )
+    if path == "post":
+        with pytest.raises(LedgerError) as caught:
+            ledger.post(request)
+        code = caught.value.code
+    else:
+        code = ledger.submit([request])[0].code
+    assert code == ResultCode.PERIOD_CLOSED
+    assert ledger.closed_periods(BOOK) == ["2026-05"]
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 0
+    assert reconcile(postgres_engine) == []
