@@ -1,5 +1,7 @@
 from datetime import date
 
+import pytest
+
 from ledger.chain import seal, verify_chain
 from ledger.engine import Ledger, posting_specs
 from ledger.entries import TransactionRequest
@@ -67,3 +69,27 @@ def test_an_in_memory_sqlite_ledger_posts_on_its_one_connection():
     chart(ledger)
     ledger.post(transfer("t1", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 100
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sqlite_finds_accounts_by_name_through_the_index_not_by_scanning(ledger):
+    """Every post looks its accounts up by (book, path). SQLite answers a row-value IN list by scanning the
+    whole accounts table (1.4 ms a post with 9k accounts), so the lookup must go through the index."""
+    from ledger.store import ACCOUNT_STATE_COLUMNS, DriverStatements
+
+    ledger.create_book(BOOK, "plan", "financial")
+    for number in range(300):
+        ledger.create_account(BOOK, f"Assets:Bank:B{number:03d}")
+    refs = [(BOOK, "Assets:Bank:B007"), (BOOK, "Assets:Bank:B250")]
+    with ledger.engine.connect() as conn:
+        db = DriverStatements(conn)
+        rows = db.accounts_by_ref(refs, lock=False)
+        assert [(row[2], row[3]) for row in rows] == refs
+        assert db.account_ids_by_ref(refs) == [row[0] for row in rows]
+        query = db._accounts_by_ref_query(", ".join(ACCOUNT_STATE_COLUMNS), len(refs))
+        plan = [
+            row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + query, tuple(v for r in refs for v in r))
+        ]
+        db.close()
+    assert not any(step.startswith("SCAN a") for step in plan), plan
+    assert any("SEARCH a USING INDEX" in step for step in plan), plan
