@@ -50,8 +50,11 @@ from ledger.numbers import SHANGHAI, parse_period, period_of
 from ledger.store import DriverStatements, chunks
 
 BATCH_REQUESTS_MAX = 10_000
-# One retry covers the race where two writers insert the same idempotency key at once on PostgreSQL.
+# One retry covers the races where two writers insert the same idempotency key, or resolve the same pending
+# (post/void/expire) or reverse the same transaction, at once on PostgreSQL: both read before locking, the
+# unique key stops the second at commit, and its rerun reports exists / pending_already_resolved.
 DUPLICATE_KEY_RETRIES = 1
+RETRYABLE_UNIQUE_KEYS = ("uq_transactions_source_client_id", "transaction_resolutions_pkey")
 
 T_ACCOUNTS = schema.Account.__table__
 T_BOOKS = schema.Book.__table__
@@ -392,12 +395,14 @@ class Ledger:
             raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"a batch may hold at most {BATCH_REQUESTS_MAX} requests")
         if conn is not None:
             return _Submission(self, conn, requests).run()
+        # The hot-path writes run on the driver's cursor, so their errors come unwrapped by SQLAlchemy.
+        integrity_errors = (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError)
         for attempt in range(DUPLICATE_KEY_RETRIES + 1):
             try:
                 with self.engine.begin() as own:
                     return _Submission(self, own, requests).run()
-            except IntegrityError as error:
-                if attempt == DUPLICATE_KEY_RETRIES or "uq_transactions_source_client_id" not in str(error):
+            except integrity_errors as error:
+                if attempt == DUPLICATE_KEY_RETRIES or not any(key in str(error) for key in RETRYABLE_UNIQUE_KEYS):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 

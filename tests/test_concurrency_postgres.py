@@ -151,3 +151,80 @@ def test_a_period_closed_while_a_post_is_in_flight_refuses_it(postgres_engine, m
     assert ledger.closed_periods(BOOK) == ["2026-05"]
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 0
     assert reconcile(postgres_engine) == []
+
+
+def test_a_pending_voided_while_its_post_is_in_flight_refuses_the_post(postgres_engine, monkeypatch):
+    """Post and void of the same pending both read it as open before taking their locks; the one that commits
+    second must be told the pending is already resolved (not get a raw unique-key error), and nothing moves."""
+    import threading
+
+    from ledger import engine as engine_module
+    from ledger.entries import PostPendingRequest, VoidPendingRequest
+
+    ledger = Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    ledger.create_account(BOOK, "Assets:Bank")
+    ledger.create_account(BOOK, "Expenses:Grants")
+    hold = ledger.post(
+        TransactionRequest(
+            "hold",
+            posting_specs(BOOK, [("Expenses:Grants", "8.00"), ("Assets:Bank", "-8.00")]),
+            date(2026, 5, 2),
+            pending=True,
+        )
+    )
+    original = engine_module._Submission._load_accounts
+    voided: list[str] = []
+
+    def void_then_lock(submission) -> None:  # noqa: ANN001
+        if not voided:
+            voided.append("void")
+            voider = threading.Thread(
+                target=lambda: ledger.submit([VoidPendingRequest("void", hold.transaction_id, reason="withdrawn")])
+            )
+            voider.start()
+            voider.join(timeout=30)
+            assert not voider.is_alive()
+        original(submission)
+
+    monkeypatch.setattr(engine_module._Submission, "_load_accounts", void_then_lock)
+    result = ledger.submit([PostPendingRequest("post", hold.transaction_id)])[0]
+    assert result.code == ResultCode.PENDING_ALREADY_RESOLVED
+    for path in ("Assets:Bank", "Expenses:Grants"):
+        account = ledger.account(BOOK, path)
+        assert (account.balance_fen, account.debits_pending, account.credits_pending) == (0, 0, 0)
+    assert reconcile(postgres_engine) == []
+
+
+def test_the_same_key_posted_twice_at_once_records_it_once(postgres_engine, monkeypatch):
+    """Two submits of one request both find its key free before locking; the second to commit must get the
+    stored result (exists), not a raw unique-key error, and the money moves once."""
+    import threading
+
+    from ledger import engine as engine_module
+
+    ledger = Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    ledger.create_account(BOOK, "Assets:Bank")
+    ledger.create_account(BOOK, "NetAssets:Appropriations")
+    request = TransactionRequest(
+        "twice", posting_specs(BOOK, [("Assets:Bank", "3.00"), ("NetAssets:Appropriations", "-3.00")]), date(2026, 5, 3)
+    )
+    original = engine_module._Submission._load_accounts
+    raced: list[int] = []
+
+    def post_then_lock(submission) -> None:  # noqa: ANN001
+        if not raced:
+            raced.append(0)
+            other = threading.Thread(target=lambda: raced.append(ledger.submit([request])[0].transaction_id))
+            other.start()
+            other.join(timeout=30)
+            assert not other.is_alive()
+        original(submission)
+
+    monkeypatch.setattr(engine_module._Submission, "_load_accounts", post_then_lock)
+    result = ledger.submit([request])[0]
+    assert result.code == ResultCode.EXISTS
+    assert result.transaction_id == raced[1]
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 300
+    assert reconcile(postgres_engine) == []
