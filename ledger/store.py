@@ -98,8 +98,9 @@ _TRANSACTION_TYPES = (
 _POSTING_TYPES = ("bigint", "integer", "integer", "bigint", "text", "date", "boolean")
 _RESOLUTION_TYPES = ("bigint", "bigint", "text")
 _MONTH_TOTAL_TYPES = ("integer", "text", "bigint", "bigint")
-_ACCOUNT_TOTAL_TYPES = ("bigint", "bigint", "bigint", "bigint", "integer")
-_WRITE_UNIT_POSTGRES = (
+# ``{account_totals_update}``: a VALUES list, so the planner knows how few accounts it updates (a JSON
+# array looks like 100 rows, enough for it to scan every account instead of probing the primary key).
+_WRITE_UNIT_POSTGRES_TEMPLATE = (
     f"WITH inserted AS (INSERT INTO transactions ({', '.join(TRANSACTION_COLUMNS)}) "
     f"{_rows_from_json(_TRANSACTION_TYPES)} RETURNING id), "
     # Every committed transaction waits in the queue until the chainer seals it.
@@ -109,9 +110,7 @@ _WRITE_UNIT_POSTGRES = (
     f"{_rows_from_json(_RESOLUTION_TYPES)}), "
     f"months AS (INSERT INTO account_month_totals ({', '.join(MONTH_TOTAL_COLUMNS)}) "
     f"{_rows_from_json(_MONTH_TOTAL_TYPES)}{_MONTH_TOTAL_UPSERT}), "
-    "balances AS (UPDATE accounts AS a SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dq, "
-    f"credits_pending = v.cq, version = a.version + 1 FROM ({_rows_from_json(_ACCOUNT_TOTAL_TYPES)}) "
-    "AS v(dp, cp, dq, cq, id) WHERE a.id = v.id) "
+    "balances AS ({account_totals_update}) "
     "SELECT EXISTS (SELECT 1 FROM period_closes c JOIN json_array_elements(%s::json) AS e "
     "ON c.book_id = (e->>0)::integer AND c.period = e->>1)"
 )
@@ -233,16 +232,13 @@ class DriverStatements:
         return ids
 
     def _accounts_by_ref_query(self, columns: str, count: int) -> str:
-        if self.postgres:
-            return (
-                f"SELECT {columns} FROM accounts a JOIN books b ON b.id = a.book_id "
-                f"WHERE (b.code, a.path) IN ({self._marks(2, count)})"
-            )
-        # SQLite answers "(b.code, a.path) IN (VALUES ...)" by scanning every account (1.4 ms a post with
-        # 9k accounts); joining the wanted pairs drives it through the (book_id, path) index instead.
+        # Both databases answer "(b.code, a.path) IN (...)" by scanning every account (SQLite: 1.4 ms a post
+        # with 9k accounts; PostgreSQL: a hash join over all of them). Joining the wanted pairs as a VALUES
+        # list, whose length the planner knows, drives both through the (book_id, path) index instead.
+        rows = self._marks(2, count)
         return (
-            f"WITH wanted(code, path) AS ({self._marks(2, count)}) SELECT {columns} FROM wanted w "
-            "JOIN books b ON b.code = w.code JOIN accounts a ON a.book_id = b.id AND a.path = w.path"
+            f"WITH wanted(code, path) AS ({rows if not self.postgres else 'VALUES ' + rows}) SELECT {columns} "
+            "FROM wanted w JOIN books b ON b.code = w.code JOIN accounts a ON a.book_id = b.id AND a.path = w.path"
         )
 
     def accounts_by_id(self, ids: Sequence[int], *, lock: bool) -> list[tuple]:
@@ -359,9 +355,20 @@ class DriverStatements:
             self.add_month_totals(month_totals)
             self.set_account_totals(account_totals)
             return False
-        parts = (transactions, postings, resolutions, _month_rows(month_totals), account_totals, guard_periods)
-        self.cursor.execute(_WRITE_UNIT_POSTGRES, [_json_dumps(rows) for rows in parts])
-        return bool(self.cursor.fetchone()[0])
+        parts = (transactions, postings, resolutions, _month_rows(month_totals))
+        params = [_json_dumps(rows) for rows in parts]
+        in_statement = 0 < len(account_totals) <= SQL_IN_CHUNK
+        if in_statement:
+            balances = _account_totals_update(self._marks(5, len(account_totals)))
+            params += [value for row in account_totals for value in row]
+        else:
+            balances = "SELECT 1"
+        params.append(_json_dumps(guard_periods))
+        self.cursor.execute(_WRITE_UNIT_POSTGRES_TEMPLATE.replace("{account_totals_update}", balances), params)
+        closed_meanwhile = bool(self.cursor.fetchone()[0])
+        if not in_statement:
+            self.set_account_totals(account_totals)
+        return closed_meanwhile
 
     def insert_transactions(self, rows: list[tuple]) -> None:
         """Rows in ``TRANSACTION_COLUMNS`` order, values already converted (``day``, ``moment``, ``flag``)."""
