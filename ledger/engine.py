@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy import Connection, Engine, Select, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ledger import schema
@@ -410,18 +410,7 @@ class Ledger:
         """Void pending transactions whose expiry has passed. Idempotent: the void's key is the pending id."""
         moment = now or self.clock()
         with self.reader.connect() as c:
-            rows = c.execute(
-                select(T_TRANSACTIONS.c.id)
-                .select_from(T_TRANSACTIONS.outerjoin(T_RESOLUTIONS, T_RESOLUTIONS.c.target_id == T_TRANSACTIONS.c.id))
-                .where(
-                    T_TRANSACTIONS.c.pending.is_(True),
-                    T_TRANSACTIONS.c.expires_at.is_not(None),
-                    T_TRANSACTIONS.c.expires_at <= moment,
-                    T_RESOLUTIONS.c.target_id.is_(None),
-                )
-                .order_by(T_TRANSACTIONS.c.id)
-                .limit(limit)
-            ).all()
+            rows = c.execute(expired_pending_query(moment, limit)).all()
         requests = [
             VoidPendingRequest(
                 client_id=f"expire:{row[0]}",
@@ -1283,6 +1272,23 @@ class OwnConnections:
             for conn in opened:
                 conn.close()
             opened.clear()
+
+
+def expired_pending_query(moment: datetime, limit: int) -> Select:
+    """Ids of open pending transactions whose expiry has passed, oldest first. Only pendings carry an expiry,
+    and the partial index on ``expires_at`` holds just those rows: the job never scans the journal."""
+    return (
+        select(T_TRANSACTIONS.c.id)
+        .select_from(T_TRANSACTIONS.outerjoin(T_RESOLUTIONS, T_RESOLUTIONS.c.target_id == T_TRANSACTIONS.c.id))
+        .where(
+            T_TRANSACTIONS.c.pending.is_(True),
+            T_TRANSACTIONS.c.expires_at.is_not(None),
+            T_TRANSACTIONS.c.expires_at <= moment,
+            T_RESOLUTIONS.c.target_id.is_(None),
+        )
+        .order_by(T_TRANSACTIONS.c.id)
+        .limit(limit)
+    )
 
 
 def posting_specs_fen(

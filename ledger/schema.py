@@ -96,6 +96,13 @@ class Transaction(SQLModel, table=True):
             sqlite_where=text("reverses_id IS NOT NULL"),
             postgresql_where=text("reverses_id IS NOT NULL"),
         ),
+        # Only pending transactions expire: the expiry job finds them without scanning the journal.
+        Index(
+            "ix_transactions_expires_at",
+            "expires_at",
+            sqlite_where=text("expires_at IS NOT NULL"),
+            postgresql_where=text("expires_at IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=ID_TYPE)
     source: str = Field(max_length=100)
