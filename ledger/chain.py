@@ -177,11 +177,15 @@ def _load(conn: Connection, ids: list[int]) -> tuple[dict[int, tuple], dict[int,
 
 def seal(engine: Engine, *, batch_size: int = SEAL_BATCH_SIZE, max_batches: int | None = None) -> int:
     """Seal queued transactions into the chain; returns how many were sealed."""
+    postgres = is_postgres(engine)
     sealed = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        with engine.begin() as conn:
-            count = _seal_batch(conn, batch_size, postgres=is_postgres(engine))
+        if postgres:
+            with engine.begin() as conn:
+                count = _seal_batch(conn, batch_size)
+        else:
+            count = _seal_batch_outside_the_lock(engine, batch_size)
         if count == 0:
             break
         sealed += count
@@ -189,45 +193,93 @@ def seal(engine: Engine, *, batch_size: int = SEAL_BATCH_SIZE, max_batches: int 
     return sealed
 
 
-def _seal_batch(conn: Connection, batch_size: int, *, postgres: bool) -> int:
-    if postgres:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+@dataclass
+class _SealPlan:
+    """The links and voucher-number claims of one batch, computed from a chain head."""
+
+    head: tuple[int, str] | None
+    ids: list[int]
+    links: list[tuple[int, int, str, str]] = field(default_factory=list)  # seq, tx id, prev hash, hash
+    claims: list[tuple[int, str, int]] = field(default_factory=list)  # book id, "YYYY-MM", tx id
+
+
+def _plan_batch(conn: Connection, batch_size: int) -> _SealPlan | None:
+    """Read the queue, the chain head and the queued transactions; hash them. None if nothing is queued."""
     ids = list(
         conn.execute(
             select(T_SEAL_QUEUE.c.transaction_id).order_by(T_SEAL_QUEUE.c.transaction_id).limit(batch_size)
         ).scalars()
     )
     if not ids:
-        return 0
-    head = conn.execute(select(T_CHAIN.c.seq, T_CHAIN.c.hash).order_by(T_CHAIN.c.seq.desc()).limit(1)).first()
-    seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
+        return None
+    head = _chain_head(conn)
+    seq, prev_hash = head if head else (0, GENESIS_HASH)
     transactions, legs = _load(conn, ids)
-    db = DriverStatements(conn)
-    now = db.moment(utc_now())
-    counters: dict[tuple[int, str], int] = {}
-    links, numbers = [], []
+    plan = _SealPlan(head, ids)
     for tx_id in ids:
         transaction = transactions[tx_id]
         tx_legs = legs[tx_id]
-        encoding = canonical_encoding(transaction, [(a, amount, c) for a, amount, c, _b in tx_legs])
         seq += 1
-        current = link_hash(prev_hash, encoding)
-        links.append((seq, tx_id, prev_hash, current, now))
+        current = link_hash(
+            prev_hash, canonical_encoding(transaction, [(a, amount, c) for a, amount, c, _b in tx_legs])
+        )
+        plan.links.append((seq, tx_id, prev_hash, current))
         prev_hash = current
         period = _date_text(transaction[_EFFECTIVE_DATE_INDEX])[:7]
-        for book_id in sorted({leg[3] for leg in tx_legs}):
-            key = (book_id, period)
-            if key not in counters:
-                counters[key] = _counter(conn, book_id, period)
-            counters[key] += 1
-            numbers.append((book_id, period, counters[key], tx_id))
+        plan.claims += [(book_id, period, tx_id) for book_id in sorted({leg[3] for leg in tx_legs})]
+    return plan
+
+
+def _chain_head(conn: Connection) -> tuple[int, str] | None:
+    head = conn.execute(select(T_CHAIN.c.seq, T_CHAIN.c.hash).order_by(T_CHAIN.c.seq.desc()).limit(1)).first()
+    return (head[0], head[1]) if head else None
+
+
+def _store_batch(conn: Connection, plan: _SealPlan) -> None:
+    """Write a planned batch; the caller holds the chain's lock and has checked the head is unchanged."""
+    db = DriverStatements(conn)
+    now = db.moment(utc_now())
+    counters: dict[tuple[int, str], int] = {}
+    numbers = []
+    for book_id, period, tx_id in plan.claims:
+        key = (book_id, period)
+        if key not in counters:
+            counters[key] = _counter(conn, book_id, period)
+        counters[key] += 1
+        numbers.append((book_id, period, counters[key], tx_id))
     with db.pipeline():
-        db.insert_chain_links(links)
+        db.insert_chain_links([(*link, now) for link in plan.links])
         db.insert_voucher_numbers(numbers)
     _store_counters(conn, counters)
     # By id, not by range: on PostgreSQL a lower id may commit later and must wait for the next round.
-    db.remove_from_seal_queue(ids)
-    return len(ids)
+    db.remove_from_seal_queue(plan.ids)
+
+
+def _seal_batch(conn: Connection, batch_size: int) -> int:
+    """PostgreSQL: plan and store under the chain's advisory lock, in one transaction."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    plan = _plan_batch(conn, batch_size)
+    if plan is None:
+        return 0
+    _store_batch(conn, plan)
+    return len(plan.ids)
+
+
+def _seal_batch_outside_the_lock(engine: Engine, batch_size: int) -> int:
+    """SQLite: read and hash in a read transaction (WAL readers block no writer), then take the write lock
+    only to store, after checking that no other sealer moved the chain head meanwhile (else plan again).
+    Writers that hold the lock for long (a bulk import) no longer wait for the hashing, nor it for them.
+    Ids are taken under the write lock in commit order here, so transactions queued after the read can only
+    come after the planned ones."""
+    while True:
+        with read_only(engine).connect() as reader, reader.begin():
+            plan = _plan_batch(reader, batch_size)
+        if plan is None:
+            return 0
+        with engine.begin() as conn:
+            if _chain_head(conn) == plan.head:
+                _store_batch(conn, plan)
+                return len(plan.ids)
 
 
 def _counter(conn: Connection, book_id: int, period: str) -> int:

@@ -29,6 +29,34 @@ def _tamper(engine, statement: str) -> None:
             conn.execute(text(statement))
 
 
+def test_a_sealer_whose_head_moved_while_it_hashed_plans_again(ledger, monkeypatch):
+    """On SQLite a sealer hashes outside the write lock; if another sealer stored links meanwhile, the first
+    must not store its stale plan (a fork of the chain) but plan again from the new head."""
+    from ledger import chain
+
+    _post_three(ledger)
+    original = chain._plan_batch
+    raced: list[int] = []
+
+    def plan_then_race(conn, batch_size):  # noqa: ANN001, ANN202
+        plan = original(conn, batch_size)
+        if not raced and ledger.engine.dialect.name == "sqlite":
+            raced.append(0)
+            # Another sealer seals the first transaction only, between our plan and our store.
+            raced[0] = chain._seal_batch_outside_the_lock(ledger.engine, 1)
+        return plan
+
+    monkeypatch.setattr(chain, "_plan_batch", plan_then_race)
+    sealed = seal(ledger.engine)
+    if ledger.engine.dialect.name == "sqlite":
+        assert raced == [1] and sealed == 2
+    report = verify_chain(ledger.engine)
+    assert (report.sealed, report.unsealed, report.intact) == (3, 0, True), report.findings
+    with ledger.engine.connect() as conn:
+        order = [row[0] for row in conn.execute(text("SELECT transaction_id FROM chain_links ORDER BY seq"))]
+    assert order == sorted(order)
+
+
 def test_unsealed_transactions_are_counted_then_sealed(ledger):
     _post_three(ledger)
     report = verify_chain(ledger.engine)
