@@ -8,6 +8,9 @@ On a fresh SQLite file (the engine's own settings: WAL, synchronous=FULL, BEGIN 
     p50/p99 latency. Target >= 2,000 tx/s.
 (b) batched: ``Ledger.submit`` with batches of 1,000 2-leg transactions (default 50 batches) -> tx/s.
     Target >= 30,000 tx/s.
+(peer) the database alone: the same rows a 2-leg post writes (a transaction row, two posting rows, its
+    seal-queue row, two month totals, two account updates), inserted with plain ``sqlite3`` on a fresh
+    file with the engine's settings, one durable commit each -> commits/s. The floor under (a).
 With ``--postgres-url`` the same (a) and (b) run on PostgreSQL (synchronous_commit=on) in a schema
 ``bench_<random>`` created for the run and dropped afterwards. Transfers are seeded random pairs among
 ``--accounts`` accounts; a few untimed warm-up posts run first. Afterwards the chain is sealed (timed,
@@ -118,6 +121,63 @@ def run_batches(ledger, requests, batch_size: int) -> dict:
     }
 
 
+def run_sqlite_peer(path: Path, accounts: int, count: int) -> dict:
+    """What SQLite alone takes for one post's rows per durable commit (no Python ledger on top)."""
+    import sqlite3
+
+    from ledger.db import SQLITE_CACHE_KIB
+    from ledger.store import POSTING_COLUMNS, TRANSACTION_COLUMNS
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", f"cache_size=-{SQLITE_CACHE_KIB}"):
+        conn.execute(f"PRAGMA {pragma}")
+    book_id = conn.execute("SELECT id FROM books").fetchone()[0]
+    account_ids = [row[0] for row in conn.execute("SELECT id FROM accounts ORDER BY id")][:accounts]
+    rng = random.Random(DEFAULT_SEED)
+    next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM transactions").fetchone()[0] + 1
+    insert_tx = (
+        f"INSERT INTO transactions ({', '.join(TRANSACTION_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(TRANSACTION_COLUMNS))})"
+    )
+    insert_legs = (
+        f"INSERT INTO postings ({', '.join(POSTING_COLUMNS)}) VALUES ({', '.join('?' * len(POSTING_COLUMNS))})"
+    )
+    upsert_month = (
+        "INSERT INTO account_month_totals (account_id, period, debits_fen, credits_fen) VALUES (?, '2026-06', ?, ?) "
+        "ON CONFLICT (account_id, period) DO UPDATE SET debits_fen = debits_fen + excluded.debits_fen, "
+        "credits_fen = credits_fen + excluded.credits_fen"
+    )
+    update_account = (
+        "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ? WHERE id = ?"
+    )
+    clock = time.perf_counter
+    started = clock()
+    for number in range(count):
+        tx_id = next_id + number
+        source, target = rng.sample(account_ids, 2)
+        fen = rng.randint(1, 10_000_000)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            insert_tx,
+            (tx_id, "peer", f"peer-{number}", "0" * 64, "general", 0, "2026-06-15", "2026-06-15 00:00:00.000000", "",
+             "", None, None, None, None, None, None, None, None, None),
+        )  # fmt: skip
+        conn.execute("INSERT INTO seal_queue (transaction_id) VALUES (?)", (tx_id,))
+        conn.executemany(
+            insert_legs,
+            [
+                (tx_id, target, book_id, fen, "CNY", "2026-06-15", 0),
+                (tx_id, source, book_id, -fen, "CNY", "2026-06-15", 0),
+            ],
+        )
+        conn.executemany(upsert_month, [(target, fen, 0), (source, 0, fen)])
+        conn.executemany(update_account, [(fen, 0, target), (0, fen, source)])
+        conn.execute("COMMIT")
+    seconds = clock() - started
+    conn.close()
+    return {"commits": count, "seconds": round(seconds, 3), "commits_per_s": rate(count, seconds)}
+
+
 def run_suite(url: str, args, label: str) -> dict:
     from ledger.chain import seal, verify_chain
     from ledger.db import make_engine
@@ -182,6 +242,9 @@ def main() -> None:
             migrate(engine)
             engine.dispose()
             result["sqlite"] = run_suite(url, args, "sqlite")
+            if not args.skip_single:
+                log("sqlite: (peer) the same rows with plain sqlite3, one durable commit each")
+                result["sqlite"]["peer_raw_commit"] = run_sqlite_peer(scratch / "post.db", args.accounts, args.single)
     if args.postgres_url:
         with postgres_schema(args.postgres_url) as url:
             result["postgres"] = run_suite(url, args, "postgres")
@@ -198,6 +261,8 @@ def main() -> None:
         if "batch" in part:
             b = part["batch"]
             pieces.append(f"batch of {b['batch_size']} {b['tx_per_s']:,.0f} tx/s (target 30,000)")
+        if "peer_raw_commit" in part:
+            pieces.append(f"peer: plain sqlite3, same rows, {part['peer_raw_commit']['commits_per_s']:,.0f} commits/s")
         human.append(f"{backend}: " + ", ".join(pieces))
     emit(result, "post: " + "; ".join(human))
 
