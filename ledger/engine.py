@@ -589,7 +589,7 @@ class _Submission:
         try:
             self._check_pure()
             # Everything that takes no lock comes first, so PostgreSQL row locks are held only from the
-            # account read to the commit: the locked read, then one pipelined round of writes.
+            # account read to the commit: the locked read, the closed periods, one round of writes.
             self._load_targets()
             self._load_keys_ids_and_periods()
             self._load_accounts()

@@ -63,7 +63,6 @@ _RESERVE_IDS_POSTGRES = "SELECT nextval(pg_get_serial_sequence('transactions', '
 
 RESOLUTION_COLUMNS = ("target_id", "resolver_id", "kind")
 MONTH_TOTAL_COLUMNS = ("account_id", "period", "debits_fen", "credits_fen")
-ACCOUNT_TOTAL_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending", "id")
 _MONTH_TOTAL_UPSERT = (
     " ON CONFLICT (account_id, period) DO UPDATE SET "
     "debits_fen = account_month_totals.debits_fen + excluded.debits_fen, "
