@@ -25,7 +25,9 @@ ACCOUNT_TYPES: dict[str, tuple[str, str | None]] = {
 # ledger-cli and beancount spell two of the financial types differently; imports accept both.
 TYPE_ALIASES = {"Equity": "NetAssets", "Income": "Revenue"}
 ACCOUNT_PATH_MAX_LENGTH = 400
-_SEGMENT = re.compile(r"^[^\s:][^:]*$")
+# Segments: no colon, no leading blank, no control character anywhere (PostgreSQL cannot store a NUL, and a
+# newline or tab would break the beancount and ledger exports).
+_SEGMENT = re.compile(r"^[^\s:\x00-\x1f\x7f][^:\x00-\x1f\x7f]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ def account_type(path: str, *, normal_side: str | None = None) -> AccountType:
     if any(not _SEGMENT.match(segment) or segment != segment.strip() for segment in segments):
         raise LedgerError(
             ResultCode.ACCOUNT_NAME_INVALID,
-            f"account name {path!r} must be colon-separated segments without blank parts",
+            f"account name {path!r} must be colon-separated segments without blank parts or control characters",
         )
     first = TYPE_ALIASES.get(segments[0], segments[0])
     if first not in ACCOUNT_TYPES:

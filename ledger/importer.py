@@ -201,6 +201,9 @@ def _check_transaction(tx: _Tx) -> None:
         raise LedgerError(ResultCode.ENTRY_TOO_LARGE, f"more than {POSTINGS_PER_TRANSACTION_MAX} postings")
     if len(tx.memo) > MEMO_MAX_LENGTH:
         raise LedgerError(ResultCode.TEXT_INVALID, f"memo is longer than {MEMO_MAX_LENGTH} characters")
+    if "\x00" in tx.memo or "\x00" in tx.tx_id:
+        # PostgreSQL cannot store a NUL: refuse it on both databases, as the posting engine does.
+        raise LedgerError(ResultCode.TEXT_INVALID, "tx_id or memo contains a NUL character")
     totals: dict[str, int] = {}
     for row in tx.rows:
         totals[row.currency] = totals.get(row.currency, 0) + row.amount_fen

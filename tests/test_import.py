@@ -148,3 +148,43 @@ def test_a_file_without_the_required_header_is_refused(book):
         run(book, "id,when,what\n1,2,3\n")
     assert caught.value.code == ResultCode.CSV_HEADER_INVALID
     assert "line 1" in caught.value.message
+
+
+def test_memos_are_stored_exactly_whatever_characters_they_hold(book):
+    """The rows reach PostgreSQL as JSON text: quotes, backslashes, tabs, CJK, emoji and line separators must
+    come back byte for byte, and the chain must seal over exactly what was stored."""
+    from sqlalchemy import text
+
+    memos = ['say "拨款" \\ back', "tab\there", "emoji 🧾 and \u2028 separator", "  padded  ", "单引号 ' 和 ,逗号"]
+    rows = "".join(
+        f'm{n},2026-02-0{n + 1},Assets:Bank,1.00,CNY,"{memo.replace(chr(34), chr(34) * 2)}"\n'
+        f'm{n},2026-02-0{n + 1},Equity:Appropriations,-1.00,CNY,"{memo.replace(chr(34), chr(34) * 2)}"\n'
+        for n, memo in enumerate(memos)
+    )
+    report = run(book, HEADER + rows)
+    assert (report.posted, report.errors_total) == (len(memos), 0), report.errors
+    with book.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT client_id, memo FROM transactions")).all())
+    assert stored == {f"m{n}": memo for n, memo in enumerate(memos)}
+    assert seal(book.engine) == len(memos)
+    assert verify_chain(book.engine).intact
+
+
+def test_a_nul_character_in_a_memo_or_account_is_refused_with_its_line_and_nothing_moves(book):
+    """PostgreSQL cannot store a NUL; SQLite could. Both refuse it, per transaction, and import the rest."""
+    rows = (
+        "n1,2026-02-01,Assets:Bank,1.00,CNY,a\x00b\n"
+        "n1,2026-02-01,Equity:Appropriations,-1.00,CNY,a\x00b\n"
+        "n2,2026-02-02,Assets:Ba\x00nk,2.00,CNY,\n"
+        "n2,2026-02-02,Equity:Appropriations,-2.00,CNY,\n"
+        "n3,2026-02-03,Assets:Bank,3.00,CNY,fine\n"
+        "n3,2026-02-03,Equity:Appropriations,-3.00,CNY,fine\n"
+    )
+    report = run(book, HEADER + rows)
+    assert report.posted == 1
+    assert [(error.line, error.tx_id, error.code) for error in report.errors] == [
+        (2, "n1", ResultCode.TEXT_INVALID.value),
+        (4, "n2", ResultCode.ACCOUNT_NAME_INVALID.value),
+    ]
+    assert book.account("main", "Assets:Bank").balance_fen == 300
+    assert reconcile(book.engine) == []

@@ -170,6 +170,16 @@ def test_an_account_type_must_match_its_book_basis(books):
     assert caught.value.code == ResultCode.ACCOUNT_NAME_INVALID
 
 
+@pytest.mark.parametrize("name", ["Assets:Ba\x00nk", "Assets:Bank\tCash", "Assets:Bank\n", "Assets:\x7fBank"])
+def test_an_account_name_with_a_control_character_is_refused(books, name):
+    """PostgreSQL cannot store a NUL, and a tab or newline would break the beancount and ledger exports."""
+    before = snapshot(books)
+    with pytest.raises(LedgerError) as caught:
+        books.create_account(BOOK, name)
+    assert caught.value.code == ResultCode.ACCOUNT_NAME_INVALID
+    assert snapshot(books) == before
+
+
 def test_memo_accounts_declare_their_normal_side(ledger):
     ledger.create_book("memo", "commitments", "memo")
     with pytest.raises(LedgerError) as caught:
