@@ -34,6 +34,7 @@ from _common import (  # noqa: E402
     last_json_line,
     log,
     machine,
+    postgres_schema,
     rate,
     remove_sqlite,
     run_measured,
@@ -210,8 +211,9 @@ def run_child(phase: str, *extra: str) -> dict:
     return result
 
 
-def cli_end_to_end(csv_path: Path, db_path: Path) -> dict:
-    url = sqlite_url(db_path)
+def cli_end_to_end(csv_path: Path, db_path: Path | None, url: str | None = None) -> dict:
+    """On a fresh SQLite file at ``db_path``, or on the (fresh, migrated) PostgreSQL schema ``url`` names."""
+    url = url or sqlite_url(db_path)
     cli = fundledger_command()
     env = {"COLUMNS": "250"}  # rich wraps the summary line at 80 columns on a pipe
     startup = run_measured([*cli, "--help"], env=env)  # interpreter + CLI import cost inside wall_s
@@ -227,7 +229,8 @@ def cli_end_to_end(csv_path: Path, db_path: Path) -> dict:
     if not match:
         raise SystemExit(f"cannot read the import summary from:\n{measured['stdout']}")
     return {
-        "command": "fundledger import FILE --create-accounts --book main --database-url sqlite:///FRESH.db",
+        "command": "fundledger import FILE --create-accounts --book main --database-url "
+        + ("sqlite:///FRESH.db" if db_path else "postgresql://...?schema=FRESH"),
         "startup_s": round(startup["wall_s"], 3),
         "init_s": round(init["wall_s"], 3),
         "wall_s": round(measured["wall_s"], 3),
@@ -235,7 +238,7 @@ def cli_end_to_end(csv_path: Path, db_path: Path) -> dict:
         "postings": int(match.group(2)),
         "peak_rss_mib": measured["peak_rss_mib"],
         "rss_source": measured["rss_source"],
-        "db_mib": file_size_mib(db_path),
+        "db_mib": file_size_mib(db_path) if db_path else None,
     }
 
 
@@ -254,6 +257,9 @@ def main() -> None:
     parser.add_argument("--skip-cli", action="store_true", help="skip the CLI end-to-end step")
     parser.add_argument("--skip-split", action="store_true", help="skip the in-process import/seal split")
     parser.add_argument("--skip-sqlite-floor", action="store_true", help="skip the plain-sqlite3 insert floor")
+    parser.add_argument(
+        "--postgres-url", help="also run the CLI import on PostgreSQL (a schema bench_<random>, dropped after)"
+    )
     parser.add_argument("--phase", choices=("baseline", "split", "sqlite_floor"), help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -302,6 +308,13 @@ def main() -> None:
             if not args.keep:
                 remove_sqlite(db_path)
 
+        if args.postgres_url:
+            log("CLI end to end on PostgreSQL (import + seal)")
+            with postgres_schema(args.postgres_url) as url:
+                cli = cli_end_to_end(csv_path, None, url)
+            cli["postings_per_s"] = rate(cli["postings"], cli["wall_s"])
+            result["cli_postgres"] = cli
+
         if not args.skip_split:
             db_path = scratch / "split.db"
             log("in-process split: import_csv, then seal")
@@ -331,6 +344,9 @@ def main() -> None:
         parts.append(
             f"CLI {cli['wall_s']:.1f} s = {cli['postings_per_s']:,.0f} postings/s, peak RSS {cli['peak_rss_mib']} MiB;"
         )
+    if "cli_postgres" in result:
+        cli = result["cli_postgres"]
+        parts.append(f"PostgreSQL CLI {cli['wall_s']:.1f} s = {cli['postings_per_s']:,.0f} postings/s;")
     if "in_process" in result:
         split = result["in_process"]
         parts.append(
