@@ -282,25 +282,37 @@ class Ledger:
             existing = c.execute(
                 select(T_ACCOUNTS.c.id).where(T_ACCOUNTS.c.book_id == book_row["id"], T_ACCOUNTS.c.path == path)
             ).first()
-            if existing is not None:
-                if exist_ok:
-                    return existing[0]
-                raise LedgerError(ResultCode.ACCOUNT_EXISTS, f"account {book}/{path} exists")
-            return c.execute(
-                T_ACCOUNTS.insert().values(
-                    book_id=book_row["id"],
-                    path=path,
-                    type=kind.name,
-                    normal_side=kind.normal_side,
-                    currency=currency,
-                    owner_code=owner_code,
-                    metadata_json=json.dumps(metadata or {}, ensure_ascii=False, sort_keys=True),
-                    debits_must_not_exceed_credits=debits_must_not_exceed_credits,
-                    credits_must_not_exceed_debits=credits_must_not_exceed_debits,
-                    closed=False,
-                    created_at=self.clock(),
-                )
-            ).inserted_primary_key[0]
+            if existing is None:
+                try:
+                    # A savepoint, so that losing a race with a concurrent creator (PostgreSQL) leaves the
+                    # caller's unit of work usable.
+                    with c.begin_nested():
+                        return c.execute(
+                            T_ACCOUNTS.insert().values(
+                                book_id=book_row["id"],
+                                path=path,
+                                type=kind.name,
+                                normal_side=kind.normal_side,
+                                currency=currency,
+                                owner_code=owner_code,
+                                metadata_json=json.dumps(metadata or {}, ensure_ascii=False, sort_keys=True),
+                                debits_must_not_exceed_credits=debits_must_not_exceed_credits,
+                                credits_must_not_exceed_debits=credits_must_not_exceed_debits,
+                                closed=False,
+                                created_at=self.clock(),
+                            )
+                        ).inserted_primary_key[0]
+                except IntegrityError as error:
+                    if not any(
+                        key in str(error) for key in ("uq_accounts_book_path", "accounts.book_id, accounts.path")
+                    ):
+                        raise
+                existing = c.execute(
+                    select(T_ACCOUNTS.c.id).where(T_ACCOUNTS.c.book_id == book_row["id"], T_ACCOUNTS.c.path == path)
+                ).first()
+            if exist_ok:
+                return existing[0]
+            raise LedgerError(ResultCode.ACCOUNT_EXISTS, f"account {book}/{path} exists")
 
     def close_account(self, book: str, path: str, *, conn: Connection | None = None) -> None:
         with self._unit(conn) as c:

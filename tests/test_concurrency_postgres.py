@@ -228,3 +228,43 @@ def test_the_same_key_posted_twice_at_once_records_it_once(postgres_engine, monk
     assert result.transaction_id == raced[1]
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 300
     assert reconcile(postgres_engine) == []
+
+
+@pytest.mark.parametrize("exist_ok", [True, False])
+def test_an_account_created_concurrently_is_reported_not_a_raw_unique_key_error(postgres_engine, monkeypatch, exist_ok):
+    """Both creators find the path free before inserting; the second must get the first's id (exist_ok) or
+    account_exists, and a caller's unit of work around it must stay usable."""
+    import json as real_json
+    import threading
+    import types
+
+    from ledger import engine as engine_module
+
+    ledger = Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    created: list[int] = []
+
+    def dumps_after_a_rival_creates(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        # Called while building the INSERT, after the existence check: a rival creates the account now.
+        if not created:
+            created.append(0)
+            rival = threading.Thread(
+                target=lambda: created.append(Ledger(postgres_engine).create_account(BOOK, "Assets:Bank"))
+            )
+            rival.start()
+            rival.join(timeout=30)
+        return real_json.dumps(*args, **kwargs)
+
+    monkeypatch.setattr(
+        engine_module, "json", types.SimpleNamespace(dumps=dumps_after_a_rival_creates, loads=real_json.loads)
+    )
+    with postgres_engine.begin() as conn:
+        if exist_ok:
+            assert ledger.create_account(BOOK, "Assets:Bank", exist_ok=True, conn=conn) == created[1]
+        else:
+            with pytest.raises(LedgerError) as caught:
+                ledger.create_account(BOOK, "Assets:Bank", conn=conn)
+            assert caught.value.code == ResultCode.ACCOUNT_EXISTS
+        # The unit of work is still usable after the lost race.
+        assert ledger.create_account(BOOK, "Assets:Cash", conn=conn) > 0
+    assert ledger.account(BOOK, "Assets:Cash").balance_fen == 0
