@@ -241,15 +241,20 @@ class Ledger:
             raise LedgerError(ResultCode.BOOK_BASIS_INVALID, f"book basis {basis!r} is not one of {', '.join(BASES)}")
         with self._unit(conn) as c:
             existing = c.execute(select(T_BOOKS).where(T_BOOKS.c.code == code)).mappings().first()
-            if existing is not None:
-                if existing["basis"] != basis:
-                    raise LedgerError(
-                        ResultCode.BOOK_EXISTS, f"book {code!r} exists with basis {existing['basis']}, not {basis}"
-                    )
-                return existing["id"]
-            return c.execute(
-                T_BOOKS.insert().values(code=code, name=name, basis=basis, entity_code=entity_code)
-            ).inserted_primary_key[0]
+            if existing is None:
+                new_id = _insert_unless_taken(
+                    c,
+                    T_BOOKS.insert().values(code=code, name=name, basis=basis, entity_code=entity_code),
+                    ("books_code_key", "books.code"),
+                )
+                if new_id is not None:
+                    return new_id
+                existing = c.execute(select(T_BOOKS).where(T_BOOKS.c.code == code)).mappings().first()
+            if existing["basis"] != basis:
+                raise LedgerError(
+                    ResultCode.BOOK_EXISTS, f"book {code!r} exists with basis {existing['basis']}, not {basis}"
+                )
+            return existing["id"]
 
     def books(self) -> list[dict]:
         with self.reader.connect() as c:
@@ -283,30 +288,25 @@ class Ledger:
                 select(T_ACCOUNTS.c.id).where(T_ACCOUNTS.c.book_id == book_row["id"], T_ACCOUNTS.c.path == path)
             ).first()
             if existing is None:
-                try:
-                    # A savepoint, so that losing a race with a concurrent creator (PostgreSQL) leaves the
-                    # caller's unit of work usable.
-                    with c.begin_nested():
-                        return c.execute(
-                            T_ACCOUNTS.insert().values(
-                                book_id=book_row["id"],
-                                path=path,
-                                type=kind.name,
-                                normal_side=kind.normal_side,
-                                currency=currency,
-                                owner_code=owner_code,
-                                metadata_json=json.dumps(metadata or {}, ensure_ascii=False, sort_keys=True),
-                                debits_must_not_exceed_credits=debits_must_not_exceed_credits,
-                                credits_must_not_exceed_debits=credits_must_not_exceed_debits,
-                                closed=False,
-                                created_at=self.clock(),
-                            )
-                        ).inserted_primary_key[0]
-                except IntegrityError as error:
-                    if not any(
-                        key in str(error) for key in ("uq_accounts_book_path", "accounts.book_id, accounts.path")
-                    ):
-                        raise
+                new_id = _insert_unless_taken(
+                    c,
+                    T_ACCOUNTS.insert().values(
+                        book_id=book_row["id"],
+                        path=path,
+                        type=kind.name,
+                        normal_side=kind.normal_side,
+                        currency=currency,
+                        owner_code=owner_code,
+                        metadata_json=json.dumps(metadata or {}, ensure_ascii=False, sort_keys=True),
+                        debits_must_not_exceed_credits=debits_must_not_exceed_credits,
+                        credits_must_not_exceed_debits=credits_must_not_exceed_debits,
+                        closed=False,
+                        created_at=self.clock(),
+                    ),
+                    ("uq_accounts_book_path", "accounts.book_id, accounts.path"),
+                )
+                if new_id is not None:
+                    return new_id
                 existing = c.execute(
                     select(T_ACCOUNTS.c.id).where(T_ACCOUNTS.c.book_id == book_row["id"], T_ACCOUNTS.c.path == path)
                 ).first()
@@ -547,6 +547,19 @@ def _account_info(row, book_code: str) -> AccountInfo:
         owner_code=row["owner_code"],
         metadata=json.loads(row["metadata_json"] or "{}"),
     )
+
+
+def _insert_unless_taken(c: Connection, statement, unique_keys: tuple[str, ...]) -> int | None:  # noqa: ANN001
+    """Run a checked-then-inserted row's INSERT in a savepoint; None when a concurrent writer took its unique
+    key between the check and the insert (PostgreSQL), so the caller reads the winner's row and its unit of
+    work stays usable."""
+    try:
+        with c.begin_nested():
+            return c.execute(statement).inserted_primary_key[0]
+    except IntegrityError as error:
+        if not any(key in str(error) for key in unique_keys):
+            raise
+        return None
 
 
 class PeriodClosedMeanwhile(Exception):  # noqa: N818 - a signal, not an error a caller sees

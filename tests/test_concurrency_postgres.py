@@ -268,3 +268,29 @@ def test_an_account_created_concurrently_is_reported_not_a_raw_unique_key_error(
         # The unit of work is still usable after the lost race.
         assert ledger.create_account(BOOK, "Assets:Cash", conn=conn) > 0
     assert ledger.account(BOOK, "Assets:Cash").balance_fen == 0
+
+
+def test_a_book_created_concurrently_is_returned_not_a_raw_unique_key_error(postgres_engine, monkeypatch):
+    """create_book is idempotent; two creators at once must both get the one book."""
+    import threading
+
+    from ledger import engine as engine_module
+
+    ledger = Ledger(postgres_engine)
+    original_insert = engine_module.T_BOOKS.insert
+    rival_id: list[int] = []
+
+    def insert_after_a_rival_creates():  # noqa: ANN202
+        # Called after the existence check: a rival creates the book now.
+        if not rival_id:
+            rival_id.append(0)
+            rival = threading.Thread(
+                target=lambda: rival_id.append(Ledger(postgres_engine).create_book(BOOK, "race", "financial"))
+            )
+            rival.start()
+            rival.join(timeout=30)
+        return original_insert()
+
+    monkeypatch.setattr(engine_module.T_BOOKS, "insert", insert_after_a_rival_creates)
+    assert ledger.create_book(BOOK, "race", "financial") == rival_id[1]
+    assert [book["code"] for book in ledger.books()] == [BOOK]
