@@ -227,7 +227,10 @@ class Ledger:
     def _insert_entity(self, c: Connection, **values) -> None:
         existing = c.execute(select(T_ENTITIES.c.id).where(T_ENTITIES.c.code == values["code"])).first()
         if existing is None:
-            c.execute(T_ENTITIES.insert().values(metadata_json="{}", **values))
+            # Registering is idempotent: a concurrent registration of the same code is the same entity.
+            _insert_unless_taken(
+                c, T_ENTITIES.insert().values(metadata_json="{}", **values), ("entities_code_key", "entities.code")
+            )
 
     def entity(self, code: str) -> dict | None:
         with self.reader.connect() as c:
@@ -343,10 +346,13 @@ class Ledger:
                 )
             ).first()
             if exists is None:
-                c.execute(
+                # Closing is idempotent: a book without accounts has nothing to lock, so two closes can race.
+                _insert_unless_taken(
+                    c,
                     T_PERIOD_CLOSES.insert().values(
                         book_id=book_row["id"], period=period, closed_at=self.clock(), actor=actor
-                    )
+                    ),
+                    ("period_closes_pkey", "period_closes.book_id, period_closes.period"),
                 )
 
     def closed_periods(self, book: str) -> list[str]:

@@ -270,27 +270,41 @@ def test_an_account_created_concurrently_is_reported_not_a_raw_unique_key_error(
     assert ledger.account(BOOK, "Assets:Cash").balance_fen == 0
 
 
-def test_a_book_created_concurrently_is_returned_not_a_raw_unique_key_error(postgres_engine, monkeypatch):
-    """create_book is idempotent; two creators at once must both get the one book."""
+def _setup_steps() -> dict:
+    return {
+        "book": ("T_BOOKS", lambda other: other.create_book(BOOK, "race", "financial")),
+        "region": ("T_ENTITIES", lambda other: other.register_region("440100", "广州市")),
+        "period close": ("T_PERIOD_CLOSES", lambda other: other.close_period(BOOK, "2026-03", actor="director.wang")),
+    }
+
+
+@pytest.mark.parametrize("step", ["book", "region", "period close"])
+def test_idempotent_setup_steps_run_twice_at_once_end_as_one(postgres_engine, monkeypatch, step):
+    """Creating a book, registering a region and closing a period are idempotent; two at once (both past the
+    existence check before either inserts) must end as one row, not a raw unique-key error."""
     import threading
 
     from ledger import engine as engine_module
 
     ledger = Ledger(postgres_engine)
-    original_insert = engine_module.T_BOOKS.insert
-    rival_id: list[int] = []
+    if step == "period close":
+        ledger.create_book(BOOK, "race", "financial")  # no accounts: nothing for the closes to lock on
+    table_name, action = _setup_steps()[step]
+    table = getattr(engine_module, table_name)
+    original_insert = table.insert
+    raced: list[bool] = []
 
-    def insert_after_a_rival_creates():  # noqa: ANN202
-        # Called after the existence check: a rival creates the book now.
-        if not rival_id:
-            rival_id.append(0)
-            rival = threading.Thread(
-                target=lambda: rival_id.append(Ledger(postgres_engine).create_book(BOOK, "race", "financial"))
-            )
+    def insert_after_a_rival_ran():  # noqa: ANN202
+        # Called after the existence check: a rival runs the same step now, on its own connection.
+        if not raced:
+            raced.append(True)
+            rival = threading.Thread(target=lambda: action(Ledger(postgres_engine)))
             rival.start()
             rival.join(timeout=30)
         return original_insert()
 
-    monkeypatch.setattr(engine_module.T_BOOKS, "insert", insert_after_a_rival_creates)
-    assert ledger.create_book(BOOK, "race", "financial") == rival_id[1]
-    assert [book["code"] for book in ledger.books()] == [BOOK]
+    monkeypatch.setattr(table, "insert", insert_after_a_rival_ran)
+    action(ledger)
+    assert raced == [True]
+    with postgres_engine.connect() as conn:
+        assert len(conn.execute(table.select()).all()) == 1
