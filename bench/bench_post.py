@@ -8,9 +8,10 @@ On a fresh SQLite file (the engine's own settings: WAL, synchronous=FULL, BEGIN 
     p50/p99 latency. Target >= 2,000 tx/s.
 (b) batched: ``Ledger.submit`` with batches of 1,000 2-leg transactions (default 50 batches) -> tx/s.
     Target >= 30,000 tx/s.
-(peer) the database alone: the same rows a 2-leg post writes (a transaction row, two posting rows, its
-    seal-queue row, two month totals, two account updates), inserted with plain ``sqlite3`` on a fresh
-    file with the engine's settings, one durable commit each -> commits/s. The floor under (a).
+(peers) the database alone: the same rows the posts write (transaction rows, posting rows, seal-queue rows,
+    month totals, account totals summed per account), built before the clock starts and inserted with plain
+    ``sqlite3`` on the same file with the engine's settings: one post's rows per durable commit
+    -> commits/s (the floor under (a)), and ``--batch-size`` posts' rows per commit -> tx/s (under (b)).
 With ``--postgres-url`` the same (a) and (b) run on PostgreSQL (synchronous_commit=on) in a schema
 ``bench_<random>`` created for the run and dropped afterwards. Transfers are seeded random pairs among
 ``--accounts`` accounts; a few untimed warm-up posts run first. Afterwards the chain is sealed (timed,
@@ -121,8 +122,10 @@ def run_batches(ledger, requests, batch_size: int) -> dict:
     }
 
 
-def run_sqlite_peer(path: Path, accounts: int, count: int) -> dict:
-    """What SQLite alone takes for one post's rows per durable commit (no Python ledger on top)."""
+def run_sqlite_peer(path: Path, accounts: int, count: int, per_commit: int = 1) -> dict:
+    """What SQLite alone takes for the rows ``per_commit`` 2-leg posts write, per durable commit: the
+    transaction rows, their seal-queue rows, the postings, the month totals and the account totals (summed
+    per account, as the engine writes them). Rows are built before the clock starts: no Python ledger."""
     import sqlite3
 
     from ledger.db import SQLITE_CACHE_KIB
@@ -150,32 +153,43 @@ def run_sqlite_peer(path: Path, accounts: int, count: int) -> dict:
     update_account = (
         "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ? WHERE id = ?"
     )
-    clock = time.perf_counter
-    started = clock()
-    for number in range(count):
-        tx_id = next_id + number
-        source, target = rng.sample(account_ids, 2)
-        fen = rng.randint(1, 10_000_000)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            insert_tx,
-            (tx_id, "peer", f"peer-{number}", "0" * 64, "general", 0, "2026-06-15", "2026-06-15 00:00:00.000000", "",
-             "", None, None, None, None, None, None, None, None, None),
-        )  # fmt: skip
-        conn.execute("INSERT INTO seal_queue (transaction_id) VALUES (?)", (tx_id,))
-        conn.executemany(
-            insert_legs,
-            [
+    units = []
+    for start in range(0, count, per_commit):
+        tx_rows, legs, totals = [], [], {}
+        for number in range(start, min(start + per_commit, count)):
+            tx_id = next_id + number
+            source, target = rng.sample(account_ids, 2)
+            fen = rng.randint(1, 10_000_000)
+            tx_rows.append(
+                (tx_id, "peer", f"peer{per_commit}-{number}", "0" * 64, "general", 0, "2026-06-15",
+                 "2026-06-15 00:00:00.000000", "", "", None, None, None, None, None, None, None, None, None)
+            )  # fmt: skip
+            legs += [
                 (tx_id, target, book_id, fen, "CNY", "2026-06-15", 0),
                 (tx_id, source, book_id, -fen, "CNY", "2026-06-15", 0),
-            ],
-        )
-        conn.executemany(upsert_month, [(target, fen, 0), (source, 0, fen)])
-        conn.executemany(update_account, [(fen, 0, target), (0, fen, source)])
+            ]
+            totals.setdefault(target, [0, 0])[0] += fen
+            totals.setdefault(source, [0, 0])[1] += fen
+        account_rows = sorted((account, debit, credit) for account, (debit, credit) in totals.items())
+        units.append((tx_rows, [(row[0],) for row in tx_rows], legs, account_rows))
+    clock = time.perf_counter
+    started = clock()
+    for tx_rows, queue_rows, legs, account_rows in units:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert_tx, tx_rows)
+        conn.executemany("INSERT INTO seal_queue (transaction_id) VALUES (?)", queue_rows)
+        conn.executemany(insert_legs, legs)
+        conn.executemany(upsert_month, account_rows)
+        conn.executemany(update_account, [(debit, credit, account) for account, debit, credit in account_rows])
         conn.execute("COMMIT")
     seconds = clock() - started
     conn.close()
-    return {"commits": count, "seconds": round(seconds, 3), "commits_per_s": rate(count, seconds)}
+    return {
+        "transactions": count,
+        "per_commit": per_commit,
+        "seconds": round(seconds, 3),
+        "tx_per_s": rate(count, seconds),
+    }
 
 
 def run_suite(url: str, args, label: str) -> dict:
@@ -245,6 +259,11 @@ def main() -> None:
             if not args.skip_single:
                 log("sqlite: (peer) the same rows with plain sqlite3, one durable commit each")
                 result["sqlite"]["peer_raw_commit"] = run_sqlite_peer(scratch / "post.db", args.accounts, args.single)
+            if not args.skip_batch:
+                log(f"sqlite: (peer) the same rows with plain sqlite3, {args.batch_size} per commit")
+                result["sqlite"]["peer_raw_batch"] = run_sqlite_peer(
+                    scratch / "post.db", args.accounts, args.batches * args.batch_size, args.batch_size
+                )
     if args.postgres_url:
         with postgres_schema(args.postgres_url) as url:
             result["postgres"] = run_suite(url, args, "postgres")
@@ -262,7 +281,9 @@ def main() -> None:
             b = part["batch"]
             pieces.append(f"batch of {b['batch_size']} {b['tx_per_s']:,.0f} tx/s (target 30,000)")
         if "peer_raw_commit" in part:
-            pieces.append(f"peer: plain sqlite3, same rows, {part['peer_raw_commit']['commits_per_s']:,.0f} commits/s")
+            pieces.append(f"peer: plain sqlite3, same rows, {part['peer_raw_commit']['tx_per_s']:,.0f} commits/s")
+        if "peer_raw_batch" in part:
+            pieces.append(f"batch peer: plain sqlite3, same rows, {part['peer_raw_batch']['tx_per_s']:,.0f} tx/s")
         human.append(f"{backend}: " + ", ".join(pieces))
     emit(result, "post: " + "; ".join(human))
 
