@@ -89,7 +89,7 @@ def _json_dumps(rows: Sequence[tuple]) -> str:
     return json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
 
 
-# PostgreSQL types of the columns above, for ``write_unit``'s casts.
+# PostgreSQL types of the columns above, for the statements fed by JSON rows (``write_unit``, ``_insert``).
 _TRANSACTION_TYPES = (
     "bigint", "text", "text", "text", "text", "boolean", "date", "timestamp", "text", "text",
     "text", "text", "text", "bigint", "bigint", "timestamp", "integer", "text", "text",
@@ -97,6 +97,7 @@ _TRANSACTION_TYPES = (
 _POSTING_TYPES = ("bigint", "integer", "integer", "bigint", "text", "date", "boolean")
 _RESOLUTION_TYPES = ("bigint", "bigint", "text")
 _MONTH_TOTAL_TYPES = ("integer", "text", "bigint", "bigint")
+assert len(_TRANSACTION_TYPES) == len(TRANSACTION_COLUMNS) and len(_POSTING_TYPES) == len(POSTING_COLUMNS)
 _POSTGRES_TYPES = {  # per table, in the column order its writers use
     "transactions": _TRANSACTION_TYPES,
     "seal_queue": ("bigint",),
