@@ -206,6 +206,15 @@ class DriverStatements:
         )
 
     def request_hashes(self, source: str, client_ids: Sequence[str]) -> dict[str, str]:
+        """client id -> request hash of those already recorded under ``source`` (an import's re-run)."""
+        if self.postgres:
+            # All ids as one JSON parameter of a constant statement (see ``_insert``).
+            self.cursor.execute(
+                "SELECT client_id, request_hash FROM transactions WHERE source = %s "
+                "AND client_id IN (SELECT json_array_elements_text(%s::json))",
+                (source, _json_dumps(list(client_ids))),
+            )
+            return dict(self.cursor.fetchall())
         found: dict[str, str] = {}
         for chunk in chunks(client_ids):
             self.cursor.execute(
