@@ -237,8 +237,6 @@ def _chain_head(conn: Connection) -> tuple[int, str] | None:
 
 def _store_batch(conn: Connection, plan: _SealPlan) -> None:
     """Write a planned batch; the caller holds the chain's lock and has checked the head is unchanged."""
-    db = DriverStatements(conn)
-    now = db.moment(utc_now())
     counters: dict[tuple[int, str], int] = {}
     numbers = []
     for book_id, period, tx_id in plan.claims:
@@ -247,12 +245,17 @@ def _store_batch(conn: Connection, plan: _SealPlan) -> None:
             counters[key] = _counter(conn, book_id, period)
         counters[key] += 1
         numbers.append((book_id, period, counters[key], tx_id))
-    with db.pipeline():
-        db.insert_chain_links([(*link, now) for link in plan.links])
-        db.insert_voucher_numbers(numbers)
-    _store_counters(conn, counters)
-    # By id, not by range: on PostgreSQL a lower id may commit later and must wait for the next round.
-    db.remove_from_seal_queue(plan.ids)
+    db = DriverStatements(conn)
+    try:
+        now = db.moment(utc_now())
+        with db.pipeline():
+            db.insert_chain_links([(*link, now) for link in plan.links])
+            db.insert_voucher_numbers(numbers)
+        _store_counters(conn, counters)
+        # By id, not by range: on PostgreSQL a lower id may commit later and must wait for the next round.
+        db.remove_from_seal_queue(plan.ids)
+    finally:
+        db.close()
 
 
 def _seal_batch(conn: Connection, batch_size: int) -> int:

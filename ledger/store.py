@@ -138,6 +138,12 @@ def _account_totals_update(value_rows: str) -> str:
     )
 
 
+def _json_values(kind: str) -> str:
+    """PostgreSQL: ``(SELECT ...)`` over the elements of one JSON array parameter, cast to ``kind``, for an
+    ``IN`` whose statement text stays the same whatever the number of values."""
+    return f"(SELECT (json_array_elements_text(%s::json))::{kind})"
+
+
 def _json_rows(columns: str) -> str:
     """PostgreSQL: all rows of a query as one JSON array of arrays, so several reads fit in one statement."""
     return f"json_agg(json_build_array({columns}))"
@@ -210,8 +216,8 @@ class DriverStatements:
         if self.postgres:
             # All ids as one JSON parameter of a constant statement (see ``_insert``).
             self.cursor.execute(
-                "SELECT client_id, request_hash FROM transactions WHERE source = %s "
-                "AND client_id IN (SELECT json_array_elements_text(%s::json))",
+                "SELECT client_id, request_hash FROM transactions "
+                f"WHERE source = %s AND client_id IN {_json_values('text')}",
                 (source, _json_dumps(list(client_ids))),
             )
             return dict(self.cursor.fetchall())
@@ -411,6 +417,12 @@ class DriverStatements:
         self._insert("voucher_numbers", ("book_id", "period", "number", "transaction_id"), rows)
 
     def remove_from_seal_queue(self, ids: Sequence[int]) -> None:
+        if self.postgres:
+            # One statement per sealed batch, the ids as one JSON parameter (see ``_insert``).
+            self.cursor.execute(
+                f"DELETE FROM seal_queue WHERE transaction_id IN {_json_values('bigint')}", (_json_dumps(list(ids)),)
+            )
+            return
         for chunk in chunks(ids):
             self.cursor.execute(
                 f"DELETE FROM seal_queue WHERE transaction_id IN ({self._marks(1, len(chunk))})", list(chunk)
