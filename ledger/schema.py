@@ -132,7 +132,9 @@ class Posting(SQLModel, table=True):
     __tablename__ = "postings"
     __table_args__ = (
         Index("ix_postings_account_date", "account_id", "effective_date"),
-        Index("ix_postings_date_account", "effective_date", "account_id", "amount_fen", "pending"),
+        # Covering for as-of and reconciliation reads; the id before the amount makes new postings append
+        # at the end of their (date, account) run instead of landing at random among them (migration 0003).
+        Index("ix_postings_date_account", "effective_date", "account_id", "id", "amount_fen", "pending"),
         # Pending legs are few; reconciliation and expiry find them without scanning the journal.
         Index(
             "ix_postings_pending",
