@@ -199,6 +199,13 @@ class Ledger:
         self._own_connections = None if in_memory else OwnConnections(engine)
         self.clock = clock
 
+    def close(self) -> None:
+        """Close the connections ``post`` opened for itself (they live outside the engine's pool, so
+        ``engine.dispose()`` does not reach them); the ledger stays usable and opens new ones if posted to.
+        Garbage collection closes them too, but a PostgreSQL server counts them until then."""
+        if self._own_connections is not None:
+            self._own_connections.close_all()
+
     # ----- setup: entities, books, accounts, periods ---------------------------------------------------
 
     def register_region(self, code: str, name: str, *, conn: Connection | None = None) -> None:
@@ -1296,6 +1303,10 @@ class OwnConnections:
             conn.close()
         except Exception:  # noqa: BLE001, S110 - already broken: closing is best effort
             pass
+
+    def close_all(self) -> None:
+        self.local = threading.local()
+        OwnConnections._close_all(self.opened, self.lock)
 
     @staticmethod
     def _close_all(opened: list, lock: threading.Lock) -> None:

@@ -157,3 +157,22 @@ def test_the_as_of_report_reads_the_covering_index_whose_new_entries_append(ledg
         plan = " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + postings_read))
     assert columns == ["effective_date", "account_id", "id", "amount_fen", "pending"]
     assert "USING COVERING INDEX ix_postings_date_account" in plan, plan
+
+
+def test_close_releases_the_connections_post_opened_and_posting_still_works(ledger):
+    """``Ledger.post`` runs on connections outside the engine's pool; ``close`` releases them (a PostgreSQL
+    server counts each until then) and the next post opens a fresh one."""
+    chart(ledger)
+    ledger.post(transfer("c1", "Assets:Bank", "NetAssets:Appropriations", "10.00"))
+    opened = list(ledger._own_connections.opened)
+    assert len(opened) == 1
+    ledger.close()
+    assert ledger._own_connections.opened == []
+    import sqlite3
+
+    import psycopg
+
+    with pytest.raises((sqlite3.ProgrammingError, psycopg.OperationalError), match="closed"):
+        opened[0].cursor().execute("SELECT 1")
+    ledger.post(transfer("c2", "Assets:Bank", "NetAssets:Appropriations", "5.00"))
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 1_500

@@ -1,6 +1,7 @@
-"""Property tests: a stateful machine interleaves postings, pending/post/void/expiry, reversals and replays
-against a simple model, and after every step checks conservation, cached balances = postings, and that no
-constrained account is overdrawn. Runs on SQLite and PostgreSQL."""
+"""Property tests: a stateful machine interleaves postings, pending/post/void/expiry, reversals, replays and
+linked pairs against a simple model, through both ways in (``Ledger.submit`` on a pooled connection and
+``Ledger.post``, the API's path on the thread's own connection), and after every step checks conservation,
+cached balances = postings, and that no constrained account is overdrawn. Runs on SQLite and PostgreSQL."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -10,9 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from ledger.chain import seal, verify_chain
-from ledger.engine import Ledger, posting_specs
+from ledger.engine import EventResult, Ledger, posting_specs
 from ledger.entries import PostPendingRequest, ReversalRequest, TransactionRequest, VoidPendingRequest
-from ledger.errors import ResultCode
+from ledger.errors import LedgerError, ResultCode
 from ledger.queries import reconcile, trial_balance
 
 BOOK = "prop"
@@ -42,7 +43,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pending = {}  # client id -> (debit, credit, fen, expires_at)
         self.reservations = {name: [0, 0] for name in NAMES}  # pending debits, pending credits
         self.reversible = {}  # client id -> (debit, credit, fen)
-        self.sent = []  # (request, transaction id) for replays
+        self.sent = []  # (requests of one batch, their transaction ids) for replays
         self.counter = 0
 
     def _key(self) -> str:
@@ -62,10 +63,18 @@ class LedgerMachine(RuleBasedStateMachine):
                 return True
         return False
 
-    def _submit(self, request):
-        result = self.ledger.submit([request])[0]
+    def _submit(self, request, *, via_post: bool = False):
+        """One request through ``submit`` or, with ``via_post``, through ``Ledger.post`` (which raises its
+        refusal as a LedgerError; the code is what the model checks either way)."""
+        if via_post:
+            try:
+                result = self.ledger.post(request)
+            except LedgerError as error:
+                result = EventResult(0, error.code, message=error.message)
+        else:
+            result = self.ledger.submit([request])[0]
         if result.ok:
-            self.sent.append((request, result.transaction_id))
+            self.sent.append(([request], [result.transaction_id]))
         return result
 
     @initialize()
@@ -87,8 +96,9 @@ class LedgerMachine(RuleBasedStateMachine):
         amount=amounts,
         pending=st.booleans(),
         expires_in=st.one_of(st.none(), st.integers(min_value=1, max_value=120)),
+        via_post=st.booleans(),
     )
-    def transfer(self, debit, credit, amount, pending, expires_in):
+    def transfer(self, debit, credit, amount, pending, expires_in, via_post):
         if debit == credit:
             return
         fen = int(amount.replace(".", ""))
@@ -109,7 +119,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.reservations[credit][1] -= fen
         else:
             expected_refusal = self._would_overdraw({debit: fen, credit: -fen})
-        result = self._submit(request)
+        result = self._submit(request, via_post=via_post)
         if expected_refusal:
             assert result.code in (ResultCode.DEBITS_EXCEED_CREDITS, ResultCode.CREDITS_EXCEED_DEBITS), result
             return
@@ -122,6 +132,49 @@ class LedgerMachine(RuleBasedStateMachine):
             self.posted[debit] += fen
             self.posted[credit] -= fen
             self.reversible[key] = (debit, credit, fen)
+
+    @rule(
+        first=st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES), amounts),
+        second=st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES), amounts),
+    )
+    def linked_pair(self, first, second):
+        """Two transfers linked in one batch: both are recorded, or neither (the one that would overdraw
+        says why, the other ``linked_event_failed``); the second sees the first's effect."""
+        if first[0] == first[1] or second[0] == second[1]:
+            return
+        legs = []
+        for debit, credit, amount in (first, second):
+            legs.append((debit, credit, int(amount.replace(".", "")), amount))
+        requests = [
+            TransactionRequest(
+                self._key(),
+                posting_specs(BOOK, [(debit, amount), (credit, f"-{amount}")]),
+                date(2026, 3, 2),
+                linked=index == 0,
+            )
+            for index, (debit, credit, _fen, amount) in enumerate(legs)
+        ]
+        deltas: dict[str, int] = {}
+        failing = None
+        for index, (debit, credit, fen, _amount) in enumerate(legs):
+            deltas[debit] = deltas.get(debit, 0) + fen
+            deltas[credit] = deltas.get(credit, 0) - fen
+            if self._would_overdraw(deltas):
+                failing = index
+                break
+        results = self.ledger.submit(requests)
+        if failing is None:
+            assert [result.code for result in results] == [ResultCode.OK, ResultCode.OK], results
+            for (debit, credit, fen, _amount), request in zip(legs, requests):
+                self.posted[debit] += fen
+                self.posted[credit] -= fen
+                self.reversible[request.client_id] = (debit, credit, fen)
+            # Replayed as the batch it was: a linked request alone would leave its chain open.
+            self.sent.append((requests, [result.transaction_id for result in results]))
+            return
+        overdrawn = (ResultCode.DEBITS_EXCEED_CREDITS, ResultCode.CREDITS_EXCEED_DEBITS)
+        assert results[failing].code in overdrawn, results
+        assert results[1 - failing].code == ResultCode.LINKED_EVENT_FAILED, results
 
     @rule(data=st.data(), share=st.integers(min_value=1, max_value=100))
     def post_pending(self, data, share):
@@ -186,9 +239,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def replay(self, data):
         if not self.sent:
             return
-        request, transaction_id = data.draw(st.sampled_from(self.sent))
-        result = self.ledger.submit([request])[0]
-        assert (result.code, result.transaction_id) == (ResultCode.EXISTS, transaction_id)
+        requests, transaction_ids = data.draw(st.sampled_from(self.sent))
+        results = self.ledger.submit(requests)
+        assert [(result.code, result.transaction_id) for result in results] == [
+            (ResultCode.EXISTS, transaction_id) for transaction_id in transaction_ids
+        ]
 
     @invariant()
     def cached_balances_equal_postings_and_books_balance(self):
@@ -208,6 +263,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert sum(row.debit_fen for row in rows) == sum(row.credit_fen for row in rows)
 
     def teardown(self):
+        self.ledger.close()
         seal(self.ledger.engine)
         report = verify_chain(self.ledger.engine)
         assert report.intact and report.unsealed == 0
