@@ -266,6 +266,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ledger.close()
         seal(self.ledger.engine)
         report = verify_chain(self.ledger.engine)
+        # Each example has an engine of its own: release its pool now, not when the test ends (hundreds of
+        # examples would hold more connections than a PostgreSQL server admits).
+        self.ledger.engine.dispose()
         assert report.intact and report.unsealed == 0
 
 
