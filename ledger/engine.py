@@ -45,11 +45,14 @@ from ledger.entries import (
     request_hash,
 )
 from ledger.errors import LedgerError, ResultCode
+from ledger.gc_pause import cyclic_gc_paused
 from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_fen
 from ledger.numbers import SHANGHAI, parse_period, period_of
 from ledger.store import DriverStatements, chunks
 
 BATCH_REQUESTS_MAX = 10_000
+# Batches this large run with the cyclic garbage collector paused (ledger.gc_pause): 15-25% of their CPU.
+GC_PAUSE_MIN_REQUESTS = 100
 # One retry covers the races where two writers insert the same idempotency key, or resolve the same pending
 # (post/void/expire) or reverse the same transaction, at once on PostgreSQL: both read before locking, the
 # unique key stops the second at commit, and its rerun reports exists / pending_already_resolved.
@@ -418,6 +421,12 @@ class Ledger:
         Requests marked ``linked`` chain to the next one: the chain succeeds or fails as a whole."""
         if len(requests) > BATCH_REQUESTS_MAX:
             raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"a batch may hold at most {BATCH_REQUESTS_MAX} requests")
+        if len(requests) >= GC_PAUSE_MIN_REQUESTS:
+            with cyclic_gc_paused():
+                return self._submit(requests, conn)
+        return self._submit(requests, conn)
+
+    def _submit(self, requests: Sequence[Request], conn: Connection | None) -> list[EventResult]:
         if conn is not None:
             return _Submission(self, conn, requests).run()
         # The hot-path writes run on the driver's cursor, so their errors come unwrapped by SQLAlchemy.

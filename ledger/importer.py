@@ -27,6 +27,7 @@ from ledger.accounts import account_type, check_type_allowed_in_book
 from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, T_TRANSACTIONS, Ledger, utc_now
 from ledger.entries import CLIENT_ID_MAX_LENGTH, MEMO_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
+from ledger.gc_pause import cyclic_gc_paused
 from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
 from ledger.store import DriverStatements, chunks
 
@@ -271,13 +272,14 @@ class CsvImporter:
                 is None
             )
         chunk: list[_Tx] = []
-        for tx in read_transactions(stream, self.report):
-            chunk.append(tx)
-            if len(chunk) >= self.chunk_transactions:
+        with cyclic_gc_paused():
+            for tx in read_transactions(stream, self.report):
+                chunk.append(tx)
+                if len(chunk) >= self.chunk_transactions:
+                    self._commit_chunk(chunk)
+                    chunk = []
+            if chunk:
                 self._commit_chunk(chunk)
-                chunk = []
-        if chunk:
-            self._commit_chunk(chunk)
         return self.report
 
     # -- one chunk, one database transaction -----------------------------------------------------------
