@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.bootstrap import DOMAIN_PACKAGES, migrate
-from ledger.chain import background_chainer, seal
+from ledger.chain import CHAINER_BATCH_SIZE, background_chainer, seal
 from ledger.db import DATABASE_URL_ENV, make_engine
 from ledger.engine import Ledger
 from ledger.errors import LedgerError, ResultCode
@@ -180,7 +180,7 @@ def import_(
         TextColumn("[bold]seal[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors
     ) as progress:
         seal_task = progress.add_task("seal", total=None)
-        while sealed := seal(ledger.engine, max_batches=1):
+        while sealed := seal(ledger.engine, batch_size=CHAINER_BATCH_SIZE, max_batches=1):
             progress.advance(seal_task, sealed)
     console.print(
         f"{report.posted} transactions ({report.postings} postings) posted, {report.skipped} already posted, "

@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 SEAL_BATCH_SIZE = 5_000
+# The background chainer stores a batch per write-lock window. Behind a bulk import, which holds SQLite's write
+# lock for a 50k-transaction chunk at a time, it gets a window about once per chunk, so a batch must cover a
+# chunk to keep up: with 5,000 the CLI import of 1M took 61-71 s, with 50,000 48-49 s (docs/BENCHMARKS.md).
+CHAINER_BATCH_SIZE = 50_000
 VERIFY_CHUNK_SIZE = 10_000
 # Arbitrary but fixed key of the PostgreSQL advisory lock that makes the chainer single-file.
 CHAIN_LOCK_KEY = 0x66756E646C6564  # "fundled"
@@ -313,7 +317,7 @@ def _chain_until_stopped(url: str, stop) -> None:  # noqa: ANN001 - a multiproce
     engine = make_engine(url)
     try:
         while not stop.is_set():
-            if seal(engine, max_batches=1) == 0:
+            if seal(engine, batch_size=CHAINER_BATCH_SIZE, max_batches=1) == 0:
                 stop.wait(CHAINER_IDLE_S)
     finally:
         engine.dispose()
