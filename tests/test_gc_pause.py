@@ -116,3 +116,24 @@ def test_an_import_reads_and_writes_with_the_collector_paused(ledger):
     assert report.posted == 3 and states == [False, False, False]
     assert gc.isenabled()
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 300
+
+
+def test_pauses_that_overlap_for_long_still_collect_now_and_then(monkeypatch):
+    """A server taking batch after batch on several threads may never see the pause end: a holder leaving a
+    pause older than PAUSE_MAX_S collects once, so cycles other work makes meanwhile are still freed."""
+    from ledger import gc_pause
+
+    clock = [1_000.0]
+    monkeypatch.setattr(gc_pause.time, "monotonic", lambda: clock[0])
+    collections = []
+    monkeypatch.setattr(gc_pause.gc, "collect", lambda *args: collections.append(clock[0]) or 0)
+    outer = cyclic_gc_paused()
+    outer.__enter__()
+    with cyclic_gc_paused():
+        clock[0] += gc_pause.PAUSE_MAX_S / 2
+    assert collections == []  # a short overlap: nothing to do
+    with cyclic_gc_paused():
+        clock[0] += gc_pause.PAUSE_MAX_S
+    assert collections == [clock[0]]  # the pause had lasted too long: one collection
+    outer.__exit__(None, None, None)
+    assert gc.isenabled()
