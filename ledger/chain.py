@@ -41,7 +41,7 @@ GENESIS_HASH = "0" * 64
 SEAL_BATCH_SIZE = 5_000
 # The background chainer stores a batch per write-lock window. Behind a bulk import, which holds SQLite's write
 # lock for a 50k-transaction chunk at a time, it gets a window about once per chunk, so a batch must cover a
-# chunk to keep up: with 5,000 the CLI import of 1M took 61-71 s, with 50,000 48-49 s (docs/BENCHMARKS.md).
+# chunk to keep up: with 5,000 the CLI import of 1M took 72-74 s, with 50,000 52-53 s (docs/BENCHMARKS.md).
 CHAINER_BATCH_SIZE = 50_000
 VERIFY_CHUNK_SIZE = 10_000
 # Arbitrary but fixed key of the PostgreSQL advisory lock that makes the chainer single-file.

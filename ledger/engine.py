@@ -19,6 +19,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -51,7 +52,7 @@ from ledger.numbers import SHANGHAI, parse_period, period_of
 from ledger.store import DriverStatements, chunks
 
 BATCH_REQUESTS_MAX = 10_000
-# Batches this large run with the cyclic garbage collector paused (ledger.gc_pause): 15-25% of their CPU.
+# Batches this large run with the cyclic garbage collector paused (ledger.gc_pause, docs/BENCHMARKS.md).
 GC_PAUSE_MIN_REQUESTS = 100
 # One retry covers the races where two writers insert the same idempotency key, or resolve the same pending
 # (post/void/expire) or reverse the same transaction, at once on PostgreSQL: both read before locking, the
@@ -421,12 +422,10 @@ class Ledger:
         Requests marked ``linked`` chain to the next one: the chain succeeds or fails as a whole."""
         if len(requests) > BATCH_REQUESTS_MAX:
             raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"a batch may hold at most {BATCH_REQUESTS_MAX} requests")
-        if len(requests) >= GC_PAUSE_MIN_REQUESTS:
-            with cyclic_gc_paused():
-                return self._submit(requests, conn)
-        return self._submit(requests, conn)
+        with cyclic_gc_paused() if len(requests) >= GC_PAUSE_MIN_REQUESTS else nullcontext():
+            return self._run_submission(requests, conn)
 
-    def _submit(self, requests: Sequence[Request], conn: Connection | None) -> list[EventResult]:
+    def _run_submission(self, requests: Sequence[Request], conn: Connection | None) -> list[EventResult]:
         if conn is not None:
             return _Submission(self, conn, requests).run()
         # The hot-path writes run on the driver's cursor, so their errors come unwrapped by SQLAlchemy.

@@ -2,7 +2,7 @@
 
 The collector runs after every few hundred allocations of container objects and, now and then, walks every
 live object. A bulk import or a batch allocates hundreds of thousands of small objects that form no
-reference cycles (reference counting frees them), so those walks find nothing and cost 15-25% of the work
+reference cycles (reference counting frees them), so those walks find nothing and only cost time
 (measured: docs/BENCHMARKS.md). Pausing is process-wide, so the pause is shared: the collector comes back
 when the last holder leaves, and only if it was running when the first one came. Where holders overlap
 without end (a server taking batch after batch on several threads), whoever leaves a pause older than

@@ -1,6 +1,8 @@
 import io
+import sqlite3
 from datetime import date
 
+import psycopg
 import pytest
 
 from ledger.chain import seal, verify_chain
@@ -168,10 +170,6 @@ def test_close_releases_the_connections_post_opened_and_posting_still_works(ledg
     assert len(opened) == 1
     ledger.close()
     assert ledger._own_connections.opened == []
-    import sqlite3
-
-    import psycopg
-
     with pytest.raises((sqlite3.ProgrammingError, psycopg.OperationalError), match="closed"):
         opened[0].cursor().execute("SELECT 1")
     ledger.post(transfer("c2", "Assets:Bank", "NetAssets:Appropriations", "5.00"))

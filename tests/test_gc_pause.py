@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from ledger.engine import GC_PAUSE_MIN_REQUESTS
+from ledger.engine import BATCH_REQUESTS_MAX, GC_PAUSE_MIN_REQUESTS
 from ledger.errors import LedgerError, ResultCode
 from ledger.gc_pause import cyclic_gc_paused
 from ledger.importer import import_csv
@@ -56,7 +56,7 @@ def test_a_refused_batch_and_a_failed_import_leave_the_collector_running(ledger)
     assert {result.code for result in results} == {ResultCode.CREDITS_EXCEED_DEBITS}
     assert gc.isenabled()
     with pytest.raises(LedgerError) as refused:
-        ledger.submit([batch[0]] * 10_001)
+        ledger.submit([batch[0]] * (BATCH_REQUESTS_MAX + 1))
     assert refused.value.code == ResultCode.BATCH_TOO_LARGE
     assert gc.isenabled()
     with pytest.raises(UnicodeDecodeError):

@@ -142,9 +142,7 @@ class LedgerMachine(RuleBasedStateMachine):
         says why, the other ``linked_event_failed``); the second sees the first's effect."""
         if first[0] == first[1] or second[0] == second[1]:
             return
-        legs = []
-        for debit, credit, amount in (first, second):
-            legs.append((debit, credit, int(amount.replace(".", "")), amount))
+        legs = [(debit, credit, int(amount.replace(".", "")), amount) for debit, credit, amount in (first, second)]
         requests = [
             TransactionRequest(
                 self._key(),
