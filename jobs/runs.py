@@ -1,7 +1,10 @@
 """Job runs and alerts: each run is recorded once per (job, period key); findings become alerts.
 
 A run that already succeeded for its period key is not run again (``already_ran``), so a scheduler that
-fires twice, or two processes that both fire, do no double work. A failed run may be retried.
+fires twice, or two processes that both fire, do no double work. A run still marked running is left to its
+runner (``already_running``) unless it started more than ``RUN_PRESUMED_DEAD_AFTER`` ago: a process that
+died mid-run leaves that mark behind for good. A failed run may be retried. Taking a run over is one
+conditional UPDATE, so of two processes that both try, exactly one wins.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +23,9 @@ from ledger.schema import Alert, JobRun
 T_RUNS = JobRun.__table__
 T_ALERTS = Alert.__table__
 ALERT_SEVERITIES = ("info", "warning", "critical")
+# Longer than any job takes on a large ledger (verify of 1M transactions: under 10 s; import-sized
+# jobs: minutes), short enough that a crashed run's period is retried the same day.
+RUN_PRESUMED_DEAD_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ class JobOutcome:
 class RunResult:
     job: str
     period_key: str
-    status: str  # succeeded | failed | already_ran
+    status: str  # succeeded | failed | already_ran | already_running
     counts: dict[str, int]
     message: str = ""
 
@@ -64,13 +71,26 @@ def run_job(engine: Engine, job: str, period_key: str, action: Callable[[], JobO
             return RunResult(job, period_key, "already_ran", json.loads(existing.counts_json))
         if existing is None:
             try:
-                conn.execute(
-                    T_RUNS.insert().values(job=job, period_key=period_key, started_at=started, status="running")
-                )
+                with conn.begin_nested():
+                    conn.execute(
+                        T_RUNS.insert().values(job=job, period_key=period_key, started_at=started, status="running")
+                    )
             except IntegrityError:
-                return RunResult(job, period_key, "already_ran", {}, "another process is running it")
+                return RunResult(job, period_key, "already_running", {}, "another process is running it")
         else:
-            conn.execute(update(T_RUNS).where(T_RUNS.c.id == existing.id).values(started_at=started, status="running"))
+            # Take the run over only from a failed run or a runner presumed dead, and only if no other
+            # process took it first: the WHERE re-checks the status under the row lock.
+            claimed = conn.execute(
+                update(T_RUNS)
+                .where(
+                    T_RUNS.c.id == existing.id,
+                    (T_RUNS.c.status == "failed")
+                    | ((T_RUNS.c.status == "running") & (T_RUNS.c.started_at < started - RUN_PRESUMED_DEAD_AFTER)),
+                )
+                .values(started_at=started, status="running")
+            ).rowcount
+            if claimed != 1:
+                return RunResult(job, period_key, "already_running", {}, "another process is running it")
     try:
         outcome = action()
     except Exception as error:  # recorded, then re-raised: a failed run stays visible and retryable

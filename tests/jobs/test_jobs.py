@@ -1,5 +1,8 @@
 """Scheduled jobs: recorded once per period key, findings become alerts that resolve when fixed."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,9 +11,11 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from jobs.definitions import JOBS, period_key, run
-from jobs.runs import JobOutcome, alerts, last_runs, run_job
+from jobs.runs import RUN_PRESUMED_DEAD_AFTER, JobOutcome, alerts, last_runs, run_job
 from jobs.scheduler import build_scheduler, leadership
 from ledger.chain import seal
+from ledger.engine import utc_now
+from ledger.schema import JobRun
 from tests.ledger_helpers import BOOK, chart, fund, transfer
 
 NOW = datetime(2026, 3, 10, 1, 30, tzinfo=UTC)
@@ -116,3 +121,59 @@ def test_only_one_process_leads_the_scheduler_on_postgres(postgres_url):
             assert first and not second
     with leadership(postgres_url, wait=False) as after_release:
         assert after_release
+
+
+def test_a_run_still_marked_running_is_not_run_again_defect_18(ledger):
+    """Defect 18 (issue 11): a period key whose run is still marked running was run again, so two
+    schedulers both acted. Now the second gets ``already_running`` and the job is not called."""
+    calls = []
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            JobRun.__table__.insert().values(job="probe", period_key="k", started_at=utc_now(), status="running")
+        )
+    result = run_job(ledger.engine, "probe", "k", lambda: calls.append(1) or JobOutcome())
+    assert result.status == "already_running"
+    assert calls == []
+    assert last_runs(ledger.engine)["probe"]["status"] == "running"
+
+
+def test_a_run_whose_runner_died_is_taken_over_after_the_presumed_dead_window(ledger):
+    calls = []
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            JobRun.__table__.insert().values(
+                job="probe",
+                period_key="k",
+                started_at=utc_now() - RUN_PRESUMED_DEAD_AFTER - timedelta(minutes=1),
+                status="running",
+            )
+        )
+    result = run_job(ledger.engine, "probe", "k", lambda: calls.append(1) or JobOutcome())
+    assert result.status == "succeeded"
+    assert calls == [1]
+
+
+def test_two_processes_retrying_one_failed_run_run_it_once_defect_18(ledger):
+    """Both see the failed run; the conditional take-over lets exactly one of them act."""
+
+    def failing():
+        raise RuntimeError("first attempt failed")
+
+    with pytest.raises(RuntimeError):
+        run_job(ledger.engine, "probe", "k", failing)
+    calls = []
+    start = threading.Barrier(2)
+
+    def slow_action():
+        calls.append(1)
+        time.sleep(0.3)
+        return JobOutcome()
+
+    def attempt():
+        start.wait()
+        return run_job(ledger.engine, "probe", "k", slow_action).status
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(lambda _: attempt(), range(2)))
+    assert calls == [1]
+    assert statuses == ["already_running", "succeeded"]
