@@ -12,6 +12,8 @@ class FundsCode(StrEnum):
     NOT_FOUND = "funds_object_not_found"
     ALREADY_EXISTS = "funds_object_already_exists"
     CONFIGURATION_INVALID = "funds_configuration_invalid"
+    CLIENT_ID_INVALID = "client_id_invalid"
+    AMOUNT_MUST_BE_POSITIVE = "amount_must_be_positive"
     # risk-compensation pools
     FUNDER_SHARES_MUST_SUM_TO_ONE = "funder_shares_must_sum_to_one"
     FUNDER_NOT_IN_POOL = "funder_not_in_pool"
@@ -42,6 +44,8 @@ class FundsCode(StrEnum):
     INVESTMENT_EXCEEDS_CASH = "investment_exceeds_cash"
     DISTRIBUTION_EXCEEDS_CASH = "distribution_exceeds_cash"
     EXIT_EXCEEDS_COST = "exit_exceeds_cost"
+    SUBFUND_ALREADY_ESTABLISHED = "subfund_already_established"
+    ENTERPRISE_ANNUAL_FILED_LOANS_CAP_CLIPPED = "enterprise_annual_filed_loans_cap_clipped"
     # checks over time (scheduled breach scan)
     TARGET_INVESTMENT_BELOW_FUND_SHARE = "target_investment_below_fund_share"
     TARGET_INVESTMENT_BELOW_GUIDANCE_MULTIPLE = "target_investment_below_guidance_multiple"

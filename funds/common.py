@@ -2,20 +2,79 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, select
 
 from funds.codes import FundsCode
-from funds.models import FundsEvent, FundsFlag
+from funds.models import FundsEvent, FundsFlag, FundsRequest
 from ledger.engine import T_ACCOUNTS, T_BOOKS, Ledger, utc_now
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ResultCode
 
 SOURCE = "funds"  # idempotency namespace of every ledger request this package makes
 
 T_EVENTS = FundsEvent.__table__
 T_FLAGS = FundsFlag.__table__
+T_REQUESTS = FundsRequest.__table__
+CLIENT_ID_MAX_LENGTH = 200
+
+_NOT_SEEN = object()
+
+
+def _content_hash(operation: str, content: dict[str, Any]) -> str:
+    canonical = json.dumps({"operation": operation, **content}, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def require_client_id(client_id: str) -> str:
+    if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > CLIENT_ID_MAX_LENGTH:
+        raise LedgerError(
+            FundsCode.CLIENT_ID_INVALID,
+            f"a money-moving call needs the caller's own key (client_id), 1-{CLIENT_ID_MAX_LENGTH} characters",
+        )
+    return client_id
+
+
+def replayed(conn: Connection, operation: str, client_id: str, content: dict[str, Any]) -> Any:
+    """The stored result of an earlier call with this key and content (``NOT_SEEN`` when there was none).
+
+    The same key with other content (or for another operation) is refused: a caller's key names one call."""
+    require_client_id(client_id)
+    row = conn.execute(
+        select(T_REQUESTS.c.operation, T_REQUESTS.c.content_hash, T_REQUESTS.c.result_json).where(
+            T_REQUESTS.c.client_id == client_id
+        )
+    ).first()
+    if row is None:
+        return _NOT_SEEN
+    if row.operation != operation or row.content_hash != _content_hash(operation, content):
+        raise LedgerError(
+            ResultCode.EXISTS_WITH_DIFFERENT_CONTENT,
+            f"key {client_id!r} was used for another {row.operation} call; a retry must repeat it exactly",
+            client_id=client_id,
+        )
+    return json.loads(row.result_json)
+
+
+def is_new(result: Any) -> bool:
+    return result is _NOT_SEEN
+
+
+def remember(conn: Connection, operation: str, client_id: str, content: dict[str, Any], result: Any) -> Any:
+    """Keep this call's result under its key (in the command's own transaction: both commit or neither)."""
+    conn.execute(
+        T_REQUESTS.insert().values(
+            client_id=client_id,
+            operation=operation,
+            content_hash=_content_hash(operation, content),
+            result_json=json.dumps(result, ensure_ascii=False, sort_keys=True),
+            recorded_at=utc_now(),
+        )
+    )
+    return result
 
 
 @contextmanager

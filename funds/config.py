@@ -8,9 +8,9 @@ a region with other numbers (the Anhui 30% variant) is a new preset or a JSON do
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from funds.codes import FundsCode
 from ledger.errors import LedgerError
@@ -116,6 +116,16 @@ class FundPolicy(BaseModel):
     target_investment_min_multiple: PolicyValue
     local_reinvestment_multiple: PolicyValue
     idle_money_max_days: PolicyValue
+
+    # A structure or a call ratio cannot be granted "up to the room": these rules stop or warn, never clip.
+    UNCLIPPABLE_RULES: ClassVar[tuple[str, ...]] = ("guidance_share_min", "guidance_never_largest", "first_call_min")
+
+    @model_validator(mode="after")
+    def _clip_only_where_it_means_something(self) -> FundPolicy:
+        for name in self.UNCLIPPABLE_RULES:
+            if getattr(self, name).enforcement == "clip":
+                raise LedgerError(FundsCode.CONFIGURATION_INVALID, f"{name} cannot be clipped; configure stop or warn")
+        return self
 
 
 DEFAULT_FUND_POLICY = FundPolicy(

@@ -71,6 +71,7 @@ def _load_guidance_fund(ledger: Ledger) -> None:
         actor="finance-clerk",
         approver="finance-director",
         approval_doc="穗财科〔2026〕3号",
+        client_id="demo:appropriation:穗财科〔2026〕3号",
     )
     for code, size, investors, guidance, investments in SUBFUNDS:
         funds.create_subfund(
@@ -87,18 +88,36 @@ def _load_guidance_fund(ledger: Ledger) -> None:
         )
         for investor, amount in investors:
             funds.approve_commitment(
-                funds.record_commitment(code, investor, amount, date(2026, 2, 1), actor="gp-clerk"),
+                funds.record_commitment(
+                    code, investor, amount, date(2026, 2, 1), actor="gp-clerk", client_id=f"demo:{code}:{investor}"
+                ),
                 approver="gf-reviewer",
             )
         funds.approve_commitment(
             funds.record_commitment(
-                code, GUIDANCE_CODE, guidance, date(2026, 2, 2), actor="gp-clerk", is_guidance=True
+                code,
+                GUIDANCE_CODE,
+                guidance,
+                date(2026, 2, 2),
+                actor="gp-clerk",
+                is_guidance=True,
+                client_id=f"demo:{code}:{GUIDANCE_CODE}",
             ),
             approver="gf-reviewer",
         )
-        call_id = funds.record_call(code, "40%", date(2026, 3, 1), date(2026, 3, 31), actor="gp-clerk")
+        funds.establish_subfund(code, date(2026, 2, 15), actor="gf-reviewer")
+        call_id = funds.record_call(
+            code, "40%", date(2026, 3, 1), date(2026, 3, 31), actor="gp-clerk", client_id=f"demo:{code}:call:1"
+        )
         for investor, amount_fen in funds.approve_call(call_id, approver="gf-reviewer").items():
-            funds.pay_call(call_id, investor, f"{amount_fen // 100}", date(2026, 3, 20), actor="gp-clerk")
+            funds.pay_call(
+                call_id,
+                investor,
+                f"{amount_fen // 100}",
+                date(2026, 3, 20),
+                actor="gp-clerk",
+                client_id=f"demo:{code}:call:1:{investor}",
+            )
         for enterprise, amount, stage, local in investments:
             funds.invest(
                 code,
@@ -110,6 +129,7 @@ def _load_guidance_fund(ledger: Ledger) -> None:
                 sector="hard-tech",
                 hard_tech=stage != "growth",
                 actor="gp-clerk",
+                client_id=f"demo:{code}:investment:{enterprise}",
             )
         funds.accrue_fees(code, date(2026, 12, 31), actor="gp-clerk")
         funds.record_valuation(code, date(2027, 12, 31), size, source="demo valuation")
@@ -125,7 +145,13 @@ def _load_pool(ledger: Ledger) -> None:
     pools.create_pool(POOL_CODE, "广州市科技型中小企业信贷风险补偿资金池", GUANGZHOU_POOL_POLICY, funders)
     for funder, amount in (("440000", "2000万"), ("440100", "5000万"), ("440106", "3000万")):
         pools.contribute(
-            POOL_CODE, funder, amount, date(2026, 1, 10), actor="finance-clerk", approver="finance-director"
+            POOL_CODE,
+            funder,
+            amount,
+            date(2026, 1, 10),
+            actor="finance-clerk",
+            approver="finance-director",
+            client_id=f"demo:pool:contribution:{funder}",
         )
     pools.add_bank(
         POOL_CODE,
@@ -151,6 +177,7 @@ def _load_pool(ledger: Ledger) -> None:
         12,
         date(2026, 3, 1),
         actor="bank-officer",
+        client_id="demo:loan:GZ01-0001",
     )
     pools.file_loan(
         POOL_CODE,
@@ -162,9 +189,10 @@ def _load_pool(ledger: Ledger) -> None:
         12,
         date(2026, 4, 1),
         actor="bank-officer",
+        client_id="demo:loan:GZ02-0001",
     )
     pools.set_loan_status(first, "overdue", actor="bank-officer")
     pools.set_loan_status(first, "defaulted", actor="bank-officer")
-    claim = pools.submit_claim(first, "600万", date(2026, 11, 1), actor="bank-officer")
+    claim = pools.submit_claim(first, "600万", date(2026, 11, 1), actor="bank-officer", client_id="demo:claim:1")
     pools.approve_claim(claim, approver="finance-auditor", paid_on=date(2026, 11, 20), approval_doc="穗科补〔2026〕9号")
-    pools.record_recovery(claim, "200万", "20万", date(2027, 5, 1), actor="bank-officer")
+    pools.record_recovery(claim, "200万", "20万", date(2027, 5, 1), actor="bank-officer", client_id="demo:recovery:1")

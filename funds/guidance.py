@@ -28,9 +28,12 @@ from funds.common import (
     SOURCE,
     balance_in,
     fetch_one,
+    is_new,
     lock_row,
     record_event,
     record_flag,
+    remember,
+    replayed,
     require_maker_checker,
     utc_now,
 )
@@ -45,6 +48,7 @@ from funds.models import (
     FeeAccrual,
     GuidanceFund,
     Investment,
+    InvestmentExit,
     SubFund,
     Valuation,
 )
@@ -61,6 +65,7 @@ T_CALLS = CapitalCall.__table__
 T_CALL_ITEMS = CallItem.__table__
 T_CALL_PAYMENTS = CallPayment.__table__
 T_INVESTMENTS = Investment.__table__
+T_EXITS = InvestmentExit.__table__
 T_VALUATIONS = Valuation.__table__
 T_DISTRIBUTIONS = Distribution.__table__
 T_DISTRIBUTION_PARTS = DistributionPart.__table__
@@ -127,44 +132,61 @@ class GuidanceFunds:
         *,
         actor: str,
         approver: str,
+        client_id: str,
         approval_doc: str | None = None,
-        client_id: str | None = None,
-    ) -> None:
-        """财政出资: the budget appropriation paid into the guidance fund.
-
-        Its idempotency key is ``client_id``, else the approval document (one 批复 is one appropriation),
-        else the date and amount — so two equal appropriations on one day need a document or an id."""
+    ) -> int:
+        """财政出资: the budget appropriation paid into the guidance fund. ``client_id`` is the caller's key: a
+        retry with it records nothing new; returns the journal transaction's id."""
         require_maker_checker(actor, approver)
-        fen = parse_amount_fen(amount)
-        self._post(
-            client_id
-            or (f"gf:{guidance_code}:appropriation:{approval_doc}" if approval_doc else None)
-            or f"gf:{guidance_code}:appropriation:{on}:{fen}",
-            posting_specs(
-                gf_book(guidance_code), [("Assets:Bank", _money(fen)), ("NetAssets:Appropriations", _money(-fen))]
-            ),
-            on,
-            "gf_appropriation",
-            Audit(actor, approver, approval_doc),
-        )
+        fen = _positive_fen(amount)
+        content = {
+            "fund": guidance_code,
+            "amount_fen": fen,
+            "on": on,
+            "actor": actor,
+            "approver": approver,
+            "approval_doc": approval_doc,
+        }
+        with self.ledger.engine.begin() as c:
+            if not is_new(stored := replayed(c, "gf_appropriation", client_id, content)):
+                return stored
+            fetch_one(c, T_GUIDANCE, "guidance fund", code=guidance_code)
+            result = self._post(
+                f"gf:{guidance_code}:appropriation:{client_id}",
+                posting_specs(
+                    gf_book(guidance_code), [("Assets:Bank", _money(fen)), ("NetAssets:Appropriations", _money(-fen))]
+                ),
+                on,
+                "gf_appropriation",
+                Audit(actor, approver, approval_doc),
+                conn=c,
+            )
+            return remember(c, "gf_appropriation", client_id, content, result.transaction_id)
 
     def remit_to_treasury(
-        self, guidance_code: str, amount: str, on: date, *, actor: str, approver: str, client_id: str | None = None
-    ) -> None:
-        """上缴国库 at wind-up: principal and returns go back to the treasury (key: ``client_id``, else date
-        and amount)."""
+        self, guidance_code: str, amount: str, on: date, *, actor: str, approver: str, client_id: str
+    ) -> int:
+        """上缴国库 at wind-up: principal and returns go back to the treasury; returns the transaction's id."""
         require_maker_checker(actor, approver)
-        fen = parse_amount_fen(amount)
-        self._post(
-            client_id or f"gf:{guidance_code}:remittance:{on}:{fen}",
-            posting_specs(
-                gf_book(guidance_code), [("NetAssets:RemittedToTreasury", _money(fen)), ("Assets:Bank", _money(-fen))]
-            ),
-            on,
-            "gf_treasury_remittance",
-            Audit(actor, approver),
-            overdraft_code=FundsCode.DISTRIBUTION_EXCEEDS_CASH,
-        )
+        fen = _positive_fen(amount)
+        content = {"fund": guidance_code, "amount_fen": fen, "on": on, "actor": actor, "approver": approver}
+        with self.ledger.engine.begin() as c:
+            if not is_new(stored := replayed(c, "gf_remittance", client_id, content)):
+                return stored
+            fetch_one(c, T_GUIDANCE, "guidance fund", code=guidance_code)
+            result = self._post(
+                f"gf:{guidance_code}:remittance:{client_id}",
+                posting_specs(
+                    gf_book(guidance_code),
+                    [("NetAssets:RemittedToTreasury", _money(fen)), ("Assets:Bank", _money(-fen))],
+                ),
+                on,
+                "gf_treasury_remittance",
+                Audit(actor, approver),
+                conn=c,
+                overdraft_code=FundsCode.DISTRIBUTION_EXCEEDS_CASH,
+            )
+            return remember(c, "gf_remittance", client_id, content, result.transaction_id)
 
     # ----- sub-funds -----------------------------------------------------------------------------------
 
@@ -248,28 +270,46 @@ class GuidanceFunds:
         committed_on: date,
         *,
         actor: str,
+        client_id: str,
         is_guidance: bool = False,
     ) -> int:
+        """认缴, submitted for approval; returns the commitment's id (the same id on a retry with the key)."""
+        amount_fen = _positive_fen(amount)
+        content = {
+            "subfund": subfund_code,
+            "investor": investor_code,
+            "amount_fen": amount_fen,
+            "on": committed_on,
+            "actor": actor,
+            "is_guidance": is_guidance,
+        }
         with self.ledger.engine.begin() as c:
+            if not is_new(stored := replayed(c, "sf_commitment", client_id, content)):
+                return stored
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
             commitment_id = c.execute(
                 T_COMMITMENTS.insert().values(
                     subfund_id=subfund["id"],
                     investor_code=investor_code,
                     is_guidance=is_guidance,
-                    amount_fen=parse_amount_fen(amount),
+                    amount_fen=amount_fen,
                     committed_on=committed_on,
                     status="submitted",
                     recorded_by=actor,
                 )
             ).inserted_primary_key[0]
             record_event(c, "commitment", commitment_id, "recorded", actor)
-            return commitment_id
+            return remember(c, "sf_commitment", client_id, content, commitment_id)
 
-    def approve_commitment(self, commitment_id: int, *, approver: str) -> None:
+    def approve_commitment(self, commitment_id: int, *, approver: str) -> int:
+        """Approve a commitment; returns the amount approved (less than recorded when a clip rule bound).
+
+        The commitment's id is the key: its approver repeating the call changes nothing."""
         with self.ledger.engine.begin() as c:
             commitment = lock_row(c, T_COMMITMENTS, "commitment", id=commitment_id)
             require_maker_checker(commitment["recorded_by"], approver)
+            if commitment["status"] == "approved" and commitment["approved_by"] == approver:
+                return commitment["amount_fen"]
             _require_status(commitment, "submitted")
             subfund = lock_row(c, T_SUBFUNDS, "sub-fund", id=commitment["subfund_id"])
             fund = fetch_one(c, T_GUIDANCE, "guidance fund", id=subfund["guidance_fund_id"])
@@ -283,12 +323,17 @@ class GuidanceFunds:
                     f"commitments would reach {_money(total_fen)}, above the fund size {_money(subfund['size_fen'])}",
                     room_left=_money(subfund["size_fen"] - total_fen + amount_fen),
                 )
+            structure = [*others, {**commitment, "status": "approved"}]
             if commitment["is_guidance"]:
-                self._check_guidance_share(policy, subfund, amount_fen, others)
+                amount_fen = self._enforce_guidance_share(c, policy, subfund, commitment, structure)
+                structure[-1]["amount_fen"] = amount_fen
+            if subfund["first_close_on"] is not None:
+                # After the first close the structure is final: a later close keeps the rule too.
+                self._enforce_never_largest(c, policy, subfund, structure, "commitment", commitment_id)
             c.execute(
                 T_COMMITMENTS.update()
                 .where(T_COMMITMENTS.c.id == commitment_id)
-                .values(status="approved", approved_by=approver)
+                .values(status="approved", approved_by=approver, amount_fen=amount_fen)
             )
             investor = commitment["investor_code"]
             memo = f"{sf_book(subfund['code'])}:memo"
@@ -328,34 +373,147 @@ class GuidanceFunds:
                 Audit(commitment["recorded_by"], approver),
                 conn=c,
             )
-            record_event(c, "commitment", commitment_id, "approved", approver)
+            record_event(c, "commitment", commitment_id, "approved", approver, amount_fen=amount_fen)
+            return amount_fen
+
+    def establish_subfund(self, subfund_code: str, on: date, *, actor: str) -> dict[str, int]:
+        """首次交割 (first close): the investor structure becomes final and must keep the guidance rules —
+        share of the fund within bounds and never the largest investor, both over the guidance fund's total.
+
+        Returns each investor's approved commitment. The sub-fund is the key: repeating the call with the same
+        date changes nothing; another date is refused (it is already established)."""
+        with self.ledger.engine.begin() as c:
+            subfund = lock_row(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
+            structure = self._approved_commitments(c, subfund["id"])
+            if subfund["first_close_on"] is not None:
+                if subfund["first_close_on"] != on:
+                    raise LedgerError(
+                        FundsCode.SUBFUND_ALREADY_ESTABLISHED,
+                        f"sub-fund {subfund_code} was established on {subfund['first_close_on']}",
+                    )
+                return _by_investor(structure)
+            fund = fetch_one(c, T_GUIDANCE, "guidance fund", id=subfund["guidance_fund_id"])
+            policy = FundPolicy.model_validate_json(fund["policy_json"])
+            guidance_fen = sum(row["amount_fen"] for row in structure if row["is_guidance"])
+            if guidance_fen:
+                self._enforce_share_bounds(c, policy, subfund, guidance_fen, "subfund", subfund["id"])
+            self._enforce_never_largest(c, policy, subfund, structure, "subfund", subfund["id"])
+            c.execute(T_SUBFUNDS.update().where(T_SUBFUNDS.c.id == subfund["id"]).values(first_close_on=on))
+            record_event(c, "subfund", subfund["id"], "established", actor, on=on)
+            return _by_investor(structure)
+
+    def _enforce_guidance_share(
+        self, c: Connection, policy: FundPolicy, subfund: dict, commitment: dict, structure: list[dict]
+    ) -> int:
+        """The guidance fund's share over ALL its approved commitments in the sub-fund (this one included);
+        returns the amount to approve (clipped to the room under a ``clip`` maximum)."""
+        rule = policy.guidance_share_max
+        earlier_fen = sum(row["amount_fen"] for row in structure[:-1] if row["is_guidance"])
+        amount_fen = commitment["amount_fen"]
+        max_fen = apply_ratio_down(subfund["size_fen"], rule.ratio())
+        if earlier_fen + amount_fen > max_fen:
+            room_fen = max(0, max_fen - earlier_fen)
+            message = (
+                f"the guidance fund's commitments would be {_money(earlier_fen + amount_fen)}, "
+                f"{Fraction(earlier_fen + amount_fen, subfund['size_fen'])} of the fund; at most {rule.value} "
+                f"({rule.source}); room left {_money(room_fen)}"
+            )
+            if rule.enforcement == "stop" or (rule.enforcement == "clip" and room_fen == 0):
+                raise LedgerError(FundsCode.GUIDANCE_SHARE_OUT_OF_BOUNDS, message, room_left=_money(room_fen))
+            if rule.enforcement == "clip":
+                amount_fen = room_fen
+            record_flag(
+                c,
+                "commitment",
+                commitment["id"],
+                FundsCode.GUIDANCE_SHARE_OUT_OF_BOUNDS,
+                rule.enforcement,
+                message,
+                amount_fen=earlier_fen + commitment["amount_fen"],
+                limit_fen=max_fen,
+            )
+        self._enforce_share_minimum(c, policy, subfund, earlier_fen + amount_fen, "commitment", commitment["id"])
+        return amount_fen
+
+    def _enforce_share_bounds(
+        self, c: Connection, policy: FundPolicy, subfund: dict, guidance_fen: int, subject_type: str, subject_id: int
+    ) -> None:
+        rule = policy.guidance_share_max
+        max_fen = apply_ratio_down(subfund["size_fen"], rule.ratio())
+        if guidance_fen > max_fen:
+            message = (
+                f"the guidance fund's {_money(guidance_fen)} is {Fraction(guidance_fen, subfund['size_fen'])} of "
+                f"the fund; at most {rule.value} ({rule.source})"
+            )
+            _stop_or_flag(
+                c,
+                rule,
+                FundsCode.GUIDANCE_SHARE_OUT_OF_BOUNDS,
+                message,
+                subject_type,
+                subject_id,
+                guidance_fen,
+                max_fen,
+            )
+        self._enforce_share_minimum(c, policy, subfund, guidance_fen, subject_type, subject_id)
 
     @staticmethod
-    def _check_guidance_share(policy: FundPolicy, subfund: dict, amount_fen: int, others: list[dict]) -> None:
-        share = Fraction(amount_fen, subfund["size_fen"])
-        low, high = policy.guidance_share_min.ratio(), policy.guidance_share_max.ratio()
-        if not (low <= share <= high):
-            raise LedgerError(
-                FundsCode.GUIDANCE_SHARE_OUT_OF_BOUNDS,
-                f"the guidance share would be {share} of the fund; it must be within "
-                f"{policy.guidance_share_min.value}–{policy.guidance_share_max.value} "
-                f"({policy.guidance_share_max.source})",
+    def _enforce_share_minimum(
+        c: Connection, policy: FundPolicy, subfund: dict, guidance_fen: int, subject_type: str, subject_id: int
+    ) -> None:
+        rule = policy.guidance_share_min
+        share = Fraction(guidance_fen, subfund["size_fen"])
+        if share < rule.ratio():
+            message = (
+                f"the guidance fund's {_money(guidance_fen)} is {share} of the fund; at least {rule.value} "
+                f"({rule.source})"
             )
-        largest_other = max((row["amount_fen"] for row in others if not row["is_guidance"]), default=0)
-        if policy.guidance_never_largest.value == "yes" and amount_fen >= largest_other:
-            raise LedgerError(
+            _stop_or_flag(
+                c,
+                rule,
+                FundsCode.GUIDANCE_SHARE_OUT_OF_BOUNDS,
+                message,
+                subject_type,
+                subject_id,
+                guidance_fen,
+                apply_ratio_down(subfund["size_fen"], rule.ratio()),
+            )
+
+    @staticmethod
+    def _enforce_never_largest(
+        c: Connection, policy: FundPolicy, subfund: dict, structure: list[dict], subject_type: str, subject_id: int
+    ) -> None:
+        breach = never_largest_breach(policy, structure)
+        if breach is not None:
+            guidance_fen, largest_other_fen = breach
+            rule = policy.guidance_never_largest
+            message = (
+                f"the guidance fund's {_money(guidance_fen)} in {subfund['code']} is not below the largest other "
+                f"investor's {_money(largest_other_fen)} ({rule.source})"
+            )
+            _stop_or_flag(
+                c,
+                rule,
                 FundsCode.GUIDANCE_MUST_NOT_BE_LARGEST_INVESTOR,
-                f"the guidance fund's {_money(amount_fen)} would not be below the largest other investor's "
-                f"{_money(largest_other)} ({policy.guidance_never_largest.source})",
+                message,
+                subject_type,
+                subject_id,
+                guidance_fen,
+                largest_other_fen,
             )
 
     # ----- capital calls (实缴) ------------------------------------------------------------------------
 
-    def record_call(self, subfund_code: str, ratio: str, notice_on: date, due_on: date, *, actor: str) -> int:
+    def record_call(
+        self, subfund_code: str, ratio: str, notice_on: date, due_on: date, *, actor: str, client_id: str
+    ) -> int:
         """A call notice for ``ratio`` of every investor's commitment; pending until paid."""
         parse_ratio(ratio)
+        content = {"subfund": subfund_code, "ratio": ratio, "notice_on": notice_on, "due_on": due_on, "actor": actor}
         with self.ledger.engine.begin() as c:
-            subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
+            if not is_new(stored := replayed(c, "sf_call", client_id, content)):
+                return stored
+            subfund = lock_row(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
             sequence = c.execute(
                 select(func.count()).select_from(T_CALLS).where(T_CALLS.c.subfund_id == subfund["id"])
             ).scalar()
@@ -371,12 +529,16 @@ class GuidanceFunds:
                 )
             ).inserted_primary_key[0]
             record_event(c, "capital_call", call_id, "recorded", actor, ratio=ratio)
-            return call_id
+            return remember(c, "sf_call", client_id, content, call_id)
 
     def approve_call(self, call_id: int, *, approver: str) -> dict[str, int]:
+        """Approve a call: one item per investor, ``ratio`` of its commitments added up (an investor with two
+        commitments owes one item). The call's id is the key: its approver repeating the call changes nothing."""
         with self.ledger.engine.begin() as c:
             call = lock_row(c, T_CALLS, "capital call", id=call_id)
             require_maker_checker(call["recorded_by"], approver)
+            if call["status"] in ("approved", "paid") and call["approved_by"] == approver:
+                return self._call_amounts(c, call_id)
             _require_status(call, "submitted")
             subfund = lock_row(c, T_SUBFUNDS, "sub-fund", id=call["subfund_id"])
             fund = fetch_one(c, T_GUIDANCE, "guidance fund", id=subfund["guidance_fund_id"])
@@ -387,18 +549,23 @@ class GuidanceFunds:
                     T_CALLS.c.subfund_id == subfund["id"], T_CALLS.c.status.in_(("approved", "paid"))
                 )
             ).first()
-            if first_call and ratio < policy.first_call_min.ratio():
-                raise LedgerError(
+            rule = policy.first_call_min
+            if first_call and ratio < rule.ratio():
+                _stop_or_flag(
+                    c,
+                    rule,
                     FundsCode.FIRST_CALL_BELOW_MINIMUM,
-                    f"the first call is {call['ratio']} of commitments; at least {policy.first_call_min.value} "
-                    f"({policy.first_call_min.source})",
+                    f"the first call is {call['ratio']} of commitments; at least {rule.value} ({rule.source})",
+                    "capital_call",
+                    call_id,
+                    0,
+                    0,
                 )
             memo = f"{sf_book(subfund['code'])}:memo"
             amounts: dict[str, int] = {}
             postings = []
-            for commitment in self._approved_commitments(c, subfund["id"]):
-                investor = commitment["investor_code"]
-                amount_fen = apply_ratio_down(commitment["amount_fen"], ratio)
+            for investor, committed_fen in _by_investor(self._approved_commitments(c, subfund["id"])).items():
+                amount_fen = apply_ratio_down(committed_fen, ratio)
                 unfunded_fen = balance_in(c, memo, f"Memo:Unfunded:{investor}")
                 if amount_fen > unfunded_fen:
                     raise LedgerError(
@@ -407,12 +574,16 @@ class GuidanceFunds:
                         f"{_money(unfunded_fen)}",
                         room_left=_money(unfunded_fen),
                     )
-                amounts[investor] = amounts.get(investor, 0) + amount_fen
+                if amount_fen == 0:
+                    continue
+                amounts[investor] = amount_fen
                 c.execute(T_CALL_ITEMS.insert().values(call_id=call_id, investor_code=investor, amount_fen=amount_fen))
                 postings += [
                     PostingSpec(memo, f"Memo:Called:{investor}", _money(amount_fen)),
                     PostingSpec(memo, f"Memo:Unfunded:{investor}", _money(-amount_fen)),
                 ]
+            if not postings:
+                raise LedgerError(FundsCode.AMOUNT_MUST_BE_POSITIVE, f"call {call_id} would call nothing")
             c.execute(T_CALLS.update().where(T_CALLS.c.id == call_id).values(status="approved", approved_by=approver))
             self._post(
                 f"sf:{subfund['code']}:call:{call_id}",
@@ -426,17 +597,32 @@ class GuidanceFunds:
             record_event(c, "capital_call", call_id, "approved", approver, amounts=amounts)
             return amounts
 
-    def pay_call(self, call_id: int, investor_code: str, amount: str, paid_on: date, *, actor: str) -> int:
-        """An investor pays (part of) its call. The guidance fund's payment leaves its own bank account too."""
-        amount_fen = parse_amount_fen(amount)
+    @staticmethod
+    def _call_amounts(c: Connection, call_id: int) -> dict[str, int]:
+        rows = c.execute(
+            select(T_CALL_ITEMS.c.investor_code, T_CALL_ITEMS.c.amount_fen)
+            .where(T_CALL_ITEMS.c.call_id == call_id)
+            .order_by(T_CALL_ITEMS.c.id)
+        )
+        return {investor: amount_fen for investor, amount_fen in rows}
+
+    def pay_call(
+        self, call_id: int, investor_code: str, amount: str, paid_on: date, *, actor: str, client_id: str
+    ) -> int:
+        """An investor pays (part of) its call; returns what it still owes on the call. The guidance fund's
+        payment leaves its own bank account too. ``client_id`` (e.g. the bank receipt's number) is the key."""
+        amount_fen = _positive_fen(amount)
+        content = {"call": call_id, "investor": investor_code, "amount_fen": amount_fen, "on": paid_on, "actor": actor}
         with self.ledger.engine.begin() as c:
             call = lock_row(c, T_CALLS, "capital call", id=call_id)
+            if not is_new(stored := replayed(c, "sf_call_payment", client_id, content)):
+                return stored
             if call["status"] not in ("approved",):
                 raise LedgerError(
                     FundsCode.ALREADY_DECIDED, f"call {call_id} is {call['status']}, not awaiting payment"
                 )
             item = lock_row(c, T_CALL_ITEMS, "call item", call_id=call_id, investor_code=investor_code)
-            if amount_fen <= 0 or item["paid_fen"] + amount_fen > item["amount_fen"]:
+            if item["paid_fen"] + amount_fen > item["amount_fen"]:
                 raise LedgerError(
                     FundsCode.PAYMENT_EXCEEDS_CALL,
                     f"{investor_code} owes {_money(item['amount_fen'] - item['paid_fen'])} on call {call_id}",
@@ -444,13 +630,10 @@ class GuidanceFunds:
                 )
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", id=call["subfund_id"])
             fund = fetch_one(c, T_GUIDANCE, "guidance fund", id=subfund["guidance_fund_id"])
-            count = c.execute(
-                select(func.count()).select_from(T_CALL_PAYMENTS).where(T_CALL_PAYMENTS.c.call_item_id == item["id"])
-            ).scalar()
-            client_id = f"sf:{subfund['code']}:call:{call_id}:{investor_code}:payment:{count + 1}"
+            ledger_id = f"sf:{subfund['code']}:call:{call_id}:payment:{client_id}"
             c.execute(
                 T_CALL_PAYMENTS.insert().values(
-                    call_item_id=item["id"], amount_fen=amount_fen, paid_on=paid_on, client_id=client_id
+                    call_item_id=item["id"], amount_fen=amount_fen, paid_on=paid_on, client_id=ledger_id
                 )
             )
             c.execute(
@@ -470,7 +653,7 @@ class GuidanceFunds:
                     PostingSpec(gf_book(fund["code"]), "Assets:Bank", _money(-amount_fen)),
                 ]
             self._post(
-                client_id,
+                ledger_id,
                 tuple(postings),
                 paid_on,
                 "sf_call_payment",
@@ -486,7 +669,9 @@ class GuidanceFunds:
             if owed == 0:
                 c.execute(T_CALLS.update().where(T_CALLS.c.id == call_id).values(status="paid"))
             record_event(c, "capital_call", call_id, "paid", actor, investor=investor_code, amount_fen=amount_fen)
-            return item["amount_fen"] - item["paid_fen"] - amount_fen
+            return remember(
+                c, "sf_call_payment", client_id, content, item["amount_fen"] - item["paid_fen"] - amount_fen
+            )
 
     # ----- investments, valuations, exits --------------------------------------------------------------
 
@@ -502,11 +687,26 @@ class GuidanceFunds:
         sector: str,
         hard_tech: bool,
         actor: str,
+        client_id: str,
     ) -> int:
+        """An equity investment at cost; returns its id (the same id on a retry with the key)."""
         if stage not in STAGES:
             raise LedgerError(FundsCode.CONFIGURATION_INVALID, f"stage {stage!r} is not one of {STAGES}")
-        amount_fen = parse_amount_fen(amount)
+        amount_fen = _positive_fen(amount)
+        content = {
+            "subfund": subfund_code,
+            "enterprise": enterprise_code,
+            "amount_fen": amount_fen,
+            "on": invested_on,
+            "stage": stage,
+            "is_local": is_local,
+            "sector": sector,
+            "hard_tech": hard_tech,
+            "actor": actor,
+        }
         with self.ledger.engine.begin() as c:
+            if not is_new(stored := replayed(c, "sf_investment", client_id, content)):
+                return stored
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
             investment_id = c.execute(
                 T_INVESTMENTS.insert().values(
@@ -533,12 +733,27 @@ class GuidanceFunds:
                 overdraft_code=FundsCode.INVESTMENT_EXCEEDS_CASH,
             )
             record_event(c, "investment", investment_id, "recorded", actor, stage=stage, is_local=is_local)
-            return investment_id
+            return remember(c, "sf_investment", client_id, content, investment_id)
 
-    def exit_investment(self, investment_id: int, cost: str, proceeds: str, exited_on: date, *, actor: str) -> None:
+    def exit_investment(
+        self, investment_id: int, cost: str, proceeds: str, exited_on: date, *, actor: str, client_id: str
+    ) -> int:
+        """A (partial) exit: ``cost`` leaves the books at cost, ``proceeds`` reach the bank; returns the exit's
+        id. Two equal exits on one day are two exits: each has its own key (defect 1)."""
         cost_fen, proceeds_fen = parse_amount_fen(cost), parse_amount_fen(proceeds)
+        if proceeds_fen < 0:
+            raise LedgerError(FundsCode.AMOUNT_MUST_BE_POSITIVE, "exit proceeds cannot be negative")
+        content = {
+            "investment": investment_id,
+            "cost_fen": cost_fen,
+            "proceeds_fen": proceeds_fen,
+            "on": exited_on,
+            "actor": actor,
+        }
         with self.ledger.engine.begin() as c:
             investment = lock_row(c, T_INVESTMENTS, "investment", id=investment_id)
+            if not is_new(stored := replayed(c, "sf_exit", client_id, content)):
+                return stored
             left = investment["amount_fen"] - investment["exited_cost_fen"]
             if not (0 < cost_fen <= left):
                 raise LedgerError(
@@ -557,6 +772,16 @@ class GuidanceFunds:
                 legs.append(("Revenue:ExitGains", _money(-gain)))
             elif gain < 0:
                 legs.append(("Expenses:ExitLosses", _money(-gain)))
+            ledger_id = f"{book}:investment:{investment_id}:exit:{client_id}"
+            exit_id = c.execute(
+                T_EXITS.insert().values(
+                    investment_id=investment_id,
+                    cost_fen=cost_fen,
+                    proceeds_fen=proceeds_fen,
+                    exited_on=exited_on,
+                    client_id=ledger_id,
+                )
+            ).inserted_primary_key[0]
             c.execute(
                 T_INVESTMENTS.update()
                 .where(T_INVESTMENTS.c.id == investment_id)
@@ -566,7 +791,7 @@ class GuidanceFunds:
                 )
             )
             self._post(
-                f"{book}:investment:{investment_id}:exit:{exited_on}:{cost_fen}",
+                ledger_id,
                 posting_specs(book, [leg for leg in legs if leg]),
                 exited_on,
                 "sf_exit",
@@ -574,6 +799,7 @@ class GuidanceFunds:
                 conn=c,
             )
             record_event(c, "investment", investment_id, "exited", actor, cost_fen=cost_fen, proceeds_fen=proceeds_fen)
+            return remember(c, "sf_exit", client_id, content, exit_id)
 
     def record_valuation(self, subfund_code: str, as_of: date, nav: str, *, source: str) -> int:
         """A dated NAV: kept as a valuation, not as a posting."""
@@ -589,9 +815,16 @@ class GuidanceFunds:
 
     def accrue_fees(self, subfund_code: str, through: date, *, actor: str) -> int:
         """Accrue the management fee through a date: rate x basis x days / 365, rounded HALF_UP on the
-        cumulative total (never per period); returns this accrual's amount."""
+        cumulative total (never per period); returns this accrual's amount.
+
+        The accrual through a date is its own key: repeating it returns the same amount and posts nothing."""
         with self.ledger.engine.begin() as c:
             subfund = lock_row(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
+            done = c.execute(
+                select(T_FEES.c.amount_fen).where(T_FEES.c.subfund_id == subfund["id"], T_FEES.c.through == through)
+            ).first()
+            if done is not None:
+                return done.amount_fen
             cumulative_fen = round_half_up(self._fee_exact(c, subfund, through))
             previous = c.execute(
                 select(func.coalesce(func.max(T_FEES.c.cumulative_fen), 0)).where(T_FEES.c.subfund_id == subfund["id"])
@@ -619,7 +852,8 @@ class GuidanceFunds:
             return amount_fen
 
     def _fee_exact(self, c: Connection, subfund: dict, through: date) -> Fraction:
-        """Exact fee from establishment through ``through``: the basis changes on dated events."""
+        """Exact fee from establishment through ``through``: the basis changes on dated events. The invested
+        basis is the cost of investments still held: each exit's cost leaves it on the exit's date (defect 7)."""
         if subfund["fee_basis"] == "paid_in":
             events = c.execute(
                 select(T_CALL_PAYMENTS.c.paid_on, T_CALL_PAYMENTS.c.amount_fen)
@@ -628,10 +862,18 @@ class GuidanceFunds:
                 .where(T_CALLS.c.subfund_id == subfund["id"])
             ).all()
         else:
-            events = [
-                (row.invested_on, row.amount_fen)
-                for row in c.execute(select(T_INVESTMENTS).where(T_INVESTMENTS.c.subfund_id == subfund["id"])).all()
-            ]
+            events = (
+                c.execute(
+                    select(T_INVESTMENTS.c.invested_on, T_INVESTMENTS.c.amount_fen).where(
+                        T_INVESTMENTS.c.subfund_id == subfund["id"]
+                    )
+                ).all()
+                + c.execute(
+                    select(T_EXITS.c.exited_on, -T_EXITS.c.cost_fen)
+                    .join(T_INVESTMENTS, T_INVESTMENTS.c.id == T_EXITS.c.investment_id)
+                    .where(T_INVESTMENTS.c.subfund_id == subfund["id"])
+                ).all()
+            )
         rate = parse_ratio(subfund["fee_rate"])
         total = Fraction(0)
         for on, amount_fen in events:
@@ -642,34 +884,59 @@ class GuidanceFunds:
     # ----- distributions ---------------------------------------------------------------------------------
 
     def record_distribution(
-        self, subfund_code: str, distributed_on: date, capital: str, income: str, *, recallable: bool, actor: str
+        self,
+        subfund_code: str,
+        distributed_on: date,
+        capital: str,
+        income: str,
+        *,
+        recallable: bool,
+        actor: str,
+        client_id: str,
     ) -> int:
+        """A distribution submitted for approval; returns its id (the same id on a retry with the key)."""
+        capital_fen, income_fen = parse_amount_fen(capital), parse_amount_fen(income)
+        if capital_fen < 0 or income_fen < 0 or capital_fen + income_fen == 0:
+            raise LedgerError(FundsCode.AMOUNT_MUST_BE_POSITIVE, "a distribution needs a positive capital or income")
+        content = {
+            "subfund": subfund_code,
+            "on": distributed_on,
+            "capital_fen": capital_fen,
+            "income_fen": income_fen,
+            "recallable": recallable,
+            "actor": actor,
+        }
         with self.ledger.engine.begin() as c:
+            if not is_new(stored := replayed(c, "sf_distribution", client_id, content)):
+                return stored
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
             distribution_id = c.execute(
                 T_DISTRIBUTIONS.insert().values(
                     subfund_id=subfund["id"],
                     distributed_on=distributed_on,
-                    capital_fen=parse_amount_fen(capital),
-                    income_fen=parse_amount_fen(income),
+                    capital_fen=capital_fen,
+                    income_fen=income_fen,
                     recallable=recallable,
                     status="submitted",
                     recorded_by=actor,
                 )
             ).inserted_primary_key[0]
             record_event(c, "distribution", distribution_id, "recorded", actor)
-            return distribution_id
+            return remember(c, "sf_distribution", client_id, content, distribution_id)
 
     def approve_distribution(self, distribution_id: int, *, approver: str) -> dict[str, tuple[int, int]]:
         """Split return of capital and income among investors in proportion to paid-in (largest remainder)."""
         with self.ledger.engine.begin() as c:
             distribution = lock_row(c, T_DISTRIBUTIONS, "distribution", id=distribution_id)
             require_maker_checker(distribution["recorded_by"], approver)
+            if distribution["status"] == "approved" and distribution["approved_by"] == approver:
+                return self._distribution_parts(c, distribution_id)
             _require_status(distribution, "submitted")
             subfund = lock_row(c, T_SUBFUNDS, "sub-fund", id=distribution["subfund_id"])
             fund = fetch_one(c, T_GUIDANCE, "guidance fund", id=subfund["guidance_fund_id"])
             book, memo = sf_book(subfund["code"]), f"{sf_book(subfund['code'])}:memo"
-            investors = [row["investor_code"] for row in self._approved_commitments(c, subfund["id"])]
+            # Each investor once, however many commitments it holds (defect 2).
+            investors = list(_by_investor(self._approved_commitments(c, subfund["id"])))
             paid_in = [-balance_in(c, book, f"NetAssets:PaidIn:{investor}") for investor in investors]
             if sum(paid_in) <= 0:
                 raise LedgerError(FundsCode.DISTRIBUTION_EXCEEDS_CASH, "nothing has been paid in to distribute against")
@@ -725,6 +992,19 @@ class GuidanceFunds:
             record_event(c, "distribution", distribution_id, "approved", approver)
             return parts
 
+    @staticmethod
+    def _distribution_parts(c: Connection, distribution_id: int) -> dict[str, tuple[int, int]]:
+        rows = c.execute(
+            select(
+                T_DISTRIBUTION_PARTS.c.investor_code,
+                T_DISTRIBUTION_PARTS.c.capital_fen,
+                T_DISTRIBUTION_PARTS.c.income_fen,
+            )
+            .where(T_DISTRIBUTION_PARTS.c.distribution_id == distribution_id)
+            .order_by(T_DISTRIBUTION_PARTS.c.id)
+        )
+        return {investor: (capital_fen, income_fen) for investor, capital_fen, income_fen in rows}
+
     # ----- helpers --------------------------------------------------------------------------------------
 
     @staticmethod
@@ -746,6 +1026,50 @@ class GuidanceFunds:
             if overdraft_code and error.code in (ResultCode.CREDITS_EXCEED_DEBITS, ResultCode.DEBITS_EXCEED_CREDITS):
                 raise LedgerError(overdraft_code, error.message, **error.detail) from error
             raise
+
+
+def never_largest_breach(policy: FundPolicy, structure: list[dict]) -> tuple[int, int] | None:
+    """(guidance total, largest other investor's total) when the guidance fund is not strictly the smaller,
+    each investor's commitments added up (one investor may commit twice)."""
+    if policy.guidance_never_largest.value != "yes":
+        return None
+    totals = _by_investor(structure)
+    guidance_investors = {row["investor_code"] for row in structure if row["is_guidance"]}
+    guidance_fen = sum(totals[code] for code in guidance_investors)
+    if not guidance_fen:
+        return None
+    largest_other_fen = max((fen for code, fen in totals.items() if code not in guidance_investors), default=0)
+    return (guidance_fen, largest_other_fen) if guidance_fen >= largest_other_fen else None
+
+
+def _by_investor(commitments: list[dict]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for row in commitments:
+        totals[row["investor_code"]] = totals.get(row["investor_code"], 0) + row["amount_fen"]
+    return totals
+
+
+def _positive_fen(amount: str) -> int:
+    fen = parse_amount_fen(amount)
+    if fen <= 0:
+        raise LedgerError(FundsCode.AMOUNT_MUST_BE_POSITIVE, f"the amount must be positive, got {amount!r}")
+    return fen
+
+
+def _stop_or_flag(
+    c: Connection,
+    rule,
+    code: FundsCode,
+    message: str,
+    subject_type: str,
+    subject_id: int,
+    amount_fen: int,
+    limit_fen: int,
+) -> None:
+    """A rule whose breach cannot be clipped (a structure): ``stop`` refuses, ``warn`` records and flags."""
+    if rule.enforcement != "warn":
+        raise LedgerError(code, message, amount=_money(amount_fen), limit=_money(limit_fen))
+    record_flag(c, subject_type, subject_id, code, "warn", message, amount_fen=amount_fen, limit_fen=limit_fen)
 
 
 def _require_status(row: dict, status: str) -> None:

@@ -43,6 +43,20 @@ class FundsFlag(SQLModel, table=True):
     recorded_at: datetime
 
 
+class FundsRequest(SQLModel, table=True):
+    """The idempotency key of a domain call: a retry with the same key and content returns the stored
+    result and writes nothing; the same key with other content is refused."""
+
+    __tablename__ = "funds_requests"
+    __table_args__ = (UniqueConstraint("client_id", name="uq_funds_requests_client_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=200)
+    operation: str = Field(max_length=48)
+    content_hash: str = Field(max_length=64)
+    result_json: str
+    recorded_at: datetime
+
+
 # ----- risk-compensation pools ----------------------------------------------------------------------
 
 
@@ -90,6 +104,7 @@ class Loan(SQLModel, table=True):
     disbursed_on: date
     term_months: int
     filed_on: date
+    covered_fen: int = _money()  # principal counted into the pool (less than principal when a cap clipped it)
     status: str = Field(max_length=16)  # performing | overdue | defaulted | revoked
     recorded_by: str = Field(max_length=100)
 
@@ -185,6 +200,7 @@ class SubFund(SQLModel, table=True):
     fee_basis: str = Field(max_length=16)  # paid_in | invested
     fee_rate: str = Field(max_length=16)  # exact ratio text per year, after the cap
     status: str = Field(default="active", max_length=16)  # active | wound_up
+    first_close_on: date | None = None  # establishment (首次交割): the investor structure is final
 
 
 class Commitment(SQLModel, table=True):
@@ -244,6 +260,18 @@ class Investment(SQLModel, table=True):
     hard_tech: bool
     exited_cost_fen: int = _money()
     proceeds_fen: int = _money()
+
+
+class InvestmentExit(SQLModel, table=True):
+    """One (partial) exit of an investment, dated: the invested-capital fee basis falls on that date."""
+
+    __tablename__ = "funds_investment_exits"
+    id: int | None = Field(default=None, primary_key=True)
+    investment_id: int = Field(foreign_key="funds_investments.id", index=True)
+    cost_fen: int = _money()
+    proceeds_fen: int = _money()
+    exited_on: date
+    client_id: str = Field(max_length=200)
 
 
 class Valuation(SQLModel, table=True):

@@ -18,7 +18,7 @@ the pool, and the cash account's ledger flag is the last guard against an overdr
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from fractions import Fraction
 
@@ -29,9 +29,12 @@ from funds.common import (
     SOURCE,
     available_debit_balance_fen,
     fetch_one,
+    is_new,
     lock_row,
     record_event,
     record_flag,
+    remember,
+    replayed,
     require_maker_checker,
     unit_of_work,
     utc_now,
@@ -188,21 +191,31 @@ class RiskPools:
         *,
         actor: str,
         approver: str,
+        client_id: str,
         approval_doc: str | None = None,
-        client_id: str | None = None,
         conn: Connection | None = None,
     ) -> int:
-        """A funding level pays its share into the pool (appropriation received)."""
+        """A funding level pays its share into the pool (appropriation received); returns the transaction's
+        id. ``client_id`` is the caller's key: a retry with it records nothing new."""
         require_maker_checker(actor, approver)
-        amount_fen = parse_amount_fen(amount)
+        amount_fen = _positive_fen(amount)
+        content = {
+            "pool": pool_code,
+            "funder": funder_code,
+            "amount_fen": amount_fen,
+            "on": contributed_on,
+            "actor": actor,
+            "approver": approver,
+            "approval_doc": approval_doc,
+        }
         with unit_of_work(self.ledger, conn) as c:
+            if not is_new(stored := replayed(c, "pool_contribution", client_id, content)):
+                return stored
             pool = fetch_one(c, T_POOLS, "pool", code=pool_code)
             self._funder(c, pool["id"], funder_code)
-            # Same funder, date and amount is the same contribution: repeating the command is idempotent.
-            client_id = client_id or f"pool:{pool_code}:contribution:{funder_code}:{contributed_on}:{amount_fen}"
             result = self.ledger.post(
                 TransactionRequest(
-                    client_id,
+                    f"pool:{pool_code}:contribution:{client_id}",
                     posting_specs(
                         financial_book(pool_code),
                         [
@@ -220,7 +233,7 @@ class RiskPools:
                 ),
                 conn=c,
             )
-            return result.transaction_id
+            return remember(c, "pool_contribution", client_id, content, result.transaction_id)
 
     def add_bank(
         self,
@@ -270,18 +283,36 @@ class RiskPools:
         filed_on: date,
         *,
         actor: str,
+        client_id: str,
         conn: Connection | None = None,
     ) -> int:
+        """File a loan into the pool; returns its id (the same id on a retry with the key). The amount
+        covered is the principal, or the room left under the enterprise's annual cap when that cap clips."""
         principal_fen = parse_amount_fen(principal)
         if principal_fen <= 0:
-            raise LedgerError(FundsCode.CONFIGURATION_INVALID, "a loan's principal must be positive")
+            raise LedgerError(FundsCode.AMOUNT_MUST_BE_POSITIVE, "a loan's principal must be positive")
+        content = {
+            "pool": pool_code,
+            "bank": bank_code,
+            "enterprise": enterprise_code,
+            "number": loan_number,
+            "principal_fen": principal_fen,
+            "disbursed_on": disbursed_on,
+            "term_months": term_months,
+            "filed_on": filed_on,
+            "actor": actor,
+        }
         with unit_of_work(self.ledger, conn) as c:
             pool = lock_row(c, T_POOLS, "pool", code=pool_code)
+            if not is_new(stored := replayed(c, "pool_loan_filing", client_id, content)):
+                return stored
             policy = PoolPolicy.model_validate_json(pool["policy_json"])
             agreement = self._agreement(c, pool_code, bank_code)
             self._check_agreement_usable(agreement, disbursed_on)
             self._check_filing_window(policy, disbursed_on, filed_on)
-            self._check_enterprise_annual_cap(c, policy, pool["id"], enterprise_code, disbursed_on.year, principal_fen)
+            covered_fen, breach = self._enterprise_annual_cap(
+                c, policy, pool["id"], enterprise_code, disbursed_on.year, principal_fen
+            )
             loan_id = c.execute(
                 T_LOANS.insert().values(
                     pool_id=pool["id"],
@@ -292,18 +323,33 @@ class RiskPools:
                     disbursed_on=disbursed_on,
                     term_months=term_months,
                     filed_on=filed_on,
+                    covered_fen=covered_fen,
                     status="performing",
                     recorded_by=actor,
                 )
             ).inserted_primary_key[0]
+            if breach is not None:
+                enforcement, message, limit_fen = breach
+                record_flag(
+                    c,
+                    "loan",
+                    loan_id,
+                    FundsCode.ENTERPRISE_ANNUAL_FILED_LOANS_CAP_EXCEEDED
+                    if enforcement == "warn"
+                    else FundsCode.ENTERPRISE_ANNUAL_FILED_LOANS_CAP_CLIPPED,
+                    enforcement,
+                    message,
+                    amount_fen=principal_fen,
+                    limit_fen=limit_fen,
+                )
             self.ledger.post(
                 TransactionRequest(
                     self._filing_client_id(pool_code, loan_id),
                     posting_specs(
                         memo_book(pool_code),
                         [
-                            (f"Memo:FiledLoans:{bank_code}", format_fen(principal_fen)),
-                            ("Memo:FiledLoansControl", format_fen(-principal_fen)),
+                            (f"Memo:FiledLoans:{bank_code}", format_fen(covered_fen)),
+                            ("Memo:FiledLoansControl", format_fen(-covered_fen)),
                         ],
                     ),
                     filed_on,
@@ -316,8 +362,8 @@ class RiskPools:
                 ),
                 conn=c,
             )
-            record_event(c, "loan", loan_id, "filed", actor, principal_fen=principal_fen)
-            return loan_id
+            record_event(c, "loan", loan_id, "filed", actor, principal_fen=principal_fen, covered_fen=covered_fen)
+            return remember(c, "pool_loan_filing", client_id, content, loan_id)
 
     def set_loan_status(self, loan_id: int, status: str, *, actor: str) -> None:
         """performing -> overdue -> defaulted (an overdue loan may be cured back to performing)."""
@@ -360,10 +406,14 @@ class RiskPools:
 
     # ----- claims --------------------------------------------------------------------------------------
 
-    def submit_claim(self, loan_id: int, non_performing: str, claimed_on: date, *, actor: str) -> int:
+    def submit_claim(self, loan_id: int, non_performing: str, claimed_on: date, *, actor: str, client_id: str) -> int:
+        """A bank's default claim, submitted for approval; returns its id (the same id on a retry with the key)."""
         non_performing_fen = parse_amount_fen(non_performing)
+        content = {"loan": loan_id, "non_performing_fen": non_performing_fen, "on": claimed_on, "actor": actor}
         with self.ledger.engine.begin() as c:
             loan = lock_row(c, T_LOANS, "loan", id=loan_id)
+            if not is_new(stored := replayed(c, "pool_claim", client_id, content)):
+                return stored
             pool = fetch_one(c, T_POOLS, "pool", id=loan["pool_id"])
             self._check_claimable(c, pool["code"], loan, non_performing_fen)
             existing = c.execute(
@@ -385,7 +435,7 @@ class RiskPools:
                 )
             ).inserted_primary_key[0]
             record_event(c, "claim", claim_id, "submitted", actor, non_performing_fen=non_performing_fen)
-            return claim_id
+            return remember(c, "pool_claim", client_id, content, claim_id)
 
     def reject_claim(self, claim_id: int, *, approver: str, reason: str) -> None:
         with self.ledger.engine.begin() as c:
@@ -402,13 +452,25 @@ class RiskPools:
     def approve_claim(
         self, claim_id: int, *, approver: str, paid_on: date, approval_doc: str | None = None
     ) -> ClaimDecision:
-        """Approve a submitted claim: fix its entitlement under the caps and pay what the pool holds now."""
+        """Approve a submitted claim: fix its entitlement under the caps and pay what the pool holds now.
+
+        The claim is the key: its approver repeating the call (same date and document) gets the same decision
+        back and nothing is written."""
+        approval_key = f"pool-claim-approval:{claim_id}"
+        content = {"claim": claim_id, "approver": approver, "paid_on": paid_on, "approval_doc": approval_doc}
         with self.ledger.engine.begin() as c:
             claim = fetch_one(c, T_CLAIMS, "claim", id=claim_id)
             pool = lock_row(c, T_POOLS, "pool", id=claim["pool_id"])
             claim = lock_row(c, T_CLAIMS, "claim", id=claim_id)
             require_maker_checker(claim["recorded_by"], approver)
-            self._require_status(claim, "submitted")
+            if claim["status"] != "submitted":
+                try:
+                    stored = replayed(c, "pool_claim_approval", approval_key, content)
+                except LedgerError:
+                    stored = None
+                if stored is not None and not is_new(stored):
+                    return _decision_from_json(stored)
+                self._require_status(claim, "submitted")
             loan = fetch_one(c, T_LOANS, "loan", id=claim["loan_id"])
             self._check_claimable(c, pool["code"], loan, claim["non_performing_fen"])
             limits = self._claim_limits(c, pool, loan, claim)
@@ -449,14 +511,32 @@ class RiskPools:
             payout = None
             if amount_fen > 0:
                 payout = self._pay(
-                    c, pool, claim, amount_fen, paid_on, approver, "pool_balance" if amount_fen < entitled_fen else None
+                    c,
+                    pool,
+                    claim,
+                    amount_fen,
+                    paid_on,
+                    Audit(claim["recorded_by"], approver, approval_doc),
+                    "pool_balance" if amount_fen < entitled_fen else None,
+                    ledger_id=f"pool:{pool['code']}:claim:{claim_id}:payment:approval",
                 )
-            return ClaimDecision(claim_id, entitled_fen, binding, limits, payout)
+            decision = ClaimDecision(claim_id, entitled_fen, binding, limits, payout)
+            remember(c, "pool_claim_approval", approval_key, content, _decision_to_json(decision))
+            return decision
 
-    def settle_outstanding(self, pool_code: str, paid_on: date, *, approver: str) -> list[Payout]:
-        """Pay approved claims still owed (e.g. settled the next year); pro rata by amount owed when short."""
+    def settle_outstanding(
+        self, pool_code: str, paid_on: date, *, actor: str, approver: str, client_id: str
+    ) -> list[Payout]:
+        """Pay approved claims still owed (e.g. settled the next year); pro rata by amount owed when short.
+
+        Recorded by ``actor`` and approved by another person (defect 5); ``client_id`` is the settlement's key:
+        a retry returns the same payouts and pays nothing again."""
+        require_maker_checker(actor, approver)
+        content = {"pool": pool_code, "paid_on": paid_on, "actor": actor, "approver": approver}
         with self.ledger.engine.begin() as c:
             pool = lock_row(c, T_POOLS, "pool", code=pool_code)
+            if not is_new(stored := replayed(c, "pool_settlement", client_id, content)):
+                return [_payout_from_json(row) for row in stored]
             claims = [
                 dict(row)
                 for row in c.execute(
@@ -469,7 +549,7 @@ class RiskPools:
             owed = [claim["entitled_fen"] - claim["paid_fen"] for claim in claims]
             total_owed = sum(owed)
             if total_owed == 0:
-                return []
+                return remember(c, "pool_settlement", client_id, content, [])
             available = available_debit_balance_fen(c, financial_book(pool_code), POOL_CASH)
             if available <= 0:
                 raise LedgerError(FundsCode.POOL_BALANCE_EMPTY, f"pool {pool_code} holds nothing to settle with")
@@ -479,14 +559,24 @@ class RiskPools:
             for claim, amount_fen in zip(claims, amounts):
                 if amount_fen > 0:
                     payouts.append(
-                        self._pay(c, pool, claim, amount_fen, paid_on, approver, "pool_balance" if short else None)
+                        self._pay(
+                            c,
+                            pool,
+                            claim,
+                            amount_fen,
+                            paid_on,
+                            Audit(actor, approver),
+                            "pool_balance" if short else None,
+                            ledger_id=f"pool:{pool_code}:settlement:{client_id}:claim:{claim['id']}",
+                        )
                     )
+            remember(c, "pool_settlement", client_id, content, [_payout_to_json(payout) for payout in payouts])
             return payouts
 
     # ----- recoveries ----------------------------------------------------------------------------------
 
     def record_recovery(
-        self, claim_id: int, gross: str, costs: str, recovered_on: date, *, actor: str
+        self, claim_id: int, gross: str, costs: str, recovered_on: date, *, actor: str, client_id: str
     ) -> RecoveryResult:
         """追偿: what the bank recovered after the payout, net of recovery costs, returns to the pool in the
         share the pool bore, split against each funder's portion still unrecovered, never beyond the payout."""
@@ -496,10 +586,19 @@ class RiskPools:
                 FundsCode.RECOVERY_COSTS_EXCEED_GROSS,
                 f"recovery costs {format_fen(costs_fen)} exceed the amount recovered {format_fen(gross_fen)}",
             )
+        content = {
+            "claim": claim_id,
+            "gross_fen": gross_fen,
+            "costs_fen": costs_fen,
+            "on": recovered_on,
+            "actor": actor,
+        }
         with self.ledger.engine.begin() as c:
             claim = fetch_one(c, T_CLAIMS, "claim", id=claim_id)
             pool = lock_row(c, T_POOLS, "pool", id=claim["pool_id"])
             claim = lock_row(c, T_CLAIMS, "claim", id=claim_id)
+            if not is_new(stored := replayed(c, "pool_recovery", client_id, content)):
+                return RecoveryResult(**stored)
             if claim["paid_fen"] <= 0:
                 raise LedgerError(FundsCode.RECOVERY_WITHOUT_PAYOUT, f"claim {claim_id} has paid nothing to recover")
             net_fen = gross_fen - costs_fen
@@ -509,10 +608,7 @@ class RiskPools:
             clipped = returned_fen > room_fen
             returned_fen = min(returned_fen, room_fen)
             parts = self._recovery_parts(c, claim_id, returned_fen)
-            count = c.execute(
-                select(func.count()).select_from(T_RECOVERIES).where(T_RECOVERIES.c.claim_id == claim_id)
-            ).scalar()
-            client_id = f"pool:{pool['code']}:claim:{claim_id}:recovery:{count + 1}"
+            ledger_id = f"pool:{pool['code']}:claim:{claim_id}:recovery:{client_id}"
             recovery_id = c.execute(
                 T_RECOVERIES.insert().values(
                     claim_id=claim_id,
@@ -522,7 +618,7 @@ class RiskPools:
                     clipped=clipped,
                     recovered_on=recovered_on,
                     recorded_by=actor,
-                    client_id=client_id,
+                    client_id=ledger_id,
                 )
             ).inserted_primary_key[0]
             for funder_code, amount_fen in parts.items():
@@ -553,7 +649,7 @@ class RiskPools:
                 ]
                 self.ledger.post(
                     TransactionRequest(
-                        client_id,
+                        ledger_id,
                         posting_specs(financial_book(pool["code"]), legs),
                         recovered_on,
                         source=SOURCE,
@@ -566,7 +662,9 @@ class RiskPools:
                     conn=c,
                 )
             record_event(c, "recovery", recovery_id, "recorded", actor, returned_fen=returned_fen)
-            return RecoveryResult(recovery_id, net_fen, returned_fen, clipped, parts)
+            result = RecoveryResult(recovery_id, net_fen, returned_fen, clipped, parts)
+            remember(c, "pool_recovery", client_id, content, asdict(result))
+            return result
 
     # ----- reports -------------------------------------------------------------------------------------
 
@@ -676,14 +774,17 @@ class RiskPools:
             )
 
     @staticmethod
-    def _check_enterprise_annual_cap(
+    def _enterprise_annual_cap(
         c: Connection, policy: PoolPolicy, pool_id: int, enterprise_code: str, year: int, principal_fen: int
-    ) -> None:
+    ) -> tuple[int, tuple[str, str, int] | None]:
+        """(amount covered, breach) under the enterprise's annual filed-loans cap, by its enforcement: ``stop``
+        refuses with the room left, ``clip`` covers up to the room (refused when none is left), ``warn`` covers
+        it all and flags it. What earlier filings covered, warned excess included, counts toward the cap."""
         rule = policy.enterprise_annual_filed_loans_cap
         if rule is None:
-            return
+            return principal_fen, None
         filed_fen = c.execute(
-            select(func.coalesce(func.sum(T_LOANS.c.principal_fen), 0)).where(
+            select(func.coalesce(func.sum(T_LOANS.c.covered_fen), 0)).where(
                 T_LOANS.c.pool_id == pool_id,
                 T_LOANS.c.enterprise_code == enterprise_code,
                 T_LOANS.c.status != "revoked",
@@ -692,13 +793,20 @@ class RiskPools:
             )
         ).scalar()
         cap_fen = rule.fen()
-        if filed_fen + principal_fen > cap_fen:
+        if filed_fen + principal_fen <= cap_fen:
+            return principal_fen, None
+        room_fen = max(0, cap_fen - filed_fen)
+        message = (
+            f"enterprise {enterprise_code} may file at most {rule.value} of loans in {year} ({rule.source}); "
+            f"{format_fen(filed_fen)} already filed, room left {format_fen(room_fen)}"
+        )
+        if rule.enforcement == "stop" or (rule.enforcement == "clip" and room_fen == 0):
             raise LedgerError(
-                FundsCode.ENTERPRISE_ANNUAL_FILED_LOANS_CAP_EXCEEDED,
-                f"enterprise {enterprise_code} may file at most {rule.value} of loans in {year} ({rule.source}); "
-                f"{format_fen(filed_fen)} already filed",
-                room_left=format_fen(max(0, cap_fen - filed_fen)),
+                FundsCode.ENTERPRISE_ANNUAL_FILED_LOANS_CAP_EXCEEDED, message, room_left=format_fen(room_fen)
             )
+        if rule.enforcement == "clip":
+            return room_fen, ("clip", f"{message}; covered {format_fen(room_fen)} (核减)", cap_fen)
+        return principal_fen, ("warn", f"{message}; covered in full and flagged for audit", cap_fen)
 
     def _check_claimable(self, c: Connection, pool_code: str, loan: dict, non_performing_fen: int) -> None:
         if loan["status"] == "revoked":
@@ -720,7 +828,9 @@ class RiskPools:
         agreement = self._agreement(c, pool["code"], loan["bank_code"])
         terms = BankAgreementTerms.model_validate_json(agreement["terms_json"])
         ratio = terms.ratio_or(policy.compensation_ratio.ratio())
-        limits = {"ratio": apply_ratio_down(claim["non_performing_fen"], ratio)}
+        # Only the principal the pool covers is compensated (less than the loan when a cap clipped its filing).
+        covered_fen = min(claim["non_performing_fen"], loan["covered_fen"])
+        limits = {"ratio": apply_ratio_down(covered_fen, ratio)}
         if (cap := terms.cap_fen(terms.per_loan_cap)) is not None:
             limits["per_loan_cap"] = cap
         if (cap := terms.cap_fen(terms.bank_annual_cap)) is not None:
@@ -752,15 +862,22 @@ class RiskPools:
     # ----- payouts and splits --------------------------------------------------------------------------
 
     def _pay(
-        self, c: Connection, pool: dict, claim: dict, amount_fen: int, paid_on: date, approver: str, binding: str | None
+        self,
+        c: Connection,
+        pool: dict,
+        claim: dict,
+        amount_fen: int,
+        paid_on: date,
+        audit: Audit,
+        binding: str | None,
+        *,
+        ledger_id: str,
     ) -> Payout:
+        """One payout of a claim, under the key of the command that pays it (its approval or a settlement)."""
         funders = self._funders(c, pool["id"])
         parts = split_largest_remainder(amount_fen, [parse_ratio(funder["share"]) for funder in funders])
         by_funder = {funder["funder_code"]: part for funder, part in zip(funders, parts)}
-        count = c.execute(
-            select(func.count()).select_from(T_PAYMENTS).where(T_PAYMENTS.c.claim_id == claim["id"])
-        ).scalar()
-        client_id = f"pool:{pool['code']}:claim:{claim['id']}:payment:{count + 1}"
+        client_id = ledger_id
         payment_id = c.execute(
             T_PAYMENTS.insert().values(
                 claim_id=claim["id"], amount_fen=amount_fen, paid_on=paid_on, binding_limit=binding, client_id=client_id
@@ -789,14 +906,14 @@ class RiskPools:
                 source=SOURCE,
                 kind="pool_compensation",
                 memo=f"compensation for loan {claim['loan_id']} (bank {claim['bank_code']})",
-                audit=Audit(claim["recorded_by"], approver, claim.get("approval_doc")),
+                audit=audit,
                 program_year=claim["program_year"],
                 link_type="pool_claim",
                 link_id=str(claim["id"]),
             ),
             conn=c,
         )
-        record_event(c, "claim", claim["id"], "paid", approver, amount_fen=amount_fen, parts=by_funder)
+        record_event(c, "claim", claim["id"], "paid", audit.actor, amount_fen=amount_fen, parts=by_funder)
         return Payout(claim["id"], amount_fen, binding, by_funder)
 
     def _recovery_parts(self, c: Connection, claim_id: int, returned_fen: int) -> dict[str, int]:
@@ -861,6 +978,38 @@ class RiskPools:
     @staticmethod
     def _filing_client_id(pool_code: str, loan_id: int) -> str:
         return f"pool:{pool_code}:loan:{loan_id}:filing"
+
+
+def _positive_fen(amount: str) -> int:
+    fen = parse_amount_fen(amount)
+    if fen <= 0:
+        raise LedgerError(FundsCode.AMOUNT_MUST_BE_POSITIVE, f"the amount must be positive, got {amount!r}")
+    return fen
+
+
+def _payout_to_json(payout: Payout) -> dict:
+    return asdict(payout)
+
+
+def _payout_from_json(data: dict) -> Payout:
+    return Payout(data["claim_id"], data["amount_fen"], data["binding_limit"], dict(data["parts"]))
+
+
+def _decision_to_json(decision: ClaimDecision) -> dict:
+    return {
+        "claim_id": decision.claim_id,
+        "entitled_fen": decision.entitled_fen,
+        "binding_limit": decision.binding_limit,
+        "limits_fen": decision.limits_fen,
+        "payout": _payout_to_json(decision.payout) if decision.payout else None,
+    }
+
+
+def _decision_from_json(data: dict) -> ClaimDecision:
+    payout = _payout_from_json(data["payout"]) if data["payout"] else None
+    return ClaimDecision(
+        data["claim_id"], data["entitled_fen"], data["binding_limit"], dict(data["limits_fen"]), payout
+    )
 
 
 def _binding_limit(limits: dict[str, int]) -> str:

@@ -4,6 +4,7 @@ import pytest
 
 from funds.config import GUANGZHOU_POOL_POLICY, BankAgreementTerms
 from funds.pools import FunderShare, RiskPools
+from tests.funds.keys import new_key
 
 PROVINCE, CITY, DISTRICT = "440000", "440100", "440106"
 BANK_A, BANK_B = "BANK-A", "BANK-B"
@@ -28,7 +29,9 @@ def build_pool(
     pools = RiskPools(ledger)
     pools.create_pool(code, "Guangzhou risk pool", policy, list(funders))
     for funder, amount in zip(funders, funding):
-        pools.contribute(code, funder.funder_code, amount, date(2026, 1, 10), actor="clerk", approver="chief")
+        pools.contribute(
+            code, funder.funder_code, amount, date(2026, 1, 10), actor="clerk", approver="chief", client_id=new_key()
+        )
     pools.add_bank(
         code,
         BANK_A,
@@ -53,7 +56,7 @@ def pools(ledger) -> RiskPools:
 
 def defaulted_loan(pools, *, bank=BANK_A, firm=FIRM_1, number="L1", principal="400万", code="gz"):
     loan_id = pools.file_loan(
-        code, bank, firm, number, principal, date(2026, 2, 1), 12, date(2026, 3, 1), actor="banker"
+        code, bank, firm, number, principal, date(2026, 2, 1), 12, date(2026, 3, 1), actor="banker", client_id=new_key()
     )
     pools.set_loan_status(loan_id, "overdue", actor="banker")
     pools.set_loan_status(loan_id, "defaulted", actor="banker")

@@ -9,6 +9,7 @@ from funds.pools import RiskPools
 from ledger.db import make_engine
 from ledger.engine import Ledger
 from tests.funds.conftest import build_pool
+from tests.funds.keys import new_key
 
 WORKERS = 4
 CLAIMS = 12
@@ -42,10 +43,11 @@ def test_concurrent_claims_never_overdraw_the_pool(postgres_engine, postgres_url
             12,
             date(2026, 2, 2),
             actor="banker",
+            client_id=new_key(),
         )
         pools.set_loan_status(loan_id, "overdue", actor="banker")
         pools.set_loan_status(loan_id, "defaulted", actor="banker")
-        claim_ids.append(pools.submit_claim(loan_id, "20万", date(2026, 9, 1), actor="banker"))
+        claim_ids.append(pools.submit_claim(loan_id, "20万", date(2026, 9, 1), actor="banker", client_id=new_key()))
     batches = [claim_ids[index::WORKERS] for index in range(WORKERS)]
     with multiprocessing.get_context("spawn").Pool(WORKERS) as workers:
         results = workers.starmap(approve_claims, [(postgres_url, batch) for batch in batches], chunksize=1)

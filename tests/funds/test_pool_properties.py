@@ -13,6 +13,7 @@ from funds.config import GUANGZHOU_POOL_POLICY, BankAgreementTerms
 from funds.pools import FunderShare
 from ledger.errors import LedgerError
 from tests.funds.conftest import build_pool
+from tests.funds.keys import new_key
 
 POOL_NUMBERS = itertools.count()
 FIRMS = ["FIRM-1", "FIRM-2", "FIRM-3"]
@@ -71,6 +72,7 @@ def test_payouts_respect_every_cap_and_parts_sum_to_the_whole(
                 12,
                 date(2026, 2, 2),
                 actor="banker",
+                client_id=new_key(),
             )
         except LedgerError as error:
             assert error.code == FundsCode.ENTERPRISE_ANNUAL_FILED_LOANS_CAP_EXCEEDED
@@ -79,7 +81,7 @@ def test_payouts_respect_every_cap_and_parts_sum_to_the_whole(
         pools.set_loan_status(loan_id, "defaulted", actor="banker")
         npl_fen = principal_wan * 1_000_000 * npl_percent // 100
         claim_id = pools.submit_claim(
-            loan_id, f"{npl_fen // 100}.{npl_fen % 100:02d}", date(2026, 9, 1), actor="banker"
+            loan_id, f"{npl_fen // 100}.{npl_fen % 100:02d}", date(2026, 9, 1), actor="banker", client_id=new_key()
         )
         try:
             decision = pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2))
@@ -97,9 +99,16 @@ def test_payouts_respect_every_cap_and_parts_sum_to_the_whole(
             assert sum(decision.payout.parts.values()) == decision.payout.amount_fen
         assert pools.balance_fen(code) >= 0
         if decision.paid_fen and recovered_wan:
-            pools.record_recovery(claim_id, f"{recovered_wan}万", "0", date(2027, 1, 1), actor="banker")
             pools.record_recovery(
-                claim_id, f"{recovered_wan}万", "1万" if recovered_wan else "0", date(2027, 2, 1), actor="banker"
+                claim_id, f"{recovered_wan}万", "0", date(2027, 1, 1), actor="banker", client_id=new_key()
+            )
+            pools.record_recovery(
+                claim_id,
+                f"{recovered_wan}万",
+                "1万" if recovered_wan else "0",
+                date(2027, 2, 1),
+                actor="banker",
+                client_id=new_key(),
             )
     for claim_id in claim_ids:
         claim = pools.claim(claim_id)

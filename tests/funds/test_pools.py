@@ -23,6 +23,7 @@ from tests.funds.conftest import (
     defaulted_loan,
     pool_balances,
 )
+from tests.funds.keys import new_key
 
 WAN = 1_000_000  # fen in 1万元
 
@@ -38,7 +39,7 @@ def test_pool_life_cycle_from_filing_to_recovery(ledger, pools):
     assert pools.balance_fen("gz") == 1000 * WAN
     loan_id = defaulted_loan(pools, principal="400万")
     assert ledger.account("pool:gz:memo", f"Memo:FiledLoans:{BANK_A}").balance_fen == 400 * WAN
-    claim_id = pools.submit_claim(loan_id, "400万", date(2026, 9, 1), actor="banker")
+    claim_id = pools.submit_claim(loan_id, "400万", date(2026, 9, 1), actor="banker", client_id=new_key())
     decision = pools.approve_claim(
         claim_id, approver="auditor", paid_on=date(2026, 9, 15), approval_doc="穗科审〔2026〕7号"
     )
@@ -47,7 +48,7 @@ def test_pool_life_cycle_from_filing_to_recovery(ledger, pools):
     assert pools.balance_fen("gz") == 800 * WAN
     assert ledger.account("pool:gz", f"Expenses:Compensation:{CITY}").balance_fen == 80 * WAN
 
-    recovery = pools.record_recovery(claim_id, "100万", "10万", date(2027, 3, 1), actor="banker")
+    recovery = pools.record_recovery(claim_id, "100万", "10万", date(2027, 3, 1), actor="banker", client_id=new_key())
     # The pool bore 200万 of 400万: half of the 90万 net comes back, split against the portions paid.
     assert recovery.returned_fen == 45 * WAN
     assert recovery.parts == {PROVINCE: 9 * WAN, CITY: 18 * WAN, DISTRICT: 18 * WAN}
@@ -65,7 +66,9 @@ def test_pool_life_cycle_from_filing_to_recovery(ledger, pools):
 
 
 def test_claim_payout_is_capped_per_loan(pools):
-    claim_id = pools.submit_claim(defaulted_loan(pools, principal="800万"), "800万", date(2026, 9, 1), actor="banker")
+    claim_id = pools.submit_claim(
+        defaulted_loan(pools, principal="800万"), "800万", date(2026, 9, 1), actor="banker", client_id=new_key()
+    )
     decision = pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2))
     assert decision.entitled_fen == 300 * WAN and decision.binding_limit == "per_loan_cap"
     flags = flags_for(pools.ledger, "claim", claim_id)
@@ -75,11 +78,15 @@ def test_claim_payout_is_capped_per_loan(pools):
 
 def test_claim_payout_is_capped_by_bank_annual_cap_left(pools):
     first = pools.submit_claim(
-        defaulted_loan(pools, number="L1", principal="600万"), "600万", date(2026, 9, 1), actor="b"
+        defaulted_loan(pools, number="L1", principal="600万"), "600万", date(2026, 9, 1), actor="b", client_id=new_key()
     )
     assert pools.approve_claim(first, approver="auditor", paid_on=date(2026, 9, 2)).entitled_fen == 300 * WAN
     second = pools.submit_claim(
-        defaulted_loan(pools, number="L2", firm=FIRM_2, principal="600万"), "600万", date(2026, 10, 1), actor="b"
+        defaulted_loan(pools, number="L2", firm=FIRM_2, principal="600万"),
+        "600万",
+        date(2026, 10, 1),
+        actor="b",
+        client_id=new_key(),
     )
     decision = pools.approve_claim(second, approver="auditor", paid_on=date(2026, 10, 2))
     assert decision.entitled_fen == 200 * WAN and decision.binding_limit == "bank_annual_cap"
@@ -88,11 +95,19 @@ def test_claim_payout_is_capped_by_bank_annual_cap_left(pools):
 def test_claim_refused_when_bank_annual_cap_is_used_up(ledger, pools):
     for number, firm in (("L1", FIRM_1), ("L2", FIRM_2)):
         claim = pools.submit_claim(
-            defaulted_loan(pools, number=number, firm=firm, principal="600万"), "500万", date(2026, 9, 1), actor="b"
+            defaulted_loan(pools, number=number, firm=firm, principal="600万"),
+            "500万",
+            date(2026, 9, 1),
+            actor="b",
+            client_id=new_key(),
         )
         pools.approve_claim(claim, approver="auditor", paid_on=date(2026, 9, 2))
     third = pools.submit_claim(
-        defaulted_loan(pools, number="L3", firm="FIRM-3", principal="100万"), "100万", date(2026, 11, 1), actor="b"
+        defaulted_loan(pools, number="L3", firm="FIRM-3", principal="100万"),
+        "100万",
+        date(2026, 11, 1),
+        actor="b",
+        client_id=new_key(),
     )
     before = pool_balances(ledger)
     error = refused(
@@ -105,7 +120,7 @@ def test_claim_refused_when_bank_annual_cap_is_used_up(ledger, pools):
 
 def test_claim_payout_is_capped_by_enterprise_cumulative_cap(pools):
     claim_id = pools.submit_claim(
-        defaulted_loan(pools, bank=BANK_B, principal="400万"), "400万", date(2026, 9, 1), actor="b"
+        defaulted_loan(pools, bank=BANK_B, principal="400万"), "400万", date(2026, 9, 1), actor="b", client_id=new_key()
     )
     decision = pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2))
     assert decision.entitled_fen == 100 * WAN and decision.binding_limit == "enterprise_cumulative_cap"
@@ -114,24 +129,36 @@ def test_claim_payout_is_capped_by_enterprise_cumulative_cap(pools):
 def test_short_pool_pays_what_it_holds_and_settles_the_rest_later_pro_rata(ledger):
     pools = build_pool(ledger, funding=("2万", "4万", "4万"))
     first = pools.submit_claim(
-        defaulted_loan(pools, number="L1", principal="40万"), "40万", date(2026, 9, 1), actor="b"
+        defaulted_loan(pools, number="L1", principal="40万"), "40万", date(2026, 9, 1), actor="b", client_id=new_key()
     )
     decision = pools.approve_claim(first, approver="auditor", paid_on=date(2026, 9, 2))
     assert decision.entitled_fen == 20 * WAN and decision.paid_fen == 10 * WAN
     assert decision.payout.binding_limit == "pool_balance" and pools.balance_fen("gz") == 0
     second = pools.submit_claim(
-        defaulted_loan(pools, number="L2", firm=FIRM_2, principal="60万"), "60万", date(2026, 9, 3), actor="b"
+        defaulted_loan(pools, number="L2", firm=FIRM_2, principal="60万"),
+        "60万",
+        date(2026, 9, 3),
+        actor="b",
+        client_id=new_key(),
     )
     assert pools.approve_claim(second, approver="auditor", paid_on=date(2026, 9, 4)).payout is None
-    refused(FundsCode.POOL_BALANCE_EMPTY, pools.settle_outstanding, "gz", date(2027, 1, 5), approver="auditor")
+    refused(
+        FundsCode.POOL_BALANCE_EMPTY,
+        pools.settle_outstanding,
+        "gz",
+        date(2027, 1, 5),
+        approver="auditor",
+        actor="clerk",
+        client_id=new_key(),
+    )
 
-    pools.contribute("gz", CITY, "20万", date(2027, 1, 10), actor="clerk", approver="chief")
-    payouts = pools.settle_outstanding("gz", date(2027, 1, 15), approver="auditor")
+    pools.contribute("gz", CITY, "20万", date(2027, 1, 10), actor="clerk", approver="chief", client_id=new_key())
+    payouts = pools.settle_outstanding("gz", date(2027, 1, 15), approver="auditor", actor="clerk", client_id=new_key())
     # Owed 10万 and 30万, 20万 in the pool: paid in proportion to what is owed.
     assert [(p.claim_id, p.amount_fen) for p in payouts] == [(first, 5 * WAN), (second, 15 * WAN)]
     assert pools.balance_fen("gz") == 0
-    pools.contribute("gz", PROVINCE, "100万", date(2027, 2, 1), actor="clerk", approver="chief")
-    payouts = pools.settle_outstanding("gz", date(2027, 2, 2), approver="auditor")
+    pools.contribute("gz", PROVINCE, "100万", date(2027, 2, 1), actor="clerk", approver="chief", client_id=new_key())
+    payouts = pools.settle_outstanding("gz", date(2027, 2, 2), approver="auditor", actor="clerk", client_id=new_key())
     assert [(p.claim_id, p.amount_fen, p.binding_limit) for p in payouts] == [
         (first, 5 * WAN, None),
         (second, 15 * WAN, None),
@@ -154,14 +181,37 @@ def test_loan_filed_after_the_window_is_refused(ledger, pools):
         12,
         date(2026, 5, 1),
         actor="banker",
+        client_id=new_key(),
     )
     assert error.detail["deadline"] == date(2026, 4, 30)  # 31 Jan + 3 months clamps to 30 Apr
     assert pool_balances(ledger) == before
-    pools.file_loan("gz", BANK_A, FIRM_1, "L1", "100万", date(2026, 1, 31), 12, date(2026, 4, 30), actor="banker")
+    pools.file_loan(
+        "gz",
+        BANK_A,
+        FIRM_1,
+        "L1",
+        "100万",
+        date(2026, 1, 31),
+        12,
+        date(2026, 4, 30),
+        actor="banker",
+        client_id=new_key(),
+    )
 
 
 def test_enterprise_annual_filed_loans_are_capped(ledger, pools):
-    pools.file_loan("gz", BANK_A, FIRM_1, "L1", "1500万", date(2026, 3, 1), 12, date(2026, 3, 2), actor="banker")
+    pools.file_loan(
+        "gz",
+        BANK_A,
+        FIRM_1,
+        "L1",
+        "1500万",
+        date(2026, 3, 1),
+        12,
+        date(2026, 3, 2),
+        actor="banker",
+        client_id=new_key(),
+    )
     before = pool_balances(ledger)
     error = refused(
         FundsCode.ENTERPRISE_ANNUAL_FILED_LOANS_CAP_EXCEEDED,
@@ -175,16 +225,19 @@ def test_enterprise_annual_filed_loans_are_capped(ledger, pools):
         12,
         date(2026, 4, 2),
         actor="banker",
+        client_id=new_key(),
     )
     assert error.detail["room_left"] == "5000000.00"
     assert pool_balances(ledger) == before
     # A new year has a new cap.
-    pools.file_loan("gz", BANK_B, FIRM_1, "L3", "600万", date(2027, 1, 5), 12, date(2027, 1, 6), actor="banker")
+    pools.file_loan(
+        "gz", BANK_B, FIRM_1, "L3", "600万", date(2027, 1, 5), 12, date(2027, 1, 6), actor="banker", client_id=new_key()
+    )
 
 
 def test_suspended_bank_cannot_file_or_claim(ledger, pools):
     loan_id = defaulted_loan(pools)
-    claim_id = pools.submit_claim(loan_id, "400万", date(2026, 9, 1), actor="banker")
+    claim_id = pools.submit_claim(loan_id, "400万", date(2026, 9, 1), actor="banker", client_id=new_key())
     pools.set_bank_suspended("gz", BANK_A, True, actor="finance")
     before = pool_balances(ledger)
     refused(FundsCode.BANK_SUSPENDED, pools.approve_claim, claim_id, approver="auditor", paid_on=date(2026, 9, 2))
@@ -200,6 +253,7 @@ def test_suspended_bank_cannot_file_or_claim(ledger, pools):
         12,
         date(2026, 9, 1),
         actor="banker",
+        client_id=new_key(),
     )
     assert pool_balances(ledger) == before
 
@@ -217,28 +271,37 @@ def test_loan_outside_the_agreement_validity_cannot_be_filed(pools):
         12,
         date(2029, 1, 6),
         actor="banker",
+        client_id=new_key(),
     )
 
 
 def test_revoked_filing_cannot_claim_and_its_exposure_is_reversed(ledger, pools):
     loan_id = pools.file_loan(
-        "gz", BANK_A, FIRM_1, "L1", "100万", date(2026, 2, 1), 12, date(2026, 2, 5), actor="banker"
+        "gz", BANK_A, FIRM_1, "L1", "100万", date(2026, 2, 1), 12, date(2026, 2, 5), actor="banker", client_id=new_key()
     )
     pools.revoke_filing(loan_id, actor="banker", reason="loan repaid early")
     assert ledger.account("pool:gz:memo", f"Memo:FiledLoans:{BANK_A}").balance_fen == 0
     before = pool_balances(ledger)
-    refused(FundsCode.FILING_REVOKED, pools.submit_claim, loan_id, "100万", date(2026, 9, 1), actor="banker")
+    refused(
+        FundsCode.FILING_REVOKED,
+        pools.submit_claim,
+        loan_id,
+        "100万",
+        date(2026, 9, 1),
+        actor="banker",
+        client_id=new_key(),
+    )
     assert pool_balances(ledger) == before
 
 
 def test_filing_with_a_claim_cannot_be_revoked(pools):
     loan_id = defaulted_loan(pools)
-    pools.submit_claim(loan_id, "100万", date(2026, 9, 1), actor="banker")
+    pools.submit_claim(loan_id, "100万", date(2026, 9, 1), actor="banker", client_id=new_key())
     refused(FundsCode.LOAN_HAS_CLAIM, pools.revoke_filing, loan_id, actor="banker", reason="x")
 
 
 def test_claim_approved_by_its_recorder_is_refused(ledger, pools):
-    claim_id = pools.submit_claim(defaulted_loan(pools), "400万", date(2026, 9, 1), actor="banker")
+    claim_id = pools.submit_claim(defaulted_loan(pools), "400万", date(2026, 9, 1), actor="banker", client_id=new_key())
     before = pool_balances(ledger)
     refused(
         FundsCode.APPROVER_MUST_DIFFER_FROM_RECORDER,
@@ -256,12 +319,13 @@ def test_claim_approved_by_its_recorder_is_refused(ledger, pools):
         date(2026, 9, 1),
         actor="clerk",
         approver="clerk",
+        client_id=new_key(),
     )
     assert pool_balances(ledger) == before
 
 
 def test_rejected_claim_pays_nothing_and_cannot_be_approved(ledger, pools):
-    claim_id = pools.submit_claim(defaulted_loan(pools), "400万", date(2026, 9, 1), actor="banker")
+    claim_id = pools.submit_claim(defaulted_loan(pools), "400万", date(2026, 9, 1), actor="banker", client_id=new_key())
     pools.reject_claim(claim_id, approver="auditor", reason="collateral not enforced")
     before = pool_balances(ledger)
     refused(FundsCode.ALREADY_DECIDED, pools.approve_claim, claim_id, approver="auditor", paid_on=date(2026, 9, 2))
@@ -269,8 +333,18 @@ def test_rejected_claim_pays_nothing_and_cannot_be_approved(ledger, pools):
 
 
 def test_claim_on_a_loan_not_defaulted_is_refused(pools):
-    loan_id = pools.file_loan("gz", BANK_A, FIRM_1, "L1", "100万", date(2026, 2, 1), 12, date(2026, 2, 5), actor="b")
-    refused(FundsCode.LOAN_NOT_DEFAULTED, pools.submit_claim, loan_id, "100万", date(2026, 9, 1), actor="banker")
+    loan_id = pools.file_loan(
+        "gz", BANK_A, FIRM_1, "L1", "100万", date(2026, 2, 1), 12, date(2026, 2, 5), actor="b", client_id=new_key()
+    )
+    refused(
+        FundsCode.LOAN_NOT_DEFAULTED,
+        pools.submit_claim,
+        loan_id,
+        "100万",
+        date(2026, 9, 1),
+        actor="banker",
+        client_id=new_key(),
+    )
     refused(FundsCode.LOAN_STATUS_TRANSITION_INVALID, pools.set_loan_status, loan_id, "defaulted", actor="banker")
 
 
@@ -282,29 +356,42 @@ def test_claim_above_the_loan_principal_is_refused(pools):
         "101万",
         date(2026, 9, 1),
         actor="banker",
+        client_id=new_key(),
     )
 
 
 def test_recovery_never_returns_more_than_was_paid_out(ledger, pools):
-    claim_id = pools.submit_claim(defaulted_loan(pools, principal="100万"), "100万", date(2026, 9, 1), actor="b")
+    claim_id = pools.submit_claim(
+        defaulted_loan(pools, principal="100万"), "100万", date(2026, 9, 1), actor="b", client_id=new_key()
+    )
     pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2))  # paid 50万
-    first = pools.record_recovery(claim_id, "80万", "0", date(2027, 1, 1), actor="banker")
+    first = pools.record_recovery(claim_id, "80万", "0", date(2027, 1, 1), actor="banker", client_id=new_key())
     assert first.returned_fen == 40 * WAN and not first.clipped
-    second = pools.record_recovery(claim_id, "80万", "0", date(2027, 2, 1), actor="banker")
+    second = pools.record_recovery(claim_id, "80万", "0", date(2027, 2, 1), actor="banker", client_id=new_key())
     assert second.returned_fen == 10 * WAN and second.clipped
     assert [flag["code"] for flag in flags_for(ledger, "recovery", second.recovery_id)] == [
         FundsCode.RECOVERY_CLIPPED_TO_PAYOUT
     ]
     claim = pools.claim(claim_id)
     assert claim["recovery_parts"] == claim["payment_parts"]
-    assert pools.record_recovery(claim_id, "1万", "0", date(2027, 3, 1), actor="banker").returned_fen == 0
+    assert (
+        pools.record_recovery(claim_id, "1万", "0", date(2027, 3, 1), actor="banker", client_id=new_key()).returned_fen
+        == 0
+    )
 
 
 def test_recovery_costs_above_gross_and_recovery_without_payout_are_refused(ledger, pools):
-    claim_id = pools.submit_claim(defaulted_loan(pools), "400万", date(2026, 9, 1), actor="banker")
+    claim_id = pools.submit_claim(defaulted_loan(pools), "400万", date(2026, 9, 1), actor="banker", client_id=new_key())
     before = pool_balances(ledger)
     refused(
-        FundsCode.RECOVERY_WITHOUT_PAYOUT, pools.record_recovery, claim_id, "10万", "0", date(2027, 1, 1), actor="b"
+        FundsCode.RECOVERY_WITHOUT_PAYOUT,
+        pools.record_recovery,
+        claim_id,
+        "10万",
+        "0",
+        date(2027, 1, 1),
+        actor="b",
+        client_id=new_key(),
     )
     pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2))
     before = pool_balances(ledger)
@@ -316,6 +403,7 @@ def test_recovery_costs_above_gross_and_recovery_without_payout_are_refused(ledg
         "2万",
         date(2027, 1, 1),
         actor="b",
+        client_id=new_key(),
     )
     assert pool_balances(ledger) == before
 
@@ -323,16 +411,29 @@ def test_recovery_costs_above_gross_and_recovery_without_payout_are_refused(ledg
 def test_anhui_variant_pays_thirty_percent_by_configuration_alone(ledger):
     pools = build_pool(ledger, code="ah", policy=ANHUI_POOL_POLICY)
     claim_id = pools.submit_claim(
-        defaulted_loan(pools, code="ah", principal="100万"), "100万", date(2026, 9, 1), actor="b"
+        defaulted_loan(pools, code="ah", principal="100万"), "100万", date(2026, 9, 1), actor="b", client_id=new_key()
     )
     assert pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2)).entitled_fen == 30 * WAN
     # Anhui has no per-firm filing cap configured: 2500万 in a year is accepted.
-    pools.file_loan("ah", BANK_A, FIRM_2, "L2", "2500万", date(2026, 3, 1), 12, date(2026, 3, 2), actor="banker")
+    pools.file_loan(
+        "ah",
+        BANK_A,
+        FIRM_2,
+        "L2",
+        "2500万",
+        date(2026, 3, 1),
+        12,
+        date(2026, 3, 2),
+        actor="banker",
+        client_id=new_key(),
+    )
 
 
 def test_bank_agreement_ratio_overrides_the_pool_ratio(ledger):
     pools = build_pool(ledger, terms_a=BankAgreementTerms(source="agreement 20% guaranteed", compensation_ratio="20%"))
-    claim_id = pools.submit_claim(defaulted_loan(pools, principal="100万"), "100万", date(2026, 9, 1), actor="b")
+    claim_id = pools.submit_claim(
+        defaulted_loan(pools, principal="100万"), "100万", date(2026, 9, 1), actor="b", client_id=new_key()
+    )
     assert pools.approve_claim(claim_id, approver="auditor", paid_on=date(2026, 9, 2)).entitled_fen == 20 * WAN
 
 
