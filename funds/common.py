@@ -12,13 +12,19 @@ from sqlalchemy import Connection, select
 from funds.codes import FundsCode
 from funds.models import FundsEvent, FundsFlag, FundsRequest
 from ledger.engine import T_ACCOUNTS, T_BOOKS, Ledger, utc_now
+from ledger.entries import PostingSpec
 from ledger.errors import LedgerError, ResultCode
+from ledger.money import format_fen
 
 SOURCE = "funds"  # idempotency namespace of every ledger request this package makes
 
 T_EVENTS = FundsEvent.__table__
 T_FLAGS = FundsFlag.__table__
 T_REQUESTS = FundsRequest.__table__
+
+# 政府会计制度's dual function: every receipt or payment of public money in a fund's or pool's financial book
+# has its budgetary entry in the same transaction, against the cash it moves (资金结存).
+BUDGET_CASH = "BudgetBalance:Funds"
 CLIENT_ID_MAX_LENGTH = 200
 
 _NOT_SEEN = object()
@@ -27,6 +33,22 @@ _NOT_SEEN = object()
 def _content_hash(operation: str, content: dict[str, Any]) -> str:
     canonical = json.dumps({"operation": operation, **content}, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def budget_book(financial_book: str) -> str:
+    return f"{financial_book}:budget"
+
+
+def budget_legs(financial_book: str, counter_legs: list[tuple[str, int]]) -> list[PostingSpec]:
+    """Budgetary entry of a cash movement: each ``(path, cash_fen)`` is debit-positive cash moved (a receipt is
+    positive, booked to a ``BudgetRevenue`` path; a payment negative, to a ``BudgetExpenditure`` path), and
+    ``BUDGET_CASH`` takes the total, so the budgetary cash always equals the bank account it mirrors."""
+    book = budget_book(financial_book)
+    legs = [PostingSpec(book, path, format_fen(-cash_fen)) for path, cash_fen in counter_legs if cash_fen]
+    total_fen = sum(cash_fen for _, cash_fen in counter_legs)
+    if total_fen or legs:
+        legs.append(PostingSpec(book, BUDGET_CASH, format_fen(total_fen)))
+    return legs
 
 
 def require_client_id(client_id: str) -> str:

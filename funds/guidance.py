@@ -25,8 +25,11 @@ from sqlalchemy import Connection, func, select
 
 from funds.codes import FundsCode
 from funds.common import (
+    BUDGET_CASH,
     SOURCE,
     balance_in,
+    budget_book,
+    budget_legs,
     fetch_one,
     is_new,
     lock_row,
@@ -115,6 +118,10 @@ class GuidanceFunds:
             for path in ("NetAssets:Appropriations", "NetAssets:RemittedToTreasury"):
                 self.ledger.create_account(gf_book(code), path, conn=c)
             self.ledger.create_account(f"{gf_book(code)}:memo", "Memo:CommitmentControl", normal_side="credit", conn=c)
+            budget = budget_book(gf_book(code))
+            self.ledger.create_book(budget, f"{name} (budgetary)", "budgetary", conn=c)
+            for path in (BUDGET_CASH, "BudgetRevenue:Appropriations", "BudgetExpenditure:RemittedToTreasury"):
+                self.ledger.create_account(budget, path, conn=c)
             record_event(c, "guidance_fund", fund_id, "created", "system")
             return fund_id
 
@@ -155,7 +162,8 @@ class GuidanceFunds:
                 f"gf:{guidance_code}:appropriation:{client_id}",
                 posting_specs(
                     gf_book(guidance_code), [("Assets:Bank", _money(fen)), ("NetAssets:Appropriations", _money(-fen))]
-                ),
+                )
+                + tuple(budget_legs(gf_book(guidance_code), [("BudgetRevenue:Appropriations", fen)])),
                 on,
                 "gf_appropriation",
                 Audit(actor, approver, approval_doc),
@@ -179,7 +187,8 @@ class GuidanceFunds:
                 posting_specs(
                     gf_book(guidance_code),
                     [("NetAssets:RemittedToTreasury", _money(fen)), ("Assets:Bank", _money(-fen))],
-                ),
+                )
+                + tuple(budget_legs(gf_book(guidance_code), [("BudgetExpenditure:RemittedToTreasury", -fen)])),
                 on,
                 "gf_treasury_remittance",
                 Audit(actor, approver),
@@ -257,6 +266,11 @@ class GuidanceFunds:
             self.ledger.create_account(
                 f"{gf_book(guidance_code)}:memo", f"Memo:Commitments:{code}", normal_side="debit", conn=c
             )
+            for path in (
+                f"BudgetExpenditure:SubFundContributions:{code}",
+                f"BudgetRevenue:SubFundDistributions:{code}",
+            ):
+                self.ledger.create_account(budget_book(gf_book(guidance_code)), path, conn=c)
             record_event(c, "subfund", subfund_id, "created", "system", fee_rate=stored_rate)
             return subfund_id
 
@@ -651,6 +665,10 @@ class GuidanceFunds:
                         gf_book(fund["code"]), f"Assets:Investments:SubFunds:{subfund['code']}", _money(amount_fen)
                     ),
                     PostingSpec(gf_book(fund["code"]), "Assets:Bank", _money(-amount_fen)),
+                    *budget_legs(
+                        gf_book(fund["code"]),
+                        [(f"BudgetExpenditure:SubFundContributions:{subfund['code']}", -amount_fen)],
+                    ),
                 ]
             self._post(
                 ledger_id,
@@ -967,6 +985,9 @@ class GuidanceFunds:
                 if investor == fund["code"]:
                     gf = gf_book(fund["code"])
                     postings.append(PostingSpec(gf, "Assets:Bank", _money(capital_fen + income_fen)))
+                    postings += budget_legs(
+                        gf, [(f"BudgetRevenue:SubFundDistributions:{subfund['code']}", capital_fen + income_fen)]
+                    )
                     if capital_fen:
                         postings.append(
                             PostingSpec(gf, f"Assets:Investments:SubFunds:{subfund['code']}", _money(-capital_fen))

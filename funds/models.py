@@ -80,6 +80,21 @@ class PoolFunder(SQLModel, table=True):
     position: int  # order of the split's tie-break
 
 
+class PoolContribution(SQLModel, table=True):
+    """A funding level's payment into a pool (its appropriation received)."""
+
+    __tablename__ = "funds_pool_contributions"
+    id: int | None = Field(default=None, primary_key=True)
+    pool_id: int = Field(foreign_key="funds_pools.id", index=True)
+    funder_code: str = Field(max_length=18)
+    amount_fen: int = _money()
+    contributed_on: date
+    program_year: int
+    recorded_by: str = Field(max_length=100)
+    approved_by: str = Field(max_length=100)
+    client_id: str = Field(max_length=200)
+
+
 class BankAgreement(SQLModel, table=True):
     __tablename__ = "funds_bank_agreements"
     __table_args__ = (UniqueConstraint("pool_id", "bank_code", name="uq_funds_bank_agreements"),)

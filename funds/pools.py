@@ -26,8 +26,11 @@ from sqlalchemy import Connection, func, select
 
 from funds.codes import FundsCode
 from funds.common import (
+    BUDGET_CASH,
     SOURCE,
     available_debit_balance_fen,
+    budget_book,
+    budget_legs,
     fetch_one,
     is_new,
     lock_row,
@@ -47,6 +50,7 @@ from funds.models import (
     ClaimPaymentPart,
     Loan,
     Pool,
+    PoolContribution,
     PoolFunder,
     Recovery,
     RecoveryPart,
@@ -59,6 +63,7 @@ from ledger.numbers import add_months_clamped, apply_ratio_down, parse_amount_fe
 
 T_POOLS = Pool.__table__
 T_FUNDERS = PoolFunder.__table__
+T_CONTRIBUTIONS = PoolContribution.__table__
 T_AGREEMENTS = BankAgreement.__table__
 T_LOANS = Loan.__table__
 T_CLAIMS = Claim.__table__
@@ -159,6 +164,9 @@ class RiskPools:
             self.ledger.create_book(memo_book(code), f"{name} (filed loans)", "memo", conn=c)
             self.ledger.create_account(book, POOL_CASH, credits_must_not_exceed_debits=True, conn=c)
             self.ledger.create_account(memo_book(code), "Memo:FiledLoansControl", normal_side="credit", conn=c)
+            budget = budget_book(book)
+            self.ledger.create_book(budget, f"{name} (budgetary)", "budgetary", conn=c)
+            self.ledger.create_account(budget, BUDGET_CASH, conn=c)
             for position, funder in enumerate(funders):
                 c.execute(
                     T_FUNDERS.insert().values(
@@ -175,6 +183,12 @@ class RiskPools:
                     f"Revenue:Recoveries:{funder.funder_code}",
                 ):
                     self.ledger.create_account(book, path, owner_code=funder.funder_code, conn=c)
+                for path in (
+                    f"BudgetRevenue:Contributions:{funder.funder_code}",
+                    f"BudgetExpenditure:Compensation:{funder.funder_code}",
+                    f"BudgetRevenue:Recoveries:{funder.funder_code}",
+                ):
+                    self.ledger.create_account(budget, path, owner_code=funder.funder_code, conn=c)
             record_event(c, "pool", pool_id, "created", "system", policy=policy.model_dump())
             return pool_id
 
@@ -213,15 +227,33 @@ class RiskPools:
                 return stored
             pool = fetch_one(c, T_POOLS, "pool", code=pool_code)
             self._funder(c, pool["id"], funder_code)
+            ledger_id = f"pool:{pool_code}:contribution:{client_id}"
+            c.execute(
+                T_CONTRIBUTIONS.insert().values(
+                    pool_id=pool["id"],
+                    funder_code=funder_code,
+                    amount_fen=amount_fen,
+                    contributed_on=contributed_on,
+                    program_year=contributed_on.year,
+                    recorded_by=actor,
+                    approved_by=approver,
+                    client_id=ledger_id,
+                )
+            )
             result = self.ledger.post(
                 TransactionRequest(
-                    f"pool:{pool_code}:contribution:{client_id}",
+                    ledger_id,
                     posting_specs(
                         financial_book(pool_code),
                         [
                             (POOL_CASH, format_fen(amount_fen)),
                             (f"NetAssets:Contributions:{funder_code}", format_fen(-amount_fen)),
                         ],
+                    )
+                    + tuple(
+                        budget_legs(
+                            financial_book(pool_code), [(f"BudgetRevenue:Contributions:{funder_code}", amount_fen)]
+                        )
                     ),
                     contributed_on,
                     source=SOURCE,
@@ -650,7 +682,13 @@ class RiskPools:
                 self.ledger.post(
                     TransactionRequest(
                         ledger_id,
-                        posting_specs(financial_book(pool["code"]), legs),
+                        posting_specs(financial_book(pool["code"]), legs)
+                        + tuple(
+                            budget_legs(
+                                financial_book(pool["code"]),
+                                [(f"BudgetRevenue:Recoveries:{funder}", amount) for funder, amount in parts.items()],
+                            )
+                        ),
                         recovered_on,
                         source=SOURCE,
                         kind="pool_recovery",
@@ -901,7 +939,13 @@ class RiskPools:
         self.ledger.post(
             TransactionRequest(
                 client_id,
-                posting_specs(financial_book(pool["code"]), legs),
+                posting_specs(financial_book(pool["code"]), legs)
+                + tuple(
+                    budget_legs(
+                        financial_book(pool["code"]),
+                        [(f"BudgetExpenditure:Compensation:{funder}", -part) for funder, part in by_funder.items()],
+                    )
+                ),
                 paid_on,
                 source=SOURCE,
                 kind="pool_compensation",
