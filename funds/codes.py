@@ -13,6 +13,7 @@ class FundsCode(StrEnum):
     ALREADY_EXISTS = "funds_object_already_exists"
     CONFIGURATION_INVALID = "funds_configuration_invalid"
     CLIENT_ID_INVALID = "client_id_invalid"
+    REQUEST_IN_FLIGHT = "request_in_flight"
     AMOUNT_MUST_BE_POSITIVE = "amount_must_be_positive"
     # risk-compensation pools
     FUNDER_SHARES_MUST_SUM_TO_ONE = "funder_shares_must_sum_to_one"

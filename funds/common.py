@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
 from funds.codes import FundsCode
 from funds.models import FundsEvent, FundsFlag, FundsRequest
@@ -86,16 +87,28 @@ def is_new(result: Any) -> bool:
 
 
 def remember(conn: Connection, operation: str, client_id: str, content: dict[str, Any], result: Any) -> Any:
-    """Keep this call's result under its key (in the command's own transaction: both commit or neither)."""
-    conn.execute(
-        T_REQUESTS.insert().values(
+    """Keep this call's result under its key (in the command's own transaction: both commit or neither).
+
+    Two concurrent calls with one key both pass ``replayed``; the second one's insert waits on the unique key
+    and fails once the first commits. It is refused whole (its transaction rolls back) with a named code, and
+    the caller's retry then gets the first call's stored result."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                T_REQUESTS.insert().values(
+                    client_id=client_id,
+                    operation=operation,
+                    content_hash=_content_hash(operation, content),
+                    result_json=json.dumps(result, ensure_ascii=False, sort_keys=True),
+                    recorded_at=utc_now(),
+                )
+            )
+    except IntegrityError:
+        raise LedgerError(
+            FundsCode.REQUEST_IN_FLIGHT,
+            f"another call with key {client_id!r} was recorded meanwhile; retry to get its result",
             client_id=client_id,
-            operation=operation,
-            content_hash=_content_hash(operation, content),
-            result_json=json.dumps(result, ensure_ascii=False, sort_keys=True),
-            recorded_at=utc_now(),
-        )
-    )
+        ) from None
     return result
 
 

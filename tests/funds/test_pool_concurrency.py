@@ -5,9 +5,11 @@ from datetime import date
 
 import pytest
 
+from funds.codes import FundsCode
 from funds.pools import RiskPools
 from ledger.db import make_engine
 from ledger.engine import Ledger
+from ledger.errors import LedgerError, ResultCode
 from tests.funds.conftest import build_pool
 from tests.funds.keys import new_key
 
@@ -58,3 +60,32 @@ def test_concurrent_claims_never_overdraw_the_pool(postgres_engine, postgres_url
     assert cash.credits_posted <= cash.debits_posted
     owed = sum(pools.claim(claim_id)["entitled_fen"] - pools.claim(claim_id)["paid_fen"] for claim_id in claim_ids)
     assert owed == CLAIMS * 10 * 1_000_000 - paid
+
+
+def contribute_once(url: str, key: str) -> str:
+    engine = make_engine(url)
+    try:
+        pools = RiskPools(Ledger(engine))
+        try:
+            return str(pools.contribute("gz", "440100", "5万", date(2026, 3, 1), actor="clerk", approver="chief",
+                                        client_id=key))  # fmt: skip
+        except LedgerError as error:
+            return str(error.code)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_concurrent_calls_with_one_key_record_it_once(postgres_engine, postgres_url):
+    """Issue 11, defect 4 under concurrency: processes racing with one key never record the payment twice;
+    a loser is refused with request_in_flight (or gets the stored result) and its retry gets the result."""
+    ledger = Ledger(postgres_engine)
+    pools = build_pool(ledger)
+    before = pools.balance_fen("gz")
+    with multiprocessing.get_context("spawn").Pool(WORKERS) as workers:
+        results = workers.starmap(contribute_once, [(postgres_url, "race-key")] * WORKERS, chunksize=1)
+    winners = {result for result in results if result.isdigit()}
+    assert len(winners) == 1, results
+    assert set(results) - winners <= {str(FundsCode.REQUEST_IN_FLIGHT), str(ResultCode.EXISTS_WITH_DIFFERENT_CONTENT)}
+    assert pools.balance_fen("gz") == before + 5 * 1_000_000
+    assert contribute_once(postgres_url, "race-key") in winners
