@@ -308,3 +308,56 @@ def test_invested_fee_rounds_half_up_on_the_cumulative_total(ledger):
     # cumulative total over 365 days is 3650.02 fen -> 3650, and over 183 days 1830.01 -> 1830.
     assert funds.accrue_fees("sf1", date(2026, 7, 3), actor="m") == 1830
     assert funds.accrue_fees("sf1", date(2027, 1, 1), actor="m") == 3650 - 1830
+
+
+def _policy(**rules) -> object:
+    return DEFAULT_FUND_POLICY.model_copy(
+        update={name: getattr(DEFAULT_FUND_POLICY, name).model_copy(update={"enforcement": how})
+                for name, how in rules.items()}
+    )  # fmt: skip
+
+
+def test_defect_6_guidance_share_cap_clips_to_the_room_under_clip(ledger):
+    funds = guidance_service(ledger, _policy(guidance_share_max="clip"))
+    subfund(funds, size="1000万")
+    commit(funds, "sf1", "LP-SOCIAL", "500万")
+    commit(funds, "sf1", GF, "200万", guidance=True)
+    second = funds.record_commitment("sf1", GF, "200万", date(2026, 1, 6), actor="m", is_guidance=True, client_id="g2")
+    assert funds.approve_commitment(second, approver="reviewer") == 100 * WAN  # 核减 to 30% of the fund
+    assert ledger.account(f"{sf_book('sf1')}:memo", f"Memo:Committed:{GF}").balance_fen == -300 * WAN
+    assert [f["enforcement"] for f in flags_for(ledger, "commitment", second)] == ["clip"]
+
+
+def test_defect_6_guidance_share_cap_grants_and_flags_under_warn_and_the_scan_sees_it(ledger):
+    funds = guidance_service(ledger, _policy(guidance_share_max="warn"))
+    subfund(funds, size="1000万")
+    commit(funds, "sf1", "LP-SOCIAL", "500万")
+    commit(funds, "sf1", GF, "200万", guidance=True)
+    second = commit(funds, "sf1", GF, "200万", guidance=True)  # 40%: granted, flagged, counted
+    assert [f["enforcement"] for f in flags_for(ledger, "commitment", second)] == ["warn"]
+    funds.establish_subfund("sf1", date(2026, 2, 1), actor="g")  # warn again: established
+    codes = {f.code for f in check_subfund(ledger, "sf1", date(2026, 3, 1))}
+    assert FundsCode.GUIDANCE_SHARE_OUT_OF_BOUNDS in codes
+    third = funds.record_commitment("sf1", GF, "1万", date(2026, 3, 1), actor="m", is_guidance=True, client_id="g3")
+    funds.approve_commitment(third, approver="reviewer")  # counted toward later caps: flagged again
+    assert flags_for(ledger, "commitment", third)[0]["amount_fen"] == 401 * WAN
+
+
+def test_defect_6_first_call_minimum_warns_and_fee_cap_warns(ledger):
+    funds = guidance_service(ledger, _policy(first_call_min="warn", fee_rate_cap="warn"))
+    subfund(funds, size="1000万", fee_rate="2.5%")
+    assert [(f["code"], f["enforcement"]) for f in flags_for(ledger, "subfund", 1)] == [
+        (FundsCode.FEE_RATE_ABOVE_CAP, "warn")
+    ]
+    commit(funds, "sf1", "LP-SOCIAL", "500万")
+    call_id = funds.record_call("sf1", "10%", date(2026, 2, 1), date(2026, 3, 1), actor="m", client_id="c1")
+    assert funds.approve_call(call_id, approver="r") == {"LP-SOCIAL": 50 * WAN}
+    assert [f["code"] for f in flags_for(ledger, "capital_call", call_id)] == [FundsCode.FIRST_CALL_BELOW_MINIMUM]
+
+
+def test_defect_6_rules_that_cannot_be_clipped_refuse_a_clip_configuration():
+    for name in ("guidance_share_min", "guidance_never_largest", "first_call_min"):
+        with pytest.raises(LedgerError) as caught:
+            DEFAULT_FUND_POLICY.model_validate({**DEFAULT_FUND_POLICY.model_dump(), name: {
+                **getattr(DEFAULT_FUND_POLICY, name).model_dump(), "enforcement": "clip"}})  # fmt: skip
+        assert caught.value.code == FundsCode.CONFIGURATION_INVALID
