@@ -6,6 +6,9 @@ Books:
   ``NetAssets:Appropriations`` (财政出资), ``Assets:Investments:SubFunds:<sub-fund>`` (paid-in, at cost),
   ``Revenue:DistributionIncome:<sub-fund>``, ``NetAssets:RemittedToTreasury`` (上缴国库).
 - ``gf:<code>:memo``: ``Memo:Commitments:<sub-fund>`` against ``Memo:CommitmentControl``.
+- ``gf:<code>:budget`` (budgetary): ``BudgetBalance:Funds`` (资金结存) against ``BudgetRevenue:Appropriations``,
+  ``BudgetRevenue:SubFundDistributions:<sub-fund>``, ``BudgetExpenditure:SubFundContributions:<sub-fund>`` and
+  ``BudgetExpenditure:RemittedToTreasury``: every movement of the fund's bank account, in the same transaction.
 - ``sf:<code>`` (financial): ``Assets:Bank`` (never overdrawn), ``NetAssets:PaidIn:<investor>``,
   ``NetAssets:ReturnedCapital:<investor>``, ``NetAssets:DistributedIncome:<investor>``,
   ``Assets:EquityInvestments:<enterprise>`` (at cost), ``Expenses:ManagementFees``, ``Liabilities:FeesPayable``,
@@ -13,7 +16,9 @@ Books:
 - ``sf:<code>:memo``: ``Memo:Committed:<investor>`` (认缴), ``Memo:Unfunded:<investor>`` (its credits may never
   exceed its debits: a call beyond the unfunded commitment is refused by the ledger too),
   ``Memo:Called:<investor>``, ``Memo:Recallable:<investor>``.
-Commitments, calls and distributions are recorded by one person and approved by another.
+Commitments, calls and distributions are recorded by one person and approved by another. Every call that
+moves money takes the caller's key (``client_id``) or is keyed on its own object (approvals, accruals): a
+retry returns the first result and writes nothing (funds_requests keeps each key's content and result).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Each pool is its own accounting entity with two books:
   beyond its debits), ``NetAssets:Contributions:<funder>``, ``Expenses:Compensation:<funder>`` (each
   funder's portion of every payout), ``Revenue:Recoveries:<funder>``;
 - ``pool:<code>:memo`` (memo): filed loan exposure per bank, ``Memo:FiledLoans:<bank>`` against
-  ``Memo:FiledLoansControl``.
+  ``Memo:FiledLoansControl`` (the amount each loan is covered for: its principal, or what a clipping cap left);
+- ``pool:<code>:budget`` (budgetary): ``BudgetBalance:Funds`` against ``BudgetRevenue:Contributions:<funder>``,
+  ``BudgetExpenditure:Compensation:<funder>`` and ``BudgetRevenue:Recoveries:<funder>``, posted with each cash
+  movement of the pool.
 
 A claim pays min(ratio x non-performing principal, per-loan cap, bank's annual cap left, enterprise's
 cumulative cap left, pool balance). Everything before the pool balance is the claim's entitlement, consumed
