@@ -12,6 +12,8 @@ class SubsidyCode(StrEnum):
     PROGRAM_EXISTS_WITH_DIFFERENT_CONFIG = "program_exists_with_different_config"
     # applications and the amount formula
     PROGRAM_YEAR_MUST_BE_WITHIN_PROGRAM = "program_year_must_be_within_program"
+    PROGRAM_YEAR_MUST_BE_AN_INTEGER = "program_year_must_be_an_integer"
+    DATE_MUST_BE_A_DATE = "date_must_be_a_date"
     BASE_FIGURE_REQUIRED = "base_figure_required"
     BASE_FIGURE_MUST_NOT_BE_NEGATIVE = "base_figure_must_not_be_negative"
     SCHEDULE_YEARS_EXHAUSTED = "schedule_years_exhausted"
@@ -35,3 +37,6 @@ class SubsidyCode(StrEnum):
     CLAWBACK_NEEDS_A_REASON = "clawback_needs_a_reason"
     CLAWBACK_NOT_FOUND = "clawback_not_found"
     CLAWBACK_MUST_BE_REQUESTED = "clawback_must_be_requested"
+    # retries: the caller's key with other content
+    CLAWBACK_EXISTS_WITH_DIFFERENT_CONTENT = "clawback_exists_with_different_content"
+    YEAR_END_EXISTS_WITH_DIFFERENT_CONTENT = "year_end_exists_with_different_content"

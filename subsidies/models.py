@@ -63,6 +63,7 @@ class SubsidyGrant(SQLModel, table=True):
     approved_at: datetime
     commitment_tx_id: int = Field(sa_column=_money())  # pending budget reservation
     payable_tx_id: int = Field(sa_column=_money())
+    # The release of the reservation when paid (the payment itself carries the budgetary entry).
     budget_post_tx_id: int | None = Field(default=None, sa_column=_money(nullable=True))
     payment_tx_id: int | None = Field(default=None, sa_column=_money(nullable=True))
     paid_at: datetime | None = None
@@ -87,8 +88,10 @@ class SubsidyClawback(SQLModel, table=True):
     """收回/追回 of a grant: requested with a reason by one person, approved by another."""
 
     __tablename__ = "subsidies_clawbacks"
+    __table_args__ = (UniqueConstraint("grant_id", "client_id", name="uq_subsidies_clawbacks_client"),)
     id: int | None = Field(default=None, primary_key=True)
     grant_id: int = Field(foreign_key="subsidies_grants.id", index=True)
+    client_id: str | None = Field(default=None, max_length=200)  # the caller's key; a retry returns this row
     reason: str = Field(max_length=1000)
     status: str = Field(max_length=16)  # requested | approved
     requested_by: str = Field(max_length=100)
@@ -102,14 +105,18 @@ class SubsidyYearEnd(SQLModel, table=True):
     """A year-end sweep of unused budget: carried over (结转) to the next year or recovered (收回)."""
 
     __tablename__ = "subsidies_year_ends"
-    __table_args__ = (UniqueConstraint("program_code", "program_year", "sequence", name="uq_subsidies_year_ends"),)
+    __table_args__ = (
+        UniqueConstraint("program_code", "program_year", "sequence", name="uq_subsidies_year_ends"),
+        UniqueConstraint("program_code", "client_id", name="uq_subsidies_year_ends_client"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     program_code: str = Field(max_length=64)
+    client_id: str | None = Field(default=None, max_length=200)  # the caller's key; a retry returns this row
     program_year: int
     sequence: int
     mode: str = Field(max_length=16)  # carry_over | recover
     amount_fen: int = Field(sa_column=_money())
-    transaction_id: int = Field(sa_column=_money())
+    transaction_id: int | None = Field(default=None, sa_column=_money(nullable=True))  # None: nothing to sweep
     actor: str = Field(max_length=100)
     recorded_at: datetime
 

@@ -1,5 +1,11 @@
 """Applications and grants with maker-checker, payment, clawback and year-end, each one unit of work.
 
+Retries: every money-moving call has a key the caller can repeat, and repeating it changes nothing and
+returns the first result (or the first refusal). Applications, clawback requests and year-end sweeps take
+the caller's ``client_id``; approving an application, paying a grant and approving a clawback are keyed on
+the object itself (one approval per application, one payment per grant, one approval per clawback): the
+same call again returns the stored outcome, another approver or document is refused as before.
+
 Concurrency: approving, clawing back and closing a year take row locks on cap scopes before reading what
 is consumed: ``program-year:<program>:<year>`` (budget, awardee count) and ``institution:<program>:<code>``
 (per-year and lifetime caps). On PostgreSQL they are ``SELECT ... FOR UPDATE`` in sorted order, taken
@@ -13,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, func, select
@@ -22,7 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ledger.engine import T_ACCOUNTS, T_BOOKS, Ledger, posting_specs, today_shanghai
-from ledger.entries import Audit, PostPendingRequest, ReversalRequest, TransactionRequest, VoidPendingRequest
+from ledger.entries import Audit, ReversalRequest, TransactionRequest, VoidPendingRequest, check_client_id
 from ledger.errors import LedgerError
 from ledger.money import format_fen
 from ledger.numbers import parse_amount_fen
@@ -45,6 +51,13 @@ class GrantOutcome:
     computed_fen: int
     granted_fen: int
     flags: tuple[CapCheck, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    grant_id: int
+    amount_fen: int
+    payment_tx_id: int  # the payment: payable and bank (financial) with its budget expenditure (budgetary)
 
 
 class SubsidyService:
@@ -102,10 +115,11 @@ class SubsidyService:
     ) -> int:
         """Record an application (the maker's step). Idempotent per (program, client id)."""
         program = self.program(program_code)
-        if program_year not in program.years:
+        check_client_id(client_id)
+        _check_year(program, program_year)
+        if not isinstance(institution_code, str):
             raise LedgerError(
-                SubsidyCode.PROGRAM_YEAR_MUST_BE_WITHIN_PROGRAM,
-                f"program {program.code!r} runs {program.first_year}-{program.last_year}, not {program_year}",
+                SubsidyCode.INSTITUTION_MUST_BE_REGISTERED, f"institution {institution_code!r} is not registered"
             )
         entity = self.ledger.entity(institution_code)
         if entity is None or entity["kind"] != "institution":
@@ -166,14 +180,52 @@ class SubsidyService:
         """The checker's step: compute, check every cap, and grant (budget reserved, payable accrued) or refuse.
 
         A refusal by a cap leaves every balance untouched and records the application as refused with the
-        binding rule's code, then raises it."""
+        binding rule's code, then raises it. Keyed on the application: the same approval again returns the
+        stored outcome (or raises the stored refusal) and changes nothing."""
+        day = self._day(on) or self._today()
         try:
             with self.engine.begin() as conn:
-                return self._approve(conn, application_id, approver, approval_doc, on or self._today())
+                replayed = self._replayed_approval(conn, application_id, approver, approval_doc)
+                if replayed is not None:
+                    return replayed
+                return self._approve(conn, application_id, approver, approval_doc, day)
         except LedgerError as error:
             if error.code in REFUSAL_CODES:
                 self._record_refusal(application_id, approver, error)
             raise
+
+    def _replayed_approval(
+        self, conn: Connection, application_id: int, approver: str, approval_doc: str | None
+    ) -> GrantOutcome | None:
+        """The stored outcome when this approver already decided this application; None when still to decide."""
+        application = conn.execute(select(APPLICATIONS).where(APPLICATIONS.c.id == application_id)).mappings().first()
+        if application is None or application["decided_by"] != approver:
+            return None
+        if application["status"] == "refused":
+            raise LedgerError(
+                SubsidyCode(application["decision_code"]),
+                application["decision_reason"] or "refused",
+                replayed=True,
+            )
+        if application["status"] != "approved":
+            return None
+        grant = conn.execute(select(GRANTS).where(GRANTS.c.application_id == application_id)).mappings().one()
+        if grant["approval_doc"] != approval_doc:
+            return None  # another call on a decided application: refused as not submitted
+        flags = conn.execute(select(FLAGS).where(FLAGS.c.grant_id == grant["id"]).order_by(FLAGS.c.id)).mappings()
+        checks = tuple(
+            CapCheck(
+                flag["rule"],
+                flag["enforcement"],
+                flag["code"],
+                flag["requested_fen"],
+                flag["granted_fen"],
+                flag["limit_value"],
+                flag["room_value"],
+            )
+            for flag in flags
+        )
+        return GrantOutcome(grant["id"], grant["computed_fen"], grant["amount_fen"], checks)
 
     def _approve(
         self, conn: Connection, application_id: int, approver: str, approval_doc: str | None, on: date
@@ -260,23 +312,29 @@ class SubsidyService:
 
     # ----- payment ------------------------------------------------------------------------------------
 
-    def pay(self, grant_id: int, *, actor: str, on: date | None = None) -> None:
-        """Post the budget reservation and pay the payable from the bank."""
+    def pay(self, grant_id: int, *, actor: str, on: date | None = None) -> PaymentOutcome:
+        """Release the budget reservation and pay: one transaction debits the payable and credits the bank
+        (financial book) and records the budget expenditure against the year's funds (budgetary book), so
+        the cash and its budgetary entry never part (政府会计 dual basis). Keyed on the grant: paying a
+        paid grant again returns the first payment and changes nothing."""
+        day = self._day(on) or self._today()
         with self.engine.begin() as conn:
             grant = self._grant_for_update(conn, grant_id)
+            if grant["payment_tx_id"] is not None:
+                return PaymentOutcome(grant_id, grant["amount_fen"], grant["payment_tx_id"])
             if grant["status"] != "approved":
                 raise LedgerError(
                     SubsidyCode.PAYMENT_NEEDS_AN_APPROVED_GRANT,
                     f"grant {grant_id} is {grant['status']}; only an approved grant is paid",
                 )
             program = self.program(grant["program_code"])
-            day = on or self._today()
             audit = Audit(actor=actor, approver=grant["approved_by"], approval_doc=grant["approval_doc"])
-            budget_post = self.ledger.post(
-                PostPendingRequest(
-                    client_id=f"grant:{grant_id}:budget-post",
+            release = self.ledger.post(
+                VoidPendingRequest(
+                    client_id=f"grant:{grant_id}:reservation-release",
                     pending=grant["commitment_tx_id"],
                     source=SOURCE,
+                    reason="paid: the payment carries the budget expenditure",
                     effective_date=day,
                     audit=audit,
                 ),
@@ -289,6 +347,13 @@ class SubsidyService:
                     postings=posting_specs(
                         program.financial_book,
                         [(books.payable_account(grant["institution_code"]), amount), (books.BANK, "-" + amount)],
+                    )
+                    + posting_specs(
+                        program.budget_book,
+                        [
+                            (books.budget_expenditure_account(program.code), amount),
+                            (books.funds_available_account(program.code, grant["program_year"]), "-" + amount),
+                        ],
                     ),
                     effective_date=day,
                     source=SOURCE,
@@ -306,24 +371,43 @@ class SubsidyService:
                 .where(GRANTS.c.id == grant_id)
                 .values(
                     status="paid",
-                    budget_post_tx_id=budget_post.transaction_id,
+                    budget_post_tx_id=release.transaction_id,
                     payment_tx_id=payment.transaction_id,
                     paid_at=self.ledger.clock(),
                 )
             )
             self._event(conn, "grant", grant_id, "paid", actor, amount=amount)
+            return PaymentOutcome(grant_id, grant["amount_fen"], payment.transaction_id)
 
     # ----- clawback (收回/追回) ------------------------------------------------------------------------
 
-    def request_clawback(self, grant_id: int, *, reason: str, actor: str) -> int:
-        if not reason or not reason.strip():
+    def request_clawback(self, grant_id: int, *, reason: str, actor: str, client_id: str) -> int:
+        """The maker's step of a clawback. ``client_id`` is the caller's key: the same request again returns
+        the first clawback's id (even once it is approved); the same key with another reason is refused."""
+        if not isinstance(reason, str) or not reason.strip():
             raise LedgerError(SubsidyCode.CLAWBACK_NEEDS_A_REASON, "a clawback (收回/追回) needs a reason")
+        check_client_id(client_id)
         with self.engine.begin() as conn:
             grant = self._grant_for_update(conn, grant_id)
+            existing = (
+                conn.execute(
+                    select(CLAWBACKS).where(CLAWBACKS.c.grant_id == grant_id, CLAWBACKS.c.client_id == client_id)
+                )
+                .mappings()
+                .first()
+            )
+            if existing is not None:
+                if (existing["reason"], existing["requested_by"]) != (reason, actor):
+                    raise LedgerError(
+                        SubsidyCode.CLAWBACK_EXISTS_WITH_DIFFERENT_CONTENT,
+                        f"clawback {client_id!r} of grant {grant_id} was requested with different content",
+                    )
+                return existing["id"]
             _check_active(grant)
             clawback_id = conn.execute(
                 CLAWBACKS.insert().values(
                     grant_id=grant_id,
+                    client_id=client_id,
                     reason=reason,
                     status="requested",
                     requested_by=actor,
@@ -336,15 +420,24 @@ class SubsidyService:
     def approve_clawback(
         self, clawback_id: int, *, approver: str, approval_doc: str | None = None, on: date | None = None
     ) -> None:
-        """Reverse the grant's postings (红字冲销): the room returns to the grant's original program year."""
+        """Reverse the grant's postings (红字冲销): the room returns to the grant's original program year.
+
+        Keyed on the clawback: the same approver approving it again changes nothing."""
+        day = self._day(on) or self._today()
         with self.engine.begin() as conn:
+            clawback = self._clawback_row(conn, clawback_id)
+            if (clawback["status"], clawback["approved_by"], clawback["approval_doc"]) == (
+                "approved",
+                approver,
+                approval_doc,
+            ):
+                return
             clawback = self._clawback_for_update(conn, clawback_id)
             if approver == clawback["requested_by"]:
                 raise _same_person(approver)
             grant = self._grant_for_update(conn, clawback["grant_id"])
             _check_active(grant)
             self._lock_scopes(conn, grant["program_code"], grant["institution_code"], grant["program_year"])
-            day = on or self._today()
             audit = Audit(actor=clawback["requested_by"], approver=approver, approval_doc=approval_doc)
             for request in _clawback_requests(grant, clawback, day, audit):
                 self.ledger.post(request, conn=conn)
@@ -361,17 +454,36 @@ class SubsidyService:
 
     # ----- year-end -----------------------------------------------------------------------------------
 
-    def close_year(self, program_code: str, year: int, *, actor: str, on: date | None = None) -> dict:
+    def close_year(self, program_code: str, year: int, *, actor: str, client_id: str, on: date | None = None) -> dict:
         """Sweep the year's unused budget: carried over (结转) to next year or recovered (收回), as configured.
 
-        Reserved (approved, unpaid) grants stay committed. Safe to repeat: a later run sweeps only what has
-        come back since (e.g. by a clawback). The last program year always recovers: there is no next year."""
+        Reserved (approved, unpaid) grants stay committed. ``client_id`` is the caller's key (e.g. the
+        job's period key): the same run again returns its first result and sweeps nothing; a run with a new
+        key sweeps only what has come back since (e.g. by a clawback). The last program year always
+        recovers: there is no next year."""
         program = self.program(program_code)
+        _check_year(program, year)
+        check_client_id(client_id)
+        day = self._day(on)
         with self.engine.begin() as conn:
             self._lock(conn, [_program_year_scope(program.code, year)])
+            stored = (
+                conn.execute(
+                    select(YEAR_ENDS).where(
+                        YEAR_ENDS.c.program_code == program.code, YEAR_ENDS.c.client_id == client_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if stored is not None:
+                if stored["program_year"] != year:
+                    raise LedgerError(
+                        SubsidyCode.YEAR_END_EXISTS_WITH_DIFFERENT_CONTENT,
+                        f"year-end {client_id!r} of {program.code!r} closed {stored['program_year']}, not {year}",
+                    )
+                return _year_end_result(program.code, stored)
             available = self.budget_room(conn, program, year)
-            if available <= 0:
-                return {"program": program.code, "year": year, "mode": None, "amount_fen": 0}
             mode = program.budget.year_end if year < program.last_year else "recover"
             sequence = (
                 1
@@ -381,11 +493,14 @@ class SubsidyService:
                     .where(YEAR_ENDS.c.program_code == program.code, YEAR_ENDS.c.program_year == year)
                 ).scalar_one()
             )
+            if available <= 0:
+                row = self._record_year_end(conn, program, year, sequence, mode, 0, None, actor, client_id)
+                return _year_end_result(program.code, row)
             result = self.ledger.post(
                 TransactionRequest(
-                    client_id=f"{program.code}:year-end:{year}:{sequence}",
+                    client_id=f"{program.code}:year-end:{year}:{client_id}",
                     postings=_year_end_postings(program, year, mode, format_fen(available)),
-                    effective_date=on or date(year, 12, 31),
+                    effective_date=day or date(year, 12, 31),
                     source=SOURCE,
                     kind=f"subsidy_{mode}",
                     memo=f"{program.name} {year}: unused budget {'结转' if mode == 'carry_over' else '收回'}",
@@ -396,20 +511,37 @@ class SubsidyService:
                 ),
                 conn=conn,
             )
-            year_end_id = conn.execute(
-                YEAR_ENDS.insert().values(
-                    program_code=program.code,
-                    program_year=year,
-                    sequence=sequence,
-                    mode=mode,
-                    amount_fen=available,
-                    transaction_id=result.transaction_id,
-                    actor=actor,
-                    recorded_at=self.ledger.clock(),
-                )
-            ).inserted_primary_key[0]
-            self._event(conn, "year_end", year_end_id, mode, actor, amount=format_fen(available))
-            return {"program": program.code, "year": year, "mode": mode, "amount_fen": available}
+            row = self._record_year_end(
+                conn, program, year, sequence, mode, available, result.transaction_id, actor, client_id
+            )
+            return _year_end_result(program.code, row)
+
+    def _record_year_end(
+        self,
+        conn: Connection,
+        program: ProgramConfig,
+        year: int,
+        sequence: int,
+        mode: str,
+        amount_fen: int,
+        transaction_id: int | None,
+        actor: str,
+        client_id: str,
+    ) -> dict:
+        row = {
+            "program_code": program.code,
+            "client_id": client_id,
+            "program_year": year,
+            "sequence": sequence,
+            "mode": mode,
+            "amount_fen": amount_fen,
+            "transaction_id": transaction_id,
+            "actor": actor,
+            "recorded_at": self.ledger.clock(),
+        }
+        year_end_id = conn.execute(YEAR_ENDS.insert().values(**row)).inserted_primary_key[0]
+        self._event(conn, "year_end", year_end_id, mode, actor, amount=format_fen(amount_fen), client_id=client_id)
+        return row
 
     # ----- reading consumed room (inside the caller's unit, after the locks) ------------------------------
 
@@ -504,11 +636,15 @@ class SubsidyService:
             raise LedgerError(SubsidyCode.GRANT_NOT_FOUND, f"no grant {grant_id}")
         return grant
 
-    def _clawback_for_update(self, conn: Connection, clawback_id: int):
-        query = self._for_update(select(CLAWBACKS).where(CLAWBACKS.c.id == clawback_id))
-        clawback = conn.execute(query).mappings().first()
+    def _clawback_row(self, conn: Connection, clawback_id: int, *, for_update: bool = False):
+        query = select(CLAWBACKS).where(CLAWBACKS.c.id == clawback_id)
+        clawback = conn.execute(self._for_update(query) if for_update else query).mappings().first()
         if clawback is None:
             raise LedgerError(SubsidyCode.CLAWBACK_NOT_FOUND, f"no clawback {clawback_id}")
+        return clawback
+
+    def _clawback_for_update(self, conn: Connection, clawback_id: int):
+        clawback = self._clawback_row(conn, clawback_id, for_update=True)
         if clawback["status"] != "requested":
             raise LedgerError(SubsidyCode.CLAWBACK_MUST_BE_REQUESTED, f"clawback {clawback_id} is {clawback['status']}")
         return clawback
@@ -562,6 +698,37 @@ class SubsidyService:
     def _today(self) -> date:
         return today_shanghai(self.ledger.clock())
 
+    def _day(self, on: object) -> date | None:
+        """The business date a caller gave (None: decided later), refused unless it is a plain date."""
+        if on is None:
+            return None
+        if isinstance(on, datetime) or not isinstance(on, date):
+            raise LedgerError(SubsidyCode.DATE_MUST_BE_A_DATE, f"{on!r} is not a date (YYYY-MM-DD)", value=repr(on))
+        return on
+
+
+def _check_year(program: ProgramConfig, year: object) -> None:
+    """A program year must be a whole number (not a bool, float or string) inside the program's years."""
+    if isinstance(year, bool) or not isinstance(year, int):
+        raise LedgerError(
+            SubsidyCode.PROGRAM_YEAR_MUST_BE_AN_INTEGER, f"program year {year!r} is not a whole year", value=repr(year)
+        )
+    if year not in program.years:
+        raise LedgerError(
+            SubsidyCode.PROGRAM_YEAR_MUST_BE_WITHIN_PROGRAM,
+            f"program {program.code!r} runs {program.first_year}-{program.last_year}, not {year}",
+        )
+
+
+def _year_end_result(program_code: str, row) -> dict:  # noqa: ANN001 - a stored or new year-end row
+    swept = int(row["amount_fen"])
+    return {
+        "program": program_code,
+        "year": row["program_year"],
+        "mode": row["mode"] if swept > 0 else None,
+        "amount_fen": swept,
+    }
+
 
 def _program_year_scope(program_code: str, year: int) -> str:
     return f"program-year:{program_code}:{year}"
@@ -590,13 +757,13 @@ def _check_active(grant) -> None:
 
 
 def _clawback_requests(grant, clawback, day: date, audit: Audit) -> list:
-    """A paid grant: reverse the payment, the budget posting and the payable. Unpaid: void and reverse."""
+    """A paid grant: reverse the payment (cash back and budget expenditure returned to the grant's year, in
+    one transaction) and the payable. Unpaid: void the reservation and reverse the payable."""
     reason = clawback["reason"]
     prefix = f"clawback:{clawback['id']}"
     requests: list = []
     if grant["status"] == "paid":
         requests.append(ReversalRequest(f"{prefix}:payment", grant["payment_tx_id"], reason, SOURCE, day, audit))
-        requests.append(ReversalRequest(f"{prefix}:budget", grant["budget_post_tx_id"], reason, SOURCE, day, audit))
     else:
         requests.append(
             VoidPendingRequest(f"{prefix}:commitment", grant["commitment_tx_id"], SOURCE, reason, day, audit)

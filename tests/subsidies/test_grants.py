@@ -162,8 +162,13 @@ def test_a_refusal_is_recorded_on_the_application(service, ledger, institutions)
     program = install(service, program_text(budget='"10万"'))
     application = apply(service, program, institutions[0], 2019, claim="30万")
     refused(service, ledger, program, application, SubsidyCode.GRANTS_MUST_NOT_EXCEED_PROGRAM_BUDGET)
+    # the same checker retrying gets the same refusal (issue 11: a retry returns the first result)
     with pytest.raises(LedgerError) as caught:
         approve(service, application)
+    assert caught.value.code == SubsidyCode.GRANTS_MUST_NOT_EXCEED_PROGRAM_BUDGET
+    # anyone else finds a decided application
+    with pytest.raises(LedgerError) as caught:
+        service.approve(application, approver="deputy-director-zhou")
     assert caught.value.code == SubsidyCode.APPLICATION_MUST_BE_SUBMITTED
     assert caught.value.detail["status"] == "refused"
 
@@ -188,9 +193,11 @@ def test_clawback_of_a_paid_grant_gives_the_room_back_in_its_year(service, ledge
     outcome = approve(service, apply(service, program, institutions[0], 2019, retained_award_income="1000万"))
     service.pay(outcome.grant_id, actor="cashier-zhao")
     with pytest.raises(LedgerError) as caught:
-        service.request_clawback(outcome.grant_id, reason=" ", actor="auditor-chen")
+        service.request_clawback(outcome.grant_id, reason=" ", actor="auditor-chen", client_id="cb-blank")
     assert caught.value.code == SubsidyCode.CLAWBACK_NEEDS_A_REASON
-    clawback = service.request_clawback(outcome.grant_id, reason="成果转化收益不实，追回", actor="auditor-chen")
+    clawback = service.request_clawback(
+        outcome.grant_id, reason="成果转化收益不实，追回", actor="auditor-chen", client_id="cb-1"
+    )
     with pytest.raises(LedgerError) as caught:
         service.approve_clawback(clawback, approver="auditor-chen")
     assert caught.value.code == SubsidyCode.CHECKER_MUST_DIFFER_FROM_MAKER
@@ -203,14 +210,14 @@ def test_clawback_of_a_paid_grant_gives_the_room_back_in_its_year(service, ledge
     reapplied = apply(service, program, institutions[0], 2019, client_id="again", retained_award_income="1000万")
     assert approve(service, reapplied).flags == ()
     with pytest.raises(LedgerError) as caught:
-        service.request_clawback(outcome.grant_id, reason="again", actor="auditor-chen")
+        service.request_clawback(outcome.grant_id, reason="again", actor="auditor-chen", client_id="cb-2")
     assert caught.value.code == SubsidyCode.CLAWBACK_NEEDS_AN_ACTIVE_GRANT
 
 
 def test_clawback_of_an_unpaid_grant_releases_the_reservation(service, ledger, institutions):
     program = install(service, program_text(budget='"100万"'))
     outcome = approve(service, apply(service, program, institutions[0], 2019, claim="100万"))
-    clawback = service.request_clawback(outcome.grant_id, reason="申报材料不实", actor="auditor-chen")
+    clawback = service.request_clawback(outcome.grant_id, reason="申报材料不实", actor="auditor-chen", client_id="cb-1")
     service.approve_clawback(clawback, approver=CHECKER)
     available = ledger.account("gz-budget", books.funds_available_account(program.code, 2019))
     assert (available.credits_pending, available.balance_fen) == (0, fen("100万"))
@@ -222,9 +229,9 @@ def test_clawback_of_an_unpaid_grant_releases_the_reservation(service, ledger, i
 def test_year_end_carries_unused_budget_over(service, ledger, institutions):
     program = install(service, program_text(budget='"100万"', year_end="carry_over"))
     outcome = approve(service, apply(service, program, institutions[0], 2019, claim="30万"))
-    result = service.close_year(program.code, 2019, actor="finance-admin")
+    result = service.close_year(program.code, 2019, actor="finance-admin", client_id="ye-2019")
     assert (result["mode"], result["amount_fen"]) == ("carry_over", fen("70万"))
-    assert service.close_year(program.code, 2019, actor="finance-admin")["amount_fen"] == 0
+    assert service.close_year(program.code, 2019, actor="finance-admin", client_id="ye-2019-again")["amount_fen"] == 0
     assert program_report(service, program.code)[1]["available_fen"] == fen("170万")
     # the reserved 30万 stays committed and is still payable from 2019
     service.pay(outcome.grant_id, actor="cashier-zhao")
@@ -235,7 +242,7 @@ def test_year_end_recovers_unused_budget_when_configured(service, ledger, instit
     program = install(service, program_text(budget='"100万"', year_end="recover"))
     approve(service, apply(service, program, institutions[0], 2019, claim="40万"))
     bank_before = ledger.account("gz-finance", books.BANK).balance_fen
-    result = service.close_year(program.code, 2019, actor="finance-admin")
+    result = service.close_year(program.code, 2019, actor="finance-admin", client_id="ye-2019")
     assert (result["mode"], result["amount_fen"]) == ("recover", fen("60万"))
     assert ledger.account("gz-finance", books.BANK).balance_fen == bank_before - fen("60万")
     assert program_report(service, program.code)[0]["swept_at_year_end_fen"] == fen("60万")

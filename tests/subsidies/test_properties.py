@@ -80,7 +80,10 @@ def test_no_sequence_exceeds_a_stop_or_clip_cap(ledger, enforcements, steps):
             elif grants and step[0] == "pay":
                 service.pay(grants[step[1] % len(grants)], actor="cashier")
             elif grants:
-                clawback = service.request_clawback(grants[step[1] % len(grants)], reason="audit", actor="auditor")
+                grant_id = grants[step[1] % len(grants)]
+                clawback = service.request_clawback(
+                    grant_id, reason="audit", actor="auditor", client_id=f"clawback-{number}"
+                )
                 service.approve_clawback(clawback, approver=CHECKER)
         except LedgerError:
             pass  # refusals are expected; the property is about what was granted
