@@ -36,6 +36,7 @@ class FundsCode(StrEnum):
     # guidance funds and sub-funds
     GUIDANCE_SHARE_OUT_OF_BOUNDS = "guidance_share_out_of_bounds"
     GUIDANCE_MUST_NOT_BE_LARGEST_INVESTOR = "guidance_must_not_be_largest_investor"
+    GUIDANCE_COMMITMENT_MUST_BE_THE_FUNDS_OWN = "guidance_commitment_must_be_the_funds_own"
     COMMITMENTS_EXCEED_FUND_SIZE = "commitments_exceed_fund_size"
     FIRST_CALL_BELOW_MINIMUM = "first_call_below_minimum"
     CALL_EXCEEDS_UNFUNDED_COMMITMENT = "call_exceeds_unfunded_commitment"

@@ -306,6 +306,13 @@ class GuidanceFunds:
             if not is_new(stored := replayed(c, "sf_commitment", client_id, content)):
                 return stored
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
+            fund = fetch_one(c, T_GUIDANCE, "guidance fund", id=subfund["guidance_fund_id"])
+            if is_guidance != (investor_code == fund["code"]):
+                # The guidance fund's money moves in its own books only under its own code.
+                raise LedgerError(
+                    FundsCode.GUIDANCE_COMMITMENT_MUST_BE_THE_FUNDS_OWN,
+                    f"the guidance fund commits as {fund['code']!r} with is_guidance=True, and only it does",
+                )
             commitment_id = c.execute(
                 T_COMMITMENTS.insert().values(
                     subfund_id=subfund["id"],

@@ -361,3 +361,15 @@ def test_defect_6_rules_that_cannot_be_clipped_refuse_a_clip_configuration():
             DEFAULT_FUND_POLICY.model_validate({**DEFAULT_FUND_POLICY.model_dump(), name: {
                 **getattr(DEFAULT_FUND_POLICY, name).model_dump(), "enforcement": "clip"}})  # fmt: skip
         assert caught.value.code == FundsCode.CONFIGURATION_INVALID
+
+
+def test_a_guidance_commitment_is_the_guidance_funds_own(ledger):
+    """Its cash moves in the guidance fund's books under the fund's code only: the control check relies on it."""
+    funds = guidance_service(ledger)
+    subfund(funds)
+    for investor, is_guidance in (("LP-X", True), (GF, False)):
+        refused(
+            FundsCode.GUIDANCE_COMMITMENT_MUST_BE_THE_FUNDS_OWN,
+            funds.record_commitment, "sf1", investor, "100万", date(2026, 1, 5), actor="m", is_guidance=is_guidance,
+            client_id=new_key(),
+        )  # fmt: skip
