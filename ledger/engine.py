@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, Select, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -41,13 +42,14 @@ from ledger.entries import (
     TransactionRequest,
     VoidPendingRequest,
     check_client_id,
+    check_fields,
     check_texts,
     normalize_postings,
     request_hash,
 )
 from ledger.errors import LedgerError, ResultCode
 from ledger.gc_pause import cyclic_gc_paused
-from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_fen
+from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_decimal, to_fen
 from ledger.numbers import SHANGHAI, parse_period, period_of
 from ledger.store import DriverStatements, chunks
 
@@ -77,6 +79,23 @@ def utc_now() -> datetime:
 
 def today_shanghai(now: datetime | None = None) -> date:
     return (now or utc_now()).astimezone(SHANGHAI).date()
+
+
+def request_expiry_utc(moment: datetime | None) -> datetime | None:
+    """A request's expiry without a time zone is Shanghai time, as DESIGN says of every local time (defect
+    17); stored timestamps are UTC."""
+    if moment is None:
+        return None
+    return (moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment).astimezone(UTC)
+
+
+def digest_amount(amount: Decimal) -> int | str:
+    """The amount of a post-pending request as its idempotency digest holds it: hundredths when it has at
+    most two places (as every digest before defect 9 did), else its normalized text."""
+    scaled = amount.scaleb(2)
+    if scaled == scaled.to_integral_value():
+        return int(scaled)
+    return str(amount.normalize())
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -652,6 +671,7 @@ class _Submission:
     def _check_pure(self) -> None:
         for index, request in enumerate(self.requests):
             try:
+                check_fields(request)
                 check_client_id(request.client_id)
                 check_texts(request)
                 postings: tuple[Posting, ...] | None = None
@@ -662,8 +682,12 @@ class _Submission:
                     if request.postings is not None:
                         postings = normalize_postings(request.postings)
                     elif request.amount is not None:
-                        amount_fen = to_fen(request.amount)
-                        if amount_fen <= 0:
+                        # The pending's currency is known only once it is loaded (defect 9): here the
+                        # amount is checked for form and sign, and enters the digest in a
+                        # currency-independent form.
+                        amount = to_decimal(request.amount)
+                        amount_fen = digest_amount(amount)
+                        if amount <= 0:
                             raise LedgerError(
                                 ResultCode.AMOUNT_MUST_BE_POSITIVE, "the amount to post must be greater than zero"
                             )
@@ -1016,7 +1040,8 @@ class _Submission:
     def _plan_transaction(self, request: TransactionRequest, digest: str, postings: tuple[Posting, ...]) -> _Planned:
         # Checked after the idempotency lookup: a replay of a recorded pending gets its stored result
         # even once the expiry has passed.
-        if request.pending and request.expires_at is not None and as_utc(request.expires_at) <= self.now:
+        expires_at = request_expiry_utc(request.expires_at)
+        if request.pending and expires_at is not None and expires_at <= self.now:
             raise LedgerError(
                 ResultCode.EXPIRY_MUST_BE_AFTER_RECORDING,
                 f"pending transaction {request.client_id!r} would expire before it is recorded",
@@ -1038,7 +1063,7 @@ class _Submission:
             audit=request.audit,
             reason=None,
             legs=legs,
-            expires_at=as_utc(request.expires_at) if request.pending else None,
+            expires_at=expires_at if request.pending else None,
             program_year=request.program_year,
             link_type=request.link_type,
             link_id=request.link_id,
@@ -1067,7 +1092,6 @@ class _Submission:
             posted_legs = self._resolve_legs(postings)
             self._check_within_pending(posted_legs, pending_legs)
         elif request.amount is not None:
-            amount_fen = to_fen(request.amount)
             if len(pending_legs) != 2:
                 raise LedgerError(
                     ResultCode.POST_MUST_MATCH_PENDING_ACCOUNTS,
@@ -1075,11 +1099,14 @@ class _Submission:
                 )
             debit_leg = max(pending_legs, key=lambda leg: leg[1])
             credit_leg = min(pending_legs, key=lambda leg: leg[1])
+            currency = debit_leg[0].currency
+            amount_fen = to_fen(request.amount, currency)
             if amount_fen > debit_leg[1]:
                 raise LedgerError(
                     ResultCode.POST_EXCEEDS_PENDING_AMOUNT,
-                    f"cannot post {format_fen(amount_fen)}: the pending amount is {format_fen(debit_leg[1])}",
-                    pending_amount=format_fen(debit_leg[1]),
+                    f"cannot post {format_fen(amount_fen, currency)}: the pending amount is "
+                    f"{format_fen(debit_leg[1], currency)}",
+                    pending_amount=format_fen(debit_leg[1], currency),
                 )
             posted_legs = [(debit_leg[0], amount_fen), (credit_leg[0], -amount_fen)]
         else:

@@ -111,7 +111,24 @@ class ReversalRequest:
     linked: bool = False
 
 
-Request = TransactionRequest | PostPendingRequest | VoidPendingRequest | ReversalRequest
+@dataclass(frozen=True)
+class MalformedRequest:
+    """An item of a batch that could not be read as a request (defect 15). It travels with the batch so
+    it gets its own refusal result while the other items are posted; ``linked`` is read from the item
+    when it says so, so a chain it belongs to fails as a whole."""
+
+    error: LedgerError
+    client_id: str = ""
+    source: str = "api"
+    linked: bool = False
+    audit: Audit = field(default_factory=Audit)
+
+
+Request = TransactionRequest | PostPendingRequest | VoidPendingRequest | ReversalRequest | MalformedRequest
+
+# Program years a request may name: a fiscal year of this ledger's era, stored as an integer column.
+PROGRAM_YEAR_MIN = 1900
+PROGRAM_YEAR_MAX = 2999
 
 
 def check_client_id(client_id: str) -> None:
@@ -163,6 +180,79 @@ def check_texts(request: Request) -> None:
             raise LedgerError(
                 ResultCode.TEXT_INVALID, f"{name} is longer than {limit} characters ({len(value)})", field=name
             )
+
+
+def _field_error(name: str, expected: str, value: object) -> LedgerError:
+    return LedgerError(ResultCode.FIELD_INVALID, f"{name} must be {expected}, not {type(value).__name__}", field=name)
+
+
+def check_program_year(value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LedgerError(
+            ResultCode.PROGRAM_YEAR_INVALID,
+            f"program_year must be an integer year, not {type(value).__name__}",
+            field="program_year",
+        )
+    if not PROGRAM_YEAR_MIN <= value <= PROGRAM_YEAR_MAX:
+        raise LedgerError(
+            ResultCode.PROGRAM_YEAR_INVALID,
+            f"program_year {value} is outside {PROGRAM_YEAR_MIN}..{PROGRAM_YEAR_MAX}",
+            field="program_year",
+        )
+
+
+def _check_ref(name: str, ref: object) -> None:
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return
+    if isinstance(ref, tuple) and len(ref) == 2 and all(isinstance(part, str) for part in ref):
+        return
+    raise _field_error(name, "a transaction id or a (source, client id) pair", ref)
+
+
+def check_fields(request: Request) -> None:
+    """Every typed field holds its type before anything is stored (defect 12): a wrong value stored in an
+    append-only row could never be corrected, and a driver error is no refusal."""
+    if isinstance(request, MalformedRequest):
+        raise request.error
+    if not isinstance(request.client_id, str):
+        raise _field_error("id", "text", request.client_id)
+    if not isinstance(request.linked, bool):
+        raise _field_error("linked", "true or false", request.linked)
+    if not isinstance(request.audit.actor, str):
+        raise LedgerError(ResultCode.TEXT_INVALID, "actor must be text", field="actor")
+    effective = request.effective_date
+    if effective is not None and (not isinstance(effective, date) or isinstance(effective, datetime)):
+        raise LedgerError(ResultCode.DATE_INVALID, "date must be a calendar date (YYYY-MM-DD)", field="date")
+    if isinstance(request, TransactionRequest):
+        if effective is None:
+            raise LedgerError(ResultCode.DATE_INVALID, "a transaction needs a date (YYYY-MM-DD)", field="date")
+        if not isinstance(request.pending, bool):
+            raise _field_error("pending", "true or false", request.pending)
+        if request.expires_at is not None and not isinstance(request.expires_at, datetime):
+            raise LedgerError(ResultCode.DATE_INVALID, "expires_at must be a date and time", field="expires_at")
+        check_program_year(request.program_year)
+    elif isinstance(request, PostPendingRequest):
+        _check_ref("pending", request.pending)
+    elif isinstance(request, VoidPendingRequest):
+        _check_ref("pending", request.pending)
+    elif isinstance(request, ReversalRequest):
+        _check_ref("target", request.target)
+        if not isinstance(request.reason, str):
+            raise LedgerError(ResultCode.TEXT_INVALID, "reason must be text", field="reason")
+    postings = getattr(request, "postings", None)
+    if postings is not None and not isinstance(postings, tuple | list):
+        raise _field_error("postings", "a list of postings", postings)
+    for spec in postings or ():
+        if not isinstance(spec, PostingSpec):
+            raise _field_error("postings", "a list of postings", spec)
+        for name in ("book", "account", "currency"):
+            value = getattr(spec, name)
+            if not isinstance(value, str) or "\x00" in value:
+                raise LedgerError(
+                    ResultCode.FIELD_INVALID, f"posting {name} must be text, not {type(value).__name__}", field=name
+                )
 
 
 def normalize_postings(specs: tuple[PostingSpec, ...] | list[PostingSpec]) -> tuple[Posting, ...]:

@@ -32,6 +32,9 @@ class ResultCode(StrEnum):
     ID_MUST_NOT_BE_EMPTY = "id_must_not_be_empty"
     TEXT_INVALID = "text_invalid"
     DATE_INVALID = "date_invalid"
+    # a typed field of a request holds a value of the wrong type or out of range (detail: field)
+    FIELD_INVALID = "field_invalid"
+    PROGRAM_YEAR_INVALID = "program_year_invalid"
     # books, accounts, entities
     BOOK_NOT_FOUND = "book_not_found"
     BOOK_EXISTS = "book_exists"

@@ -95,7 +95,14 @@ def _fen(text_value: str, currency: str) -> int:
     if currency == DEFAULT_CURRENCY and len(text_value) > 3 and text_value[-3] == ".":
         head, tail = text_value[:-3], text_value[-2:]
         digits = head[1:] if head[:1] == "-" else head
-        if tail.isdigit() and digits.isdigit() and len(digits) <= FAST_AMOUNT_DIGITS_MAX:
+        # isascii first: str.isdigit is true for "²" and other digits int() refuses (defect 15).
+        if (
+            head.isascii()
+            and tail.isascii()
+            and tail.isdigit()
+            and digits.isdigit()
+            and len(digits) <= FAST_AMOUNT_DIGITS_MAX
+        ):
             return int(head + tail)
     return to_fen(text_value, currency)
 

@@ -22,7 +22,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # Unit suffixes accepted in configuration amounts, as multipliers of 元.
 AMOUNT_UNITS: dict[str, int] = {"亿元": 10**8, "亿": 10**8, "万元": 10**4, "万": 10**4, "元": 1, "": 1}
-_AMOUNT_PATTERN = re.compile(r"^\s*([+-]?[0-9][0-9,]*(?:\.[0-9]+)?)\s*(亿元|亿|万元|万|元)?\s*$")
+# Configuration may group thousands by commas, in threes only ("1,000万"); "1,5" is refused (defect 16).
+_AMOUNT_PATTERN = re.compile(r"^\s*([+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)\s*(亿元|亿|万元|万|元)?\s*$")
 _FRACTION_PATTERN = re.compile(r"^\s*([0-9]+)\s*/\s*([0-9]+)\s*$")
 _PERCENT_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 _DECIMAL_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
@@ -38,7 +39,7 @@ def parse_amount(text: str | int | Decimal) -> Decimal:
             ResultCode.AMOUNT_INVALID,
             f"amount {text!r} is not a number with an optional unit (元, 万, 万元, 亿, 亿元)",
         )
-    number, unit = match.group(1), match.group(2) or ""
+    number, unit = match.group(1).replace(",", "").lstrip("+"), match.group(2) or ""
     return to_decimal(number) * AMOUNT_UNITS[unit]
 
 
