@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 DATABASE_URL_ENV = "FUNDLEDGER_DATABASE_URL"
@@ -97,6 +98,22 @@ def read_only(engine: Engine) -> Engine:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection whose reads all see one committed state of the database (defect 14): on
+    PostgreSQL a REPEATABLE READ, READ ONLY transaction; on SQLite (WAL) a deferred read transaction,
+    whose snapshot is taken at its first read and kept until it ends. Checks that compare two reads (the
+    journal against the cached totals) need it, or a write landing between them is a false finding."""
+    if is_postgres(engine):
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn.begin():
+                yield conn
+    else:
+        with read_only(engine).connect() as conn, conn.begin():
+            yield conn
 
 
 def upgrade_database(engine: Engine, version_locations: Sequence[Path] = ()) -> None:

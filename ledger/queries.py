@@ -9,10 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Engine, bindparam, case, func, select
+from sqlalchemy import Connection, Engine, bindparam, case, func, select
 
 from ledger.accounts import path_at_depth
-from ledger.db import read_only
+from ledger.db import read_only, read_snapshot
 from ledger.engine import T_ACCOUNTS, T_BOOKS, T_MONTH_TOTALS, T_POSTINGS, T_RESOLUTIONS, T_TRANSACTIONS, Ledger
 from ledger.errors import LedgerError, ResultCode
 from ledger.numbers import add_months_clamped, parse_date, period_of
@@ -137,13 +137,17 @@ def history(ledger: Ledger, book: str, account: str, *, limit: int = 100) -> lis
 
 
 def _account_directory(engine: Engine, book: str | None) -> dict[int, tuple[str, str, str, str]]:
+    with read_only(engine).connect() as conn:
+        return _account_directory_in(conn, book)
+
+
+def _account_directory_in(conn: Connection, book: str | None) -> dict[int, tuple[str, str, str, str]]:
     query = select(T_ACCOUNTS.c.id, T_BOOKS.c.code, T_ACCOUNTS.c.path, T_ACCOUNTS.c.type, T_ACCOUNTS.c.currency).join(
         T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id
     )
     if book is not None:
         query = query.where(T_BOOKS.c.code == book)
-    with read_only(engine).connect() as conn:
-        return {row[0]: (row[1], row[2], row[3], row[4]) for row in conn.execute(query)}
+    return {row[0]: (row[1], row[2], row[3], row[4]) for row in conn.execute(query)}
 
 
 def trial_balance(
@@ -191,9 +195,10 @@ def reconcile(engine: Engine) -> list[Finding]:
     """Cached balances and month totals equal the sums of postings, and every book balances per currency.
 
     One grouped scan of the posted journal (per account and month) serves all three checks; the
-    pending legs still open are few and are read through their partial index."""
-    directory = _account_directory(engine, None)
-    with read_only(engine).connect() as conn:
+    pending legs still open are few and are read through their partial index. Every read is in one
+    snapshot (``read_snapshot``), so concurrent writers cause no false finding (defect 14)."""
+    with read_snapshot(engine) as conn:
+        directory = _account_directory_in(conn, None)
         by_month = _posted_by_account_month(conn)
         stored_months = {
             (row[0], row[1]): (int(row[2]), int(row[3]))
