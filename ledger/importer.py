@@ -107,9 +107,11 @@ def _fen(text_value: str, currency: str) -> int:
     return to_fen(text_value, currency)
 
 
-def _digest(tx: _Tx) -> str:
-    """Content of an imported transaction, to tell a re-run from a changed file."""
-    parts = [tx.effective_date.isoformat(), tx.memo]
+def _digest(tx: _Tx, book: str) -> str:
+    """Content of an imported transaction, to tell a re-run from a changed file. The book is part of it
+    (defect 10): the same source and tx_id imported into another book is other content, refused, never
+    skipped as already posted."""
+    parts = [book, tx.effective_date.isoformat(), tx.memo]
     parts += [f"{row.account}\x1f{row.amount_fen}\x1f{row.currency}" for row in tx.rows]
     return hashlib.sha256("\x1e".join(parts).encode()).hexdigest()
 
@@ -321,7 +323,7 @@ class CsvImporter:
         balances = self._flagged_balances(conn, chunk)
         accepted = []
         for tx in chunk:
-            tx.digest = _digest(tx)
+            tx.digest = _digest(tx, self.book)
             stored = existing.get(tx.tx_id)
             if stored is not None:
                 if stored == tx.digest:
@@ -528,6 +530,11 @@ class CsvImporter:
         self.report.postings += len(posting_rows)
 
 
+def default_import_source(book: str, file_name: str) -> str:
+    """``import:<book>:<file name>``: the idempotency namespace of a file imported without ``--source``."""
+    return f"import:{book}:{file_name}"
+
+
 def import_csv(
     ledger: Ledger,
     source_file: str | Path | TextIO,
@@ -540,7 +547,9 @@ def import_csv(
 ) -> ImportReport:
     if isinstance(source_file, str | Path):
         path = Path(source_file)
-        name = source or f"import:{path.name}"
+        # The default source names the book too (defect 10): two regions' files of the same name are two
+        # sources, not one whose keys collide.
+        name = source or default_import_source(book, path.name)
         with path.open(newline="", encoding="utf-8-sig") as stream:
             return CsvImporter(
                 ledger,
@@ -554,7 +563,7 @@ def import_csv(
         return CsvImporter(
             ledger,
             book=book,
-            source=source or "import:stream",
+            source=source or default_import_source(book, "stream"),
             create_accounts=create_accounts,
             chunk_transactions=chunk_transactions,
             progress=progress,
