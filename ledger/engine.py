@@ -461,21 +461,30 @@ class Ledger:
     def expire_pending(self, *, now: datetime | None = None, limit: int = 1_000) -> list[EventResult]:
         """Void pending transactions whose expiry has passed. Idempotent: the void's key is the pending id."""
         moment = now or self.clock()
-        with self.reader.connect() as c:
-            rows = c.execute(expired_pending_query(moment, limit)).all()
-        requests = [
-            VoidPendingRequest(
-                client_id=f"expire:{row[0]}",
-                pending=row[0],
-                source="system:expiry",
-                reason="expired",
-                audit=Audit(actor="system:expiry"),
-            )
-            for row in rows
-        ]
-        if not requests:
-            return []
-        return _Submission(self, None, requests, void_kind="expire", now=moment).run_in_own_unit()
+        integrity_errors = (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError)
+        # As in ``submit`` (defect 18): a pending posted or voided concurrently after the unlocked read takes
+        # the resolution key first; the rerun reads the expired pendings again and expires the rest.
+        for attempt in range(DUPLICATE_KEY_RETRIES + 1):
+            with self.reader.connect() as c:
+                rows = c.execute(expired_pending_query(moment, limit)).all()
+            requests = [
+                VoidPendingRequest(
+                    client_id=f"expire:{row[0]}",
+                    pending=row[0],
+                    source="system:expiry",
+                    reason="expired",
+                    audit=Audit(actor="system:expiry"),
+                )
+                for row in rows
+            ]
+            if not requests:
+                return []
+            try:
+                return _Submission(self, None, requests, void_kind="expire", now=moment).run_in_own_unit()
+            except integrity_errors as error:
+                if attempt == DUPLICATE_KEY_RETRIES or not any(key in str(error) for key in RETRYABLE_UNIQUE_KEYS):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ----- reading -----------------------------------------------------------------------------------
 
