@@ -15,6 +15,7 @@ from ledger.accounts import path_at_depth
 from ledger.db import read_only, read_snapshot
 from ledger.engine import T_ACCOUNTS, T_BOOKS, T_MONTH_TOTALS, T_POSTINGS, T_RESOLUTIONS, T_TRANSACTIONS, Ledger
 from ledger.errors import LedgerError, ResultCode
+from ledger.money import format_fen
 from ledger.numbers import add_months_clamped, parse_date, period_of
 
 HISTORY_ROWS_MAX = 10_000
@@ -43,6 +44,15 @@ class TrialBalanceRow:
     currency: str
     debit_fen: int
     credit_fen: int
+
+    @property
+    def debit_text(self) -> str:
+        """The debit as printed, with the row's currency's places ("1000" JPY, "1000.00" CNY; defect 9)."""
+        return format_fen(self.debit_fen, self.currency)
+
+    @property
+    def credit_text(self) -> str:
+        return format_fen(self.credit_fen, self.currency)
 
 
 def balance(ledger: Ledger, book: str, account: str, *, as_of: date | None = None) -> Balance:

@@ -309,3 +309,22 @@ def test_defect_17_expiry_without_time_zone_is_shanghai_time(books):
     stored = books.transaction(results[0].transaction_id)["expires_at"]
     stored = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
     assert stored == datetime(2030, 1, 1, 0, 0, tzinfo=UTC)
+
+
+def test_defect_9_trial_balance_rows_print_with_their_currencys_places(books):
+    from ledger.queries import trial_balance
+
+    books.create_account(BOOK, "Assets:Bank:JPY", currency="JPY")
+    books.create_account(BOOK, "NetAssets:JPY", currency="JPY")
+    document = {
+        "id": "jpy",
+        "date": "2026-03-10",
+        "postings": [
+            {"book": BOOK, "account": "Assets:Bank:JPY", "amount": "1000", "currency": "JPY"},
+            {"book": BOOK, "account": "NetAssets:JPY", "amount": "-1000", "currency": "JPY"},
+        ],
+    }
+    assert [r.code for r in submit_document(books, document)] == [ResultCode.OK]
+    rows = {row.account: row for row in trial_balance(books, book=BOOK)}
+    assert (rows["Assets:Bank:JPY"].debit_text, rows["NetAssets:JPY"].credit_text) == ("1000", "1000")
+    assert rows["Assets:Bank"].debit_text.endswith(".00")
