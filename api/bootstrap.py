@@ -18,6 +18,9 @@ def domain_migration_folders() -> list[Path]:
         folder = PROJECT_ROOT / package / "migrations" / "versions"
         if folder.is_dir() and any(folder.glob("*.py")):
             folders.append(folder)
+    api_folder = PROJECT_ROOT / "api" / "migrations" / "versions"
+    if api_folder.is_dir():
+        folders.append(api_folder)  # the HTTP API's users and keys
     return folders
 
 

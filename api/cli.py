@@ -499,5 +499,10 @@ def main() -> None:  # pragma: no cover - console script entry
     app()
 
 
+from api.cli_admin import register as _register_admin_commands  # noqa: E402 - HTTP API users, keys, serve
+
+_register_admin_commands(app)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,66 @@
+"""The HTTP API's app factory: ``create_app(engine, settings)``; ``fundledger serve`` runs it."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from api.auth import FailureLimiter
+from api.problems import install_problem_handlers
+from api.routers import auth as auth_routes
+from api.routers import books as book_routes
+from api.routers import operations as operation_routes
+from api.routers import transactions as transaction_routes
+from api.settings import Settings, settings_from_env
+from ledger.db import make_engine
+from ledger.engine import Ledger
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+API_TITLE = "fundledger"
+API_VERSION = "1"
+
+
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or settings_from_env()
+    engine = engine or make_engine()
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Double-entry ledger for public science-and-technology finance. Amounts are decimal strings in 元.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.ledger = Ledger(engine)
+    app.state.limiter = FailureLimiter(settings.auth_failure_rate)
+    install_problem_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (auth_routes, book_routes, transaction_routes, operation_routes):
+        app.include_router(module.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        # Swagger UI's files are vendored (closed government networks reach no CDN).
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{API_TITLE} API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/swagger-ui.css",
+        )
+
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    app.state.ledger.close()  # its own connections live outside the engine's pool

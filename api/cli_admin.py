@@ -1,0 +1,105 @@
+"""``fundledger users …``, ``fundledger keys …`` and ``fundledger serve``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api import auth
+from api.problems import ApiProblem
+from ledger.db import DATABASE_URL_ENV, make_engine
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+users_app = typer.Typer(help="Password users (people).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (programs).", no_args_is_help=True)
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database-url", envvar=DATABASE_URL_ENV, help="SQLite file or PostgreSQL URL.")
+]
+RoleOption = Annotated[
+    str, typer.Option("--role", help="admin, finance_office, auditor, fund_manager, enterprise, bank, service_provider")
+]
+ScopeOption = Annotated[list[str] | None, typer.Option("--scope", help="region:440100, fund:CODE or institution:CODE")]
+PasswordOption = Annotated[str, typer.Option("--password", prompt=True, hide_input=True, confirmation_prompt=True)]
+
+
+def _managed(action) -> None:  # noqa: ANN001
+    try:
+        action()
+    except ApiProblem as problem:
+        typer.echo(f"error: {problem.code}: {problem.detail}", err=True)
+        raise typer.Exit(1) from problem
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: RoleOption,
+    password: PasswordOption,
+    scope: ScopeOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a user who logs in with a password."""
+    _managed(lambda: auth.add_user(make_engine(database_url), username, password, role, scope or []))
+    typer.echo(f"user {username} added ({role})")
+
+
+@users_app.command("disable")
+def users_disable(username: str, database_url: DatabaseOption = None) -> None:
+    """Disable a user: its tokens stop working at once."""
+    _managed(lambda: auth.disable_user(make_engine(database_url), username))
+    typer.echo(f"user {username} disabled")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: str, password: PasswordOption, database_url: DatabaseOption = None) -> None:
+    """Set a new password (and enable the user again)."""
+    _managed(lambda: auth.reset_password(make_engine(database_url), username, password))
+    typer.echo(f"password of {username} reset")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: RoleOption,
+    scope: ScopeOption = None,
+    name: Annotated[str, typer.Option(help="who the key is for")] = "",
+    days: Annotated[int, typer.Option(help="days until it expires")] = auth.DEFAULT_KEY_DAYS,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create an API key; it is printed once and never stored."""
+    made: list[auth.NewKey] = []
+    _managed(lambda: made.append(auth.create_key(make_engine(database_url), name, role, scope or [], days=days)))
+    key = made[0]
+    typer.echo(key.key)
+    typer.echo(f"prefix {key.prefix}, expires {key.expires_at.isoformat()} (shown once: store it now)", err=True)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: str, database_url: DatabaseOption = None) -> None:
+    """Revoke a key by its prefix (the part after ``fl_``)."""
+    _managed(lambda: auth.revoke_key(make_engine(database_url), prefix))
+    typer.echo(f"key {prefix} revoked")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="port")] = DEFAULT_PORT,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import os
+
+    import uvicorn
+
+    if database_url:
+        os.environ[DATABASE_URL_ENV] = database_url
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")
+    app.add_typer(keys_app, name="keys")
+    app.command("serve")(serve)

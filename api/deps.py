@@ -1,0 +1,132 @@
+"""Dependencies: the caller (and its role, checked per route), the unit of work, paging."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
+
+from api.auth import BEARER_CHALLENGE, authenticate_bearer
+from api.problems import ApiCode, ApiProblem
+from api.scopes import Principal, Role, role_holder
+from ledger.engine import Ledger
+
+PAGE_LIMIT_DEFAULT = 50
+PAGE_LIMIT_MAX = 500
+CURSOR_TEXT_MAX_LENGTH = 2_000
+ROLES_ATTRIBUTE = "fundledger_roles"
+
+_bearer = HTTPBearer(auto_error=False, description="An API key (fl_…) or a token from POST /v1/auth/token")
+
+
+def ledger_of(request: Request) -> Ledger:
+    return request.app.state.ledger
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(
+            401, ApiCode.CREDENTIALS_REQUIRED, "send Authorization: Bearer <key or token>", headers=BEARER_CHALLENGE
+        )
+    state = request.app.state
+    return authenticate_bearer(
+        state.engine, state.settings, state.limiter, client_address(request), credentials.credentials
+    )
+
+
+def requires(*roles: Role) -> Callable[..., Principal]:
+    """The explicit role dependency of a route; the role sweep test finds it by its attribute."""
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        role_holder(principal, roles)
+        return principal
+
+    setattr(check, ROLES_ATTRIBUTE, tuple(roles))
+    check.__name__ = "requires_" + "_".join(role.value for role in roles)
+    return check
+
+
+def unit_of_work(request: Request) -> Iterator[Connection]:
+    """One database transaction per request: committed when the handler returns, rolled back on error.
+    Scope "function" (see ``Depends``) so the commit happens before the response is sent."""
+    with request.app.state.engine.begin() as conn:
+        yield conn
+
+
+UnitOfWork = Annotated[Connection, Depends(unit_of_work, scope="function")]
+LedgerDep = Annotated[Ledger, Depends(ledger_of)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int
+    after: Any
+    filters: dict[str, Any]
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, description=f"at most {PAGE_LIMIT_MAX}")] = PAGE_LIMIT_DEFAULT,
+    cursor: Annotated[str | None, Query(max_length=CURSOR_TEXT_MAX_LENGTH)] = None,
+) -> tuple[int, str | None]:
+    if limit > PAGE_LIMIT_MAX:
+        raise ApiProblem(
+            422,
+            ApiCode.LIMIT_TOO_LARGE,
+            f"limit is at most {PAGE_LIMIT_MAX}",
+            errors=[{"pointer": "/query/limit", "code": ApiCode.LIMIT_TOO_LARGE, "detail": f"max {PAGE_LIMIT_MAX}"}],
+        )
+    return limit, cursor
+
+
+PageParams = Annotated[tuple[int, str | None], Depends(page_params)]
+
+
+def encode_cursor(after: Any, filters: dict[str, Any]) -> str:
+    text = json.dumps({"after": after, "filters": filters}, sort_keys=True, separators=(",", ":"), default=str)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, filters: dict[str, Any]) -> Any:
+    """The position after which the next page starts. A cursor carries the filters it was made under: a
+    request that changes them with the same cursor is refused rather than paging a different list."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        content = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after, made_under = content["after"], content["filters"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        raise ApiProblem(422, ApiCode.CURSOR_INVALID, "the cursor is not one this server made") from error
+    current = json.loads(json.dumps(filters, sort_keys=True, default=str))
+    if made_under != current:
+        raise ApiProblem(422, ApiCode.CURSOR_INVALID, "the cursor was made with other filters; repeat them unchanged")
+    return after
+
+
+def paginate(
+    items: Sequence[Any], key: Callable[[Any], Any], page: tuple[int, str | None], filters: dict[str, Any]
+) -> tuple[list[Any], str | None]:
+    """A page of ``items`` (already in ``key`` order and filtered) and the cursor of the next one."""
+    limit, cursor = page
+    after = None if cursor is None else decode_cursor(cursor, filters)
+    start = 0
+    if after is not None:
+        start = next((i for i, item in enumerate(items) if _sort_key(key(item)) > _sort_key(after)), len(items))
+    chunk = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return chunk, encode_cursor(key(chunk[-1]), filters) if more and chunk else None
+
+
+def _sort_key(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else value

@@ -1,0 +1,183 @@
+"""Books, accounts, balances, history, trial balance and period closes (scope-filtered)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
+from api.problems import ApiCode, ApiProblem
+from api.routers import BOOKKEEPING_ROLES, READ_ROLES
+from api.schemas.core import (
+    CODE_MAX_LENGTH,
+    PATH_MAX_LENGTH,
+    AccountIn,
+    AccountOut,
+    BalanceOut,
+    BookIn,
+    BookOut,
+    HistoryRowOut,
+    PeriodCloseOut,
+    TrialBalanceRowOut,
+    page_of,
+)
+from api.scopes import Principal, book_visible, require_book, visible_books
+from ledger.money import format_fen
+from ledger.queries import HISTORY_ROWS_MAX, balance, history, trial_balance
+
+router = APIRouter(prefix="/v1", tags=["ledger"])
+Reader = Annotated[Principal, Depends(requires(*READ_ROLES))]
+Bookkeeper = Annotated[Principal, Depends(requires(*BOOKKEEPING_ROLES))]
+BookCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
+AccountPath = Annotated[str, Path(min_length=1, max_length=PATH_MAX_LENGTH)]
+PeriodText = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")]
+TRIAL_BALANCE_DEPTH_MAX = 10
+BookPage = page_of(BookOut)
+AccountPage = page_of(AccountOut)
+HistoryPage = page_of(HistoryRowOut)
+
+
+@router.get("/books", response_model=BookPage)
+def list_books(principal: Reader, ledger: LedgerDep, page: PageParams):
+    books = [
+        BookOut(**{k: row[k] for k in ("code", "name", "basis", "entity_code")})
+        for row in visible_books(ledger, principal)
+    ]
+    items, cursor = paginate(books, lambda book: book.code, page, {})
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.post("/books", response_model=BookOut, status_code=201)
+def create_book(body: BookIn, principal: Bookkeeper, ledger: LedgerDep, uow: UnitOfWork, response: Response):
+    if not book_visible(ledger, principal, body.model_dump()):
+        raise ApiProblem(403, ApiCode.ROLE_FORBIDDEN, "a book outside your scope")
+    ledger.create_book(body.code, body.name, body.basis, entity_code=body.entity_code, conn=uow)
+    response.headers["Location"] = f"/v1/books/{body.code}"
+    return BookOut(code=body.code, name=body.name, basis=body.basis, entity_code=body.entity_code)
+
+
+@router.get("/books/{book}", response_model=BookOut)
+def get_book(book: BookCode, principal: Reader, ledger: LedgerDep):
+    row = require_book(ledger, principal, book)
+    return BookOut(code=row["code"], name=row["name"], basis=row["basis"], entity_code=row["entity_code"])
+
+
+@router.get("/books/{book}/accounts", response_model=AccountPage)
+def list_accounts(
+    book: BookCode,
+    principal: Reader,
+    ledger: LedgerDep,
+    page: PageParams,
+    type: Annotated[str | None, Query(max_length=32)] = None,  # noqa: A002 - the account type filter
+):
+    require_book(ledger, principal, book)
+    accounts = [AccountOut.of(info) for info in ledger.accounts(book) if type is None or info.type == type]
+    items, cursor = paginate(accounts, lambda account: account.path, page, {"type": type})
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.post("/books/{book}/accounts", response_model=AccountOut, status_code=201)
+def create_account(
+    book: BookCode, body: AccountIn, principal: Bookkeeper, ledger: LedgerDep, uow: UnitOfWork, response: Response
+):
+    require_book(ledger, principal, book)
+    ledger.create_account(
+        book,
+        body.path,
+        currency=body.currency,
+        normal_side=body.normal_side,
+        debits_must_not_exceed_credits=body.no_overdraft,
+        owner_code=body.owner_code,
+        conn=uow,
+    )
+    response.headers["Location"] = f"/v1/books/{book}/accounts/{body.path}"
+    return AccountOut.of(ledger.account(book, body.path, conn=uow))
+
+
+@router.get("/books/{book}/accounts/{path}", response_model=AccountOut)
+def get_account(book: BookCode, path: AccountPath, principal: Reader, ledger: LedgerDep):
+    require_book(ledger, principal, book)
+    return AccountOut.of(ledger.account(book, path))
+
+
+@router.get("/books/{book}/accounts/{path}/balance", response_model=BalanceOut)
+def get_balance(book: BookCode, path: AccountPath, principal: Reader, ledger: LedgerDep, as_of: date | None = None):
+    require_book(ledger, principal, book)
+    return BalanceOut.of(balance(ledger, book, path, as_of=as_of), as_of)
+
+
+@router.get("/books/{book}/accounts/{path}/history", response_model=HistoryPage)
+def get_history(
+    book: BookCode,
+    path: AccountPath,
+    principal: Reader,
+    ledger: LedgerDep,
+    page: PageParams,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+):
+    require_book(ledger, principal, book)
+    info = ledger.account(book, path)
+    rows = [
+        (position, row)
+        for position, row in enumerate(history(ledger, book, path, limit=HISTORY_ROWS_MAX))
+        if (date_from is None or row["date"] >= date_from) and (date_to is None or row["date"] <= date_to)
+    ]
+    chunk, cursor = paginate(rows, lambda item: item[0], page, {"from": date_from, "to": date_to})
+    items = [
+        HistoryRowOut(
+            transaction_id=row["transaction_id"],
+            date=row["date"],
+            amount=format_fen(row["amount_fen"], info.currency),
+            balance=format_fen(row["balance_fen"], info.currency),
+            memo=row["memo"],
+            kind=row["kind"],
+        )
+        for _position, row in chunk
+    ]
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.post("/books/{book}/periods/{period}/close", response_model=PeriodCloseOut)
+def close_period(book: BookCode, period: PeriodText, principal: Bookkeeper, ledger: LedgerDep, uow: UnitOfWork):
+    require_book(ledger, principal, book)
+    ledger.close_period(book, period, actor=principal.name, conn=uow)
+    return PeriodCloseOut(book=book, period=period)
+
+
+def _trial_balance_rows(ledger, principal: Principal, book: str | None, as_of: date | None, depth: int | None):  # noqa: ANN001
+    if book is not None:
+        require_book(ledger, principal, book)
+    visible = {row["code"] for row in visible_books(ledger, principal)}
+    return [
+        TrialBalanceRowOut.of(row)
+        for row in trial_balance(ledger, book=book, as_of=as_of, depth=depth)
+        if row.book in visible
+    ]
+
+
+TrialBook = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
+TrialDepth = Annotated[int | None, Query(ge=1, le=TRIAL_BALANCE_DEPTH_MAX)]
+
+
+@router.get("/trial-balance", response_model=list[TrialBalanceRowOut])
+def get_trial_balance(
+    principal: Reader, ledger: LedgerDep, book: TrialBook = None, as_of: date | None = None, depth: TrialDepth = None
+):
+    return _trial_balance_rows(ledger, principal, book, as_of, depth)
+
+
+@router.get("/trial-balance.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def get_trial_balance_csv(
+    principal: Reader, ledger: LedgerDep, book: TrialBook = None, as_of: date | None = None, depth: TrialDepth = None
+):
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["book", "account", "type", "currency", "debit", "credit"])
+    for row in _trial_balance_rows(ledger, principal, book, as_of, depth):
+        writer.writerow([row.book, row.account, row.type, row.currency, row.debit, row.credit])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")

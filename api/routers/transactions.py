@@ -1,0 +1,146 @@
+"""Transactions (pending, post, void, reversal) and batches: keyed by ``Idempotency-Key``, dry-runnable."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+
+from api.deps import LedgerDep, UnitOfWork, requires
+from api.problems import ApiProblem, ledger_error_problem
+from api.routers import BOOKKEEPING_ROLES, READ_ROLES
+from api.schemas.core import AccountOut, BatchItemOut, BatchOut, DryRunOut, TransactionCreatedOut, TransactionOut
+from api.schemas.transactions import (
+    TRANSACTION_EXAMPLE,
+    batch_requests,
+    books_named,
+    check_idempotency_key,
+    transaction_request,
+)
+from api.scopes import Principal, book_visible, require_books
+from ledger.entries import PostPendingRequest, TransactionRequest
+from ledger.entries import Request as LedgerRequest
+from ledger.errors import LedgerError, ResultCode
+
+router = APIRouter(prefix="/v1", tags=["transactions"])
+Reader = Annotated[Principal, Depends(requires(*READ_ROLES))]
+Bookkeeper = Annotated[Principal, Depends(requires(*BOOKKEEPING_ROLES))]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="required: the request's key within your client")
+]
+DryRun = Annotated[bool, Query(description="check and report the would-be result; write nothing")]
+REPLAYED_HEADER = "Idempotency-Replayed"
+
+
+def _created(result_id: int, principal: Principal, key: str) -> dict[str, Any]:
+    return {"transaction_id": result_id, "source": principal.client, "client_id": key}
+
+
+def _accounts_touched(request: LedgerRequest, ledger, conn) -> list[AccountOut]:  # noqa: ANN001
+    pairs: set[tuple[str, str]] = set()
+    if isinstance(request, TransactionRequest | PostPendingRequest) and request.postings:
+        pairs = {(posting.book, posting.account) for posting in request.postings}
+    out = []
+    for book, path in sorted(pairs):
+        try:
+            out.append(AccountOut.of(ledger.account(book, path, conn=conn)))
+        except LedgerError:
+            continue  # an unknown account: the result code already says so
+    return out
+
+
+def _dry_run(requests: list[LedgerRequest], ledger) -> tuple[list, list[AccountOut]]:  # noqa: ANN001
+    """Run the engine inside a unit of work that is always rolled back: the would-be outcome, nothing kept."""
+    with ledger.engine.connect() as conn:
+        unit = conn.begin()
+        try:
+            results = ledger.submit(requests, conn=conn)
+            accounts = [account for request in requests for account in _accounts_touched(request, ledger, conn)]
+        finally:
+            unit.rollback()
+    return results, accounts
+
+
+@router.post(
+    "/transactions",
+    status_code=201,
+    response_model=TransactionCreatedOut | DryRunOut,
+    responses={409: {"description": "a rule refused it"}, 422: {"description": "malformed, or no Idempotency-Key"}},
+)
+def post_transaction(
+    principal: Bookkeeper,
+    ledger: LedgerDep,
+    uow: UnitOfWork,
+    response: Response,
+    document: Annotated[dict[str, Any], Body(examples=[TRANSACTION_EXAMPLE])],
+    idempotency_key: IdempotencyKey = None,
+    dry_run: DryRun = False,
+):
+    key = check_idempotency_key(idempotency_key)
+    request = transaction_request(document, key, principal)
+    require_books(ledger, principal, books_named(request, ledger))
+    if dry_run:
+        (result,), accounts = _dry_run([request], ledger)
+        response.status_code = 200
+        return DryRunOut(code=result.code.value, message=result.message, accounts_after=accounts)
+    result = ledger.submit([request], conn=uow)[0]
+    if not result.ok:
+        raise LedgerError(result.code, result.message, **result.detail)
+    if result.code is ResultCode.EXISTS:
+        response.headers[REPLAYED_HEADER] = "true"
+    response.headers["Location"] = f"/v1/transactions/{result.transaction_id}"
+    return _created(result.transaction_id, principal, key)
+
+
+@router.post("/batches", response_model=BatchOut, responses={422: {"description": "malformed, or no Idempotency-Key"}})
+def post_batch(
+    principal: Bookkeeper,
+    ledger: LedgerDep,
+    uow: UnitOfWork,
+    response: Response,
+    document: Annotated[
+        dict[str, Any], Body(examples=[{"requests": [TRANSACTION_EXAMPLE | {"linked": True}, TRANSACTION_EXAMPLE]}])
+    ],
+    idempotency_key: IdempotencyKey = None,
+    dry_run: DryRun = False,
+):
+    """Each item has its own result; items marked ``linked`` succeed or fail with the next one. A replayed
+    item reports ``ok`` as it did first; the header says the whole batch was a replay."""
+    key = check_idempotency_key(idempotency_key)
+    requests = batch_requests(document, key, principal)
+    for request in requests:
+        require_books(ledger, principal, books_named(request, ledger))
+    results = _dry_run(requests, ledger)[0] if dry_run else ledger.submit(requests, conn=uow)
+    if not dry_run and all(result.code is ResultCode.EXISTS for result in results):
+        response.headers[REPLAYED_HEADER] = "true"
+    items = [
+        BatchItemOut(
+            index=result.index,
+            code=ResultCode.OK.value if result.code is ResultCode.EXISTS and not dry_run else result.code.value,
+            client_id=requests[result.index].client_id,
+            transaction_id=None if dry_run else result.transaction_id,
+            message=result.message,
+        )
+        for result in results
+    ]
+    return BatchOut(results=items, dry_run=dry_run)
+
+
+@router.get("/transactions/{transaction_id}", response_model=TransactionOut)
+def get_transaction(transaction_id: Annotated[int, Path(ge=1)], principal: Reader, ledger: LedgerDep):
+    row = ledger.transaction(transaction_id)
+    books = {posting["book"] for posting in row["postings"]} if row else set()
+    if row is None or not all(book_visible(ledger, principal, _book(ledger, code)) for code in books):
+        raise ApiProblem(**_not_found(transaction_id))
+    return TransactionOut.of(row)
+
+
+def _book(ledger, code: str) -> dict:  # noqa: ANN001
+    return next(row for row in ledger.books() if row["code"] == code)
+
+
+def _not_found(transaction_id: int) -> dict[str, Any]:
+    problem = ledger_error_problem(
+        LedgerError(ResultCode.TRANSACTION_NOT_FOUND, f"transaction {transaction_id} does not exist")
+    )
+    return {"status": problem.status, "code": problem.code, "detail": problem.detail}

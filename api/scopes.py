@@ -1,0 +1,167 @@
+"""Roles and scopes: who may call a route (an explicit dependency per route) and which objects it sees.
+
+Scopes: ``region:440100`` (that region and the regions below it: 6-digit codes, province 2 digits, city 4,
+county 6, so 440100 covers 4401xx), ``fund:CODE``, ``institution:CREDIT_CODE``. Admin sees everything."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from api.problems import ApiCode, ApiProblem
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    FINANCE_OFFICE = "finance_office"
+    AUDITOR = "auditor"
+    FUND_MANAGER = "fund_manager"
+    ENTERPRISE = "enterprise"
+    BANK = "bank"
+    SERVICE_PROVIDER = "service_provider"
+
+
+ALL_ROLES = tuple(Role)
+SCOPE_KINDS = ("region", "fund", "institution")
+REGION_CODE = re.compile(r"^\d{6}$")
+FUND_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+SCOPE_PATTERNS = {"region": REGION_CODE, "fund": FUND_CODE, "institution": CREDIT_CODE}
+# Which scope kinds a role's scopes may be of (admin needs none).
+ROLE_SCOPE_KINDS = {
+    Role.ADMIN: (),
+    Role.FINANCE_OFFICE: ("region",),
+    Role.AUDITOR: ("region",),
+    Role.FUND_MANAGER: ("fund",),
+    Role.ENTERPRISE: ("institution",),
+    Role.BANK: ("institution",),
+    Role.SERVICE_PROVIDER: ("institution",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def parse_role(text: str) -> Role:
+    try:
+        return Role(text)
+    except ValueError as error:
+        raise ApiProblem(
+            422, ApiCode.ROLE_INVALID, f"role {text[:40]!r} is not one of {', '.join(ALL_ROLES)}"
+        ) from error
+
+
+def parse_scope(text: str) -> Scope:
+    kind, _, value = text.partition(":")
+    pattern = SCOPE_PATTERNS.get(kind)
+    if pattern is None or not pattern.match(value):
+        raise ApiProblem(
+            422, ApiCode.SCOPE_INVALID, f"scope {text[:80]!r} is not region:NNNNNN, fund:CODE or institution:CODE"
+        )
+    return Scope(kind, value)
+
+
+def check_role_scopes(role: Role, scopes: Iterable[Scope]) -> tuple[Scope, ...]:
+    scopes = tuple(scopes)
+    allowed = ROLE_SCOPE_KINDS[role]
+    if role is not Role.ADMIN and not scopes:
+        raise ApiProblem(422, ApiCode.SCOPE_INVALID, f"role {role} needs a scope of kind {' or '.join(allowed)}")
+    for scope in scopes:
+        if scope.kind not in allowed:
+            raise ApiProblem(422, ApiCode.SCOPE_INVALID, f"role {role} cannot hold a {scope.kind} scope")
+    return scopes
+
+
+def region_prefix(code: str) -> str:
+    """The significant digits of a region code: 440000 → 44, 440100 → 4401, 440103 → 440103."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def region_covers(scope_region: str, region: str | None) -> bool:
+    return region is not None and region.startswith(region_prefix(scope_region))
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: its name is the journal's actor, its client the idempotency source."""
+
+    name: str
+    client: str
+    role: Role
+    scopes: tuple[Scope, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def regions(self) -> list[str]:
+        return [scope.value for scope in self.scopes if scope.kind == "region"]
+
+    def institutions(self) -> list[str]:
+        return [scope.value for scope in self.scopes if scope.kind == "institution"]
+
+    def funds(self) -> list[str]:
+        return [scope.value for scope in self.scopes if scope.kind == "fund"]
+
+    def covers_region(self, region: str | None) -> bool:
+        return self.is_admin or any(region_covers(scope, region) for scope in self.regions())
+
+    def covers_institution(self, code: str | None, region: str | None = None) -> bool:
+        """An institution is in scope as itself, or through the region it is registered in."""
+        return self.is_admin or code in self.institutions() or self.covers_region(region)
+
+    def covers_entity(self, entity: dict | None) -> bool:
+        """A book's entity (a region or an institution) is in scope; a book without one only for admin."""
+        if self.is_admin:
+            return True
+        if entity is None:
+            return False
+        if entity["kind"] == "region":
+            return self.covers_region(entity["code"])
+        return self.covers_institution(entity["code"], entity.get("region_code"))
+
+
+def role_holder(principal: Principal, roles: Iterable[Role]) -> None:
+    if principal.role not in tuple(roles):
+        raise ApiProblem(403, ApiCode.ROLE_FORBIDDEN, f"role {principal.role} may not do this")
+
+
+# ----- scope filters over the ledger's objects ---------------------------------------------------
+
+
+def book_visible(ledger, principal: Principal, book: dict) -> bool:  # noqa: ANN001 - ledger.engine.Ledger
+    if principal.is_admin:
+        return True
+    code = book.get("entity_code")
+    return code is not None and principal.covers_entity(ledger.entity(code))
+
+
+def visible_books(ledger, principal: Principal) -> list[dict]:  # noqa: ANN001
+    return [book for book in ledger.books() if book_visible(ledger, principal, book)]
+
+
+def require_book(ledger, principal: Principal, code: str) -> dict:  # noqa: ANN001
+    """The book, if the caller may know it exists; otherwise the same 404 as a book that does not."""
+    from ledger.errors import LedgerError, ResultCode
+
+    book = next((row for row in ledger.books() if row["code"] == code), None)
+    if book is None or not book_visible(ledger, principal, book):
+        raise LedgerError(ResultCode.BOOK_NOT_FOUND, f"book {code!r} does not exist")
+    return book
+
+
+def require_books(ledger, principal: Principal, codes) -> None:  # noqa: ANN001
+    for code in sorted(set(codes)):
+        require_book(ledger, principal, code)
