@@ -11,29 +11,19 @@ findings (``ledger.queries.Finding``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, select
 
-from ledger.db import is_postgres, read_only
+from ledger.db import read_snapshot
 from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS
 from ledger.queries import Finding
 
 CONTROL_FINDING_KIND = "control"
 
 
-@contextmanager
-def snapshot(engine: Engine) -> Iterator[Connection]:
-    """A read-only connection whose reads all see one committed state of the database."""
-    if is_postgres(engine):
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            with conn.begin():
-                yield conn
-    else:
-        with read_only(engine).connect() as conn, conn.begin():
-            yield conn
+def snapshot(engine: Engine):  # noqa: ANN201 - a context manager yielding a Connection
+    """A read-only connection whose reads all see one committed state of the database (``read_snapshot``)."""
+    return read_snapshot(engine)
 
 
 Balances = dict[tuple[str, str], int]
