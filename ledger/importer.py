@@ -313,13 +313,10 @@ class CsvImporter:
         # tx_id repeated within the file); a concurrent import under the same source would still be
         # stopped by the unique index, failing its chunk whole.
         existing = {} if self.fresh_source else db.request_hashes(self.source, [tx.tx_id for tx in chunk])
-        closed_periods = {
-            row[0]
-            for row in conn.execute(select(T_PERIOD_CLOSES.c.period).where(T_PERIOD_CLOSES.c.book_id == self.book_id))
-        }
         self._refused_accounts: dict[str, LedgerError] = {}
         if self.create_accounts:
             self._open_accounts(conn, chunk)
+        closed_periods = self._lock_accounts_and_read_closed_periods(conn, chunk)
         balances = self._flagged_balances(conn, chunk)
         accepted = []
         for tx in chunk:
@@ -416,6 +413,26 @@ class CsvImporter:
             self.report.accounts_created += len(rows)
         self._refused_accounts = refused
         return set(refused)
+
+    def _lock_accounts_and_read_closed_periods(self, conn: Connection, chunk: list[_Tx]) -> set[str]:
+        """The book's closed periods, read once this chunk's accounts are locked (defect 11): on PostgreSQL
+        ``close_period`` locks every account of its book (in id order, as here), so a close either commits
+        before this read or waits for the chunk to commit, as for the engine's posts."""
+        if self.postgres:
+            ids = sorted(
+                {self.accounts[row.account].id for tx in chunk for row in tx.rows if row.account in self.accounts}
+            )
+            for id_chunk in chunks(ids):
+                conn.execute(
+                    select(T_ACCOUNTS.c.id)
+                    .where(T_ACCOUNTS.c.id.in_(id_chunk))
+                    .order_by(T_ACCOUNTS.c.id)
+                    .with_for_update()
+                ).all()
+        return {
+            row[0]
+            for row in conn.execute(select(T_PERIOD_CLOSES.c.period).where(T_PERIOD_CLOSES.c.book_id == self.book_id))
+        }
 
     def _flagged_balances(self, conn: Connection, chunk: list[_Tx]) -> dict[int, list]:
         """Current balances of the constrained accounts this chunk touches (we hold the write lock)."""
