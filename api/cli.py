@@ -280,20 +280,21 @@ def trial_balance(
 
 @app.command()
 def verify(database_url: DatabaseOption = None) -> None:
-    """Check the hash chain and reconcile cached balances with postings; non-zero exit on any finding."""
-    from ledger.audit import audit
+    """Check the hash chain, reconcile cached balances with postings, and every domain sub-ledger with its
+    control accounts; non-zero exit on any finding."""
+    from jobs.audit import audit_all
 
     engine = make_engine(database_url)
-    result = audit(engine)
-    report, findings = result.chain, result.findings
+    result = audit_all(engine)
+    report, findings = result.core.chain, result.core.findings
     console.print(f"hash chain: {report.sealed} sealed links checked, {report.unsealed} transactions not yet sealed")
     for finding in report.findings:
-        errors.print(f"chain: {finding}", highlight=False)
-    for finding in findings:
-        errors.print(f"{finding.kind}: {finding.subject}: {finding.message}", highlight=False)
-    if report.findings or findings:
+        errors.print(f"chain: {finding}", highlight=False, markup=False)
+    for finding in [*findings, *result.controls]:
+        errors.print(f"{finding.kind}: {finding.subject}: {finding.message}", highlight=False, markup=False)
+    if not result.clean:
         raise typer.Exit(1)
-    console.print("every book balances; cached balances equal their postings")
+    console.print("every book balances; cached balances equal their postings; every sub-ledger equals its controls")
 
 
 @app.command()

@@ -1,0 +1,55 @@
+"""The whole audit: the core's (hash chain, cached balances, books balance) and every domain's
+control-account reconciliation. ``fundledger verify`` and the reconcile job both run this one function,
+so they can never disagree about what "clean" means.
+
+The ledger knows nothing of the domains; this outer layer names them. Each domain package has a
+``controls`` module with ``reconcile_controls(engine) -> list[Finding]`` that reads its own tables and its
+control accounts in one snapshot.
+"""
+
+from __future__ import annotations
+
+import importlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ledger.audit import AuditReport, audit
+from ledger.controls import CONTROL_FINDING_KIND
+from ledger.queries import Finding
+
+DOMAIN_CONTROL_MODULES = ("funds.controls", "subsidies.controls")
+
+
+@dataclass
+class FullAuditReport:
+    core: AuditReport
+    controls: list[Finding]
+
+    @property
+    def clean(self) -> bool:
+        return self.core.clean and not self.controls
+
+
+def domain_control_kinds() -> tuple[str, ...]:
+    """Every finding kind a domain check may report (so the reconcile job resolves them once fixed)."""
+    kinds = {CONTROL_FINDING_KIND}
+    for name in DOMAIN_CONTROL_MODULES:
+        kinds.update(getattr(importlib.import_module(name), "CONTROL_FINDING_KINDS", ()))
+    return tuple(sorted(kinds))
+
+
+def reconcile_domains(engine: Engine) -> list[Finding]:
+    findings: list[Finding] = []
+    for name in DOMAIN_CONTROL_MODULES:
+        findings.extend(importlib.import_module(name).reconcile_controls(engine))
+    return findings
+
+
+def audit_all(engine: Engine) -> FullAuditReport:
+    # The domain checks read far less than the core's; they run beside it on the spare core.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="controls") as pool:
+        controls = pool.submit(reconcile_domains, engine)
+        core = audit(engine)
+        return FullAuditReport(core, controls.result())
