@@ -90,7 +90,8 @@ def create_account(
         body.path,
         currency=body.currency,
         normal_side=body.normal_side,
-        debits_must_not_exceed_credits=body.no_overdraft,
+        debits_must_not_exceed_credits=body.debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=body.credits_must_not_exceed_debits,
         owner_code=body.owner_code,
         conn=uow,
     )

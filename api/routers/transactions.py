@@ -49,15 +49,15 @@ def _accounts_touched(request: LedgerRequest, ledger, conn) -> list[AccountOut]:
     return out
 
 
-def _dry_run(requests: list[LedgerRequest], ledger) -> tuple[list, list[AccountOut]]:  # noqa: ANN001
-    """Run the engine inside a unit of work that is always rolled back: the would-be outcome, nothing kept."""
-    with ledger.engine.connect() as conn:
-        unit = conn.begin()
-        try:
-            results = ledger.submit(requests, conn=conn)
-            accounts = [account for request in requests for account in _accounts_touched(request, ledger, conn)]
-        finally:
-            unit.rollback()
+def _dry_run(requests: list[LedgerRequest], ledger, uow) -> tuple[list, list[AccountOut]]:  # noqa: ANN001
+    """Run the engine inside a savepoint of the request's unit of work that is always rolled back: the
+    would-be outcome, nothing kept (no transaction, no key, no cached total)."""
+    savepoint = uow.begin_nested()
+    try:
+        results = ledger.submit(requests, conn=uow)
+        accounts = [account for request in requests for account in _accounts_touched(request, ledger, uow)]
+    finally:
+        savepoint.rollback()
     return results, accounts
 
 
@@ -80,7 +80,7 @@ def post_transaction(
     request = transaction_request(document, key, principal)
     require_books(ledger, principal, books_named(request, ledger))
     if dry_run:
-        (result,), accounts = _dry_run([request], ledger)
+        (result,), accounts = _dry_run([request], ledger, uow)
         response.status_code = 200
         return DryRunOut(code=result.code.value, message=result.message, accounts_after=accounts)
     result = ledger.submit([request], conn=uow)[0]
@@ -110,7 +110,7 @@ def post_batch(
     requests = batch_requests(document, key, principal)
     for request in requests:
         require_books(ledger, principal, books_named(request, ledger))
-    results = _dry_run(requests, ledger)[0] if dry_run else ledger.submit(requests, conn=uow)
+    results = _dry_run(requests, ledger, uow)[0] if dry_run else ledger.submit(requests, conn=uow)
     if not dry_run and all(result.code is ResultCode.EXISTS for result in results):
         response.headers[REPLAYED_HEADER] = "true"
     items = [

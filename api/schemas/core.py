@@ -47,7 +47,8 @@ class AccountIn(Strict):
     path: str = Field(min_length=1, max_length=PATH_MAX_LENGTH, examples=["Assets:Bank:Treasury"])
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     normal_side: Literal["debit", "credit"] | None = None
-    no_overdraft: bool = Field(default=False, description="refuse postings that would take it below zero")
+    debits_must_not_exceed_credits: bool = Field(default=False, description="a credit-normal account never overdrawn")
+    credits_must_not_exceed_debits: bool = Field(default=False, description="a debit-normal account never overdrawn")
     owner_code: str | None = Field(default=None, max_length=18)
 
 
