@@ -114,7 +114,11 @@ def create_region_books(ledger: Ledger, region: str, name: str, *, conn: Connect
     ledger.create_account(financial_book(region), TREASURY, exist_ok=True, conn=conn)
 
 
-def create_program_accounts(ledger: Ledger, region: str, program: str, *, conn: Connection) -> None:
+def create_program_accounts(
+    ledger: Ledger, region: str, program: str, *, conn: Connection, cap_enforcement: str = "stop"
+) -> None:
+    """The program's accounts. Under ``warn`` the grantable budget carries no overdraft flag (DESIGN "Domain
+    rules"): a grant beyond it is booked and flagged, and the negative balance shows how far beyond."""
     fin, budget, memo = financial_book(region), budget_book(region), memo_book(region)
     ledger.create_account(fin, appropriation_revenue(program), exist_ok=True, conn=conn)
     ledger.create_account(fin, voucher_expense(program), exist_ok=True, conn=conn)
@@ -125,7 +129,7 @@ def create_program_accounts(ledger: Ledger, region: str, program: str, *, conn: 
         memo,
         program_grantable(program),
         normal_side="credit",
-        debits_must_not_exceed_credits=True,
+        debits_must_not_exceed_credits=cap_enforcement != "warn",
         exist_ok=True,
         conn=conn,
     )

@@ -33,6 +33,7 @@ class VoucherCode(StrEnum):
     INVOICE_NUMBER_REDEEMS_ONCE = "invoice_number_redeems_once"
     QUOTA_MUST_COVER_RESERVATION = "quota_must_cover_reservation"
     RESERVATION_MUST_BE_POSITIVE = "reservation_must_be_positive"
+    RESERVATION_WITHIN_PER_APPLICATION_AMOUNT = "reservation_within_per_application_amount"
     CLAIM_WITHIN_RESERVATION = "claim_within_reservation"
     CLAIM_MUST_BE_POSITIVE = "claim_must_be_positive"
     REDEMPTION_CLAIMED_ONCE = "redemption_claimed_once"

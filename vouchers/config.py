@@ -14,7 +14,7 @@ from ledger.numbers import parse_amount_fen, parse_date, parse_ratio
 from vouchers.codes import VoucherCode
 
 REGION_MATCH_LEVELS = ("province", "city", "county")
-CAP_ENFORCEMENTS = ("stop", "clip")
+CAP_ENFORCEMENTS = ("stop", "clip", "warn")
 CROSS_REGION_MODES = ("tongdui", "tongyong")  # 通兑: provider redeems; 通用: enterprise pays, is reimbursed
 PROGRAM_CODE_MAX_LENGTH = 40
 
@@ -53,7 +53,7 @@ class ProgramConfig:
     recognized_regions: tuple[str, ...] = ()  # regions whose certified providers are accepted (互认)
     region_match_level: str = "city"  # two regions differ when their codes differ at this level
     cross_region_split: str = DEFAULT_CROSS_REGION_SPLIT  # the enterprise's region's share
-    cap_enforcement: str = "stop"  # stop: refuse beyond cap/budget; clip: grant the room left (核减)
+    cap_enforcement: str = "stop"  # stop: refuse beyond cap/budget; clip: grant the room left (核减); warn: grant, flag
     sources: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
 
     @classmethod

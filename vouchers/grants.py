@@ -1,6 +1,7 @@
 """Quota grants: a commitment in the memo book (not a liability), recorded by one user and approved by
 another. The per-enterprise annual cap and the remaining program budget bind at approval: refused with the
-room left (``stop``) or granted up to the room (``clip``, 核减, the rule recorded)."""
+room left (``stop``), granted up to the room (``clip``, 核减, the rule recorded) or granted in full and flagged
+for audit (``warn``: the rule recorded in ``warned_by``; the amount counts toward later caps)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class GrantDecision:
     requested_fen: int
     granted_fen: int | None
     clipped_by: str | None
+    warned_by: str | None = None  # under warn: the rule the grant went beyond (flagged for audit)
 
 
 def submit_grant(ledger: Ledger, program: str, enterprise: str, amount, *, maker: str, on: date) -> int:
@@ -67,7 +69,7 @@ def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: 
         _check_grant_date(config, on)
         enterprise = grant["enterprise_code"]
         check_enterprise_eligible(conn, config, enterprise, on)
-        granted_fen, clipped_by = _binding_room(conn, config, enterprise, grant["requested_fen"])
+        granted_fen, clipped_by, warned_by = _binding_room(conn, config, enterprise, grant["requested_fen"])
         books.create_quota_accounts(ledger, config.region_code, config.code, enterprise, conn=conn)
         ledger.post(
             TransactionRequest(
@@ -83,7 +85,8 @@ def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: 
                 source=books.LEDGER_SOURCE,
                 kind="voucher_quota_grant",
                 memo=f"创新券 quota for {enterprise} in {config.code}"
-                + (f" (核减: {clipped_by})" if clipped_by else ""),
+                + (f" (核减: {clipped_by})" if clipped_by else "")
+                + (f" (超限预警: {warned_by})" if warned_by else ""),
                 audit=Audit(grant["maker"], checker, approval_doc),
                 program_year=config.year,
                 link_type="voucher_grant",
@@ -98,15 +101,24 @@ def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: 
                 status="approved",
                 granted_fen=granted_fen,
                 clipped_by=clipped_by,
+                warned_by=warned_by,
                 checker=checker,
                 approval_doc=approval_doc,
                 decided_on=on,
             )
         )
         record_event(
-            ledger, conn, "grant", grant_id, "approved", checker, granted=format_fen(granted_fen), clipped_by=clipped_by
+            ledger,
+            conn,
+            "grant",
+            grant_id,
+            "approved",
+            checker,
+            granted=format_fen(granted_fen),
+            clipped_by=clipped_by,
+            warned_by=warned_by,
         )
-        return GrantDecision(grant_id, "approved", grant["requested_fen"], granted_fen, clipped_by)
+        return GrantDecision(grant_id, "approved", grant["requested_fen"], granted_fen, clipped_by, warned_by)
 
 
 def reject_grant(ledger: Ledger, grant_id: int, *, checker: str, reason: str, on: date) -> GrantDecision:
@@ -156,8 +168,9 @@ def approved_total_fen(conn: Connection, program: str, enterprise: str) -> int:
 
 def _binding_room(
     conn: Connection, config: ProgramConfig, enterprise: str, requested_fen: int
-) -> tuple[int, str | None]:
-    """The amount to grant and the rule that clipped it; refuse (stop) when the request is beyond the room."""
+) -> tuple[int, str | None, str | None]:
+    """The amount to grant, the rule that clipped it (clip) and the rule it went beyond (warn); refuse (stop)
+    when the request is beyond the room. Earlier warned grants count: they leave less (or negative) room."""
     cap_room = config.enterprise_annual_cap_fen - approved_total_fen(conn, config.code, enterprise)
     budget_room = books.credit_room(conn, books.memo_book(config.region_code), books.program_grantable(config.code))
     limits = [
@@ -171,9 +184,11 @@ def _binding_room(
     ]
     room, code, limit, rule = min(limits, key=lambda item: item[0])
     if requested_fen <= room:
-        return requested_fen, None
+        return requested_fen, None, None
+    if config.cap_enforcement == "warn":
+        return requested_fen, None, str(code)
     if config.cap_enforcement == "clip" and room > 0:
-        return room, str(code)
+        return room, str(code), None
     raise LedgerError(
         code,
         f"grant of {format_fen(requested_fen)} exceeds the {rule} ({limit}) of program {config.code}: "
@@ -200,3 +215,11 @@ def _lock_program(ledger: Ledger, conn: Connection, program: str) -> None:
     """Serialize approvals within a program so the annual cap is read and consumed atomically."""
     if ledger.postgres:
         conn.execute(select(T_PROGRAMS.c.id).where(T_PROGRAMS.c.code == program).with_for_update())
+
+
+def warned_grants(conn: Connection, program: str | None = None) -> list[dict]:
+    """Approved grants that went beyond a warn rule, for the limit-breach scan and the auditors."""
+    query = select(T_GRANTS).where(T_GRANTS.c.status == "approved", T_GRANTS.c.warned_by.is_not(None))
+    if program is not None:
+        query = query.where(T_GRANTS.c.program_code == program)
+    return [dict(row) for row in conn.execute(query.order_by(T_GRANTS.c.id)).mappings()]

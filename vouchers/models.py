@@ -84,6 +84,7 @@ class VoucherGrant(SQLModel, table=True):
     granted_fen: int | None = Field(default=None, sa_column=_fen(nullable=True))
     status: str = Field(max_length=16)  # submitted | approved | rejected
     clipped_by: str | None = Field(default=None, max_length=64)  # the rule that clipped it (核减)
+    warned_by: str | None = Field(default=None, max_length=64)  # the warn rule it went beyond (flagged for audit)
     maker: str = Field(max_length=100)
     checker: str | None = Field(default=None, max_length=100)
     approval_doc: str | None = Field(default=None, max_length=200)
@@ -113,6 +114,7 @@ class VoucherRedemption(SQLModel, table=True):
     enterprise_region: str = Field(max_length=6)
     provider_region: str = Field(max_length=6)  # the scheme region that settles for the provider
     split_ratio: str = Field(max_length=16)  # the enterprise's region's share, as configured
+    warned_by: str | None = Field(default=None, max_length=64)  # the warn rule it went beyond (flagged for audit)
     enterprise_share_fen: int | None = Field(default=None, sa_column=_fen(nullable=True))
     provider_share_fen: int | None = Field(default=None, sa_column=_fen(nullable=True))
     reserved_on: date

@@ -113,7 +113,9 @@ def create_program(
                 )
             return existing["id"]
         settling_region(conn, config.region_code)
-        books.create_program_accounts(ledger, config.region_code, config.code, conn=conn)
+        books.create_program_accounts(
+            ledger, config.region_code, config.code, conn=conn, cap_enforcement=config.cap_enforcement
+        )
         program_id = conn.execute(
             T_PROGRAMS.insert().values(
                 code=config.code,

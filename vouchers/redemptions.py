@@ -87,7 +87,13 @@ def reserve(
         _check_contract_number_unused(conn, contract_no)
         quota_path = books.enterprise_quota(program, enterprise)
         available_fen = _locked_quota_room(ledger, conn, config, quota_path)
-        reserved_fen = min(apply_ratio_down(contract_fen, config.copay), config.per_application_fen, available_fen)
+        covered_fen = min(apply_ratio_down(contract_fen, config.copay), available_fen)
+        warned_by = None
+        if config.cap_enforcement == "warn" and covered_fen > config.per_application_fen:
+            # warn: the per-application amount does not bind; the reservation is flagged for audit instead
+            reserved_fen, warned_by = covered_fen, str(VoucherCode.RESERVATION_WITHIN_PER_APPLICATION_AMOUNT)
+        else:
+            reserved_fen = min(covered_fen, config.per_application_fen)
         if reserved_fen <= 0:
             raise LedgerError(
                 VoucherCode.QUOTA_MUST_COVER_RESERVATION,
@@ -108,10 +114,20 @@ def reserve(
             enterprise_region=config.region_code,
             provider_region=provider_region,
             split_ratio=config.cross_region_split,
+            warned_by=warned_by,
             reserved_on=on,
         )
         _post_reservation(ledger, conn, config, enterprise, redemption_id, reserved_fen, on, actor)
-        record_event(ledger, conn, "redemption", redemption_id, "reserved", actor, reserved=format_fen(reserved_fen))
+        record_event(
+            ledger,
+            conn,
+            "redemption",
+            redemption_id,
+            "reserved",
+            actor,
+            reserved=format_fen(reserved_fen),
+            warned_by=warned_by,
+        )
         return _redemption(conn, redemption_id)
 
 
