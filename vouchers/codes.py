@@ -49,3 +49,5 @@ class VoucherCode(StrEnum):
     REDEMPTION_MUST_BE_PAYABLE_IN_BATCH = "redemption_must_be_payable_in_batch"
     REDEMPTION_PAID_ONCE = "redemption_paid_once"
     TREASURY_MUST_COVER_PAYMENT_BATCH = "treasury_must_cover_payment_batch"
+    # 通用 reimbursements to enterprises
+    REIMBURSEMENT_MUST_BE_A_CLAIMED_TONGYONG_REDEMPTION = "reimbursement_must_be_a_claimed_tongyong_redemption"

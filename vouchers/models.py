@@ -120,6 +120,8 @@ class VoucherRedemption(SQLModel, table=True):
     reserved_on: date
     claimed_on: date | None = None
     settlement_id: int | None = Field(default=None, index=True)
+    reimbursed_on: date | None = None  # 通用: the day the enterprise's reimbursement was paid
+    reimbursed_by: str | None = Field(default=None, max_length=100)  # its checker (maker-checker)
 
 
 class VoucherQuotaExpiry(SQLModel, table=True):

@@ -26,12 +26,13 @@ from ledger.errors import LedgerError
 from ledger.money import format_fen
 from vouchers import books
 from vouchers.codes import VoucherCode
-from vouchers.models import VoucherPaymentBatch, VoucherPaymentLine, VoucherRedemption
+from vouchers.models import VoucherPaymentBatch, VoucherPaymentLine, VoucherProgram, VoucherRedemption
 from vouchers.programs import record_event, require_maker_checker
 
 T_BATCHES = VoucherPaymentBatch.__table__
 T_LINES = VoucherPaymentLine.__table__
 T_REDEMPTIONS = VoucherRedemption.__table__
+T_PROGRAMS = VoucherProgram.__table__
 PAYABLE_MODES = ("local", "tongdui")  # modes whose payable is to the provider (通用 owes the enterprise)
 QUARTER_FIRST_MONTHS = {"Q1": 1, "Q2": 4, "Q3": 7, "Q4": 10}
 QUARTER_LAST_DAYS = {"Q1": (3, 31), "Q2": (6, 30), "Q3": (9, 30), "Q4": (12, 31)}
@@ -154,6 +155,90 @@ def approve_batch(ledger: Ledger, batch_id: int, *, checker: str, approval_doc: 
             doc=approval_doc,
         )
         return _batch(conn, batch_id)
+
+
+def pay_reimbursement(
+    ledger: Ledger, redemption_id: int, *, maker: str, checker: str, approval_doc: str, on: date
+) -> dict:
+    """Pay a 通用 enterprise its reimbursement (it paid the provider in full): Dr the enterprise's payable / Cr
+    treasury in the issuing region's financial book, and in its budgetary book the region's own share as budget
+    expenditure (预算支出 / 资金结存); the provider region's share is an advance recovered by the settlement.
+
+    Keyed by the redemption's own id: paying it again returns the stored redemption and posts nothing."""
+    with ledger.engine.begin() as conn:
+        query = select(T_REDEMPTIONS).where(T_REDEMPTIONS.c.id == redemption_id)
+        if ledger.postgres:
+            query = query.with_for_update()
+        redemption = conn.execute(query).mappings().first()
+        if redemption is None:
+            raise LedgerError(VoucherCode.REDEMPTION_NOT_FOUND, f"redemption {redemption_id} does not exist")
+        if redemption["reimbursed_on"] is not None:
+            return dict(redemption)
+        if redemption["mode"] != "tongyong" or redemption["status"] != "claimed":
+            raise LedgerError(
+                VoucherCode.REIMBURSEMENT_MUST_BE_A_CLAIMED_TONGYONG_REDEMPTION,
+                f"redemption {redemption_id} is {redemption['status']} in mode {redemption['mode']}: only a claimed "
+                "通用 redemption owes its enterprise a reimbursement",
+            )
+        require_maker_checker(maker, checker)
+        region, program = redemption["enterprise_region"], redemption["program_code"]
+        _check_treasury_covers(ledger, conn, region, redemption["claimed_fen"])
+        legs = reimbursement_legs(redemption)
+        for leg in legs:
+            ledger.create_account(leg.book, leg.account, exist_ok=True, conn=conn)
+        ledger.post(
+            TransactionRequest(
+                client_id=reimbursement_client_id(redemption_id),
+                postings=tuple(legs),
+                effective_date=on,
+                source=books.LEDGER_SOURCE,
+                kind="voucher_enterprise_reimbursement",
+                memo=f"创新券 通用 reimbursement to {redemption['enterprise_code']}, redemption {redemption_id}",
+                audit=Audit(maker, checker, approval_doc),
+                program_year=_program_year(conn, program),
+                link_type="voucher_redemption",
+                link_id=str(redemption_id),
+            ),
+            conn=conn,
+        )
+        conn.execute(
+            T_REDEMPTIONS.update()
+            .where(T_REDEMPTIONS.c.id == redemption_id)
+            .values(reimbursed_on=on, reimbursed_by=checker)
+        )
+        record_event(
+            ledger,
+            conn,
+            "redemption",
+            redemption_id,
+            "reimbursed",
+            checker,
+            amount=format_fen(redemption["claimed_fen"]),
+            doc=approval_doc,
+        )
+        return dict(conn.execute(select(T_REDEMPTIONS).where(T_REDEMPTIONS.c.id == redemption_id)).mappings().one())
+
+
+def reimbursement_client_id(redemption_id: int) -> str:
+    return f"reimbursement:{redemption_id}"
+
+
+def reimbursement_legs(redemption) -> list[PostingSpec]:
+    region, program = redemption["enterprise_region"], redemption["program_code"]
+    fin, budget_book = books.financial_book(region), books.budget_book(region)
+    amount, own_share = redemption["claimed_fen"], redemption["enterprise_share_fen"]
+    legs = [
+        PostingSpec(fin, books.payable_to(redemption["enterprise_code"]), format_fen(amount)),
+        PostingSpec(fin, books.TREASURY, format_fen(-amount)),
+    ]
+    if own_share:
+        legs.append(PostingSpec(budget_book, books.budget_voucher_expenditure(program), format_fen(own_share)))
+        legs.append(PostingSpec(budget_book, books.budget_funds_held(program), format_fen(-own_share)))
+    return legs
+
+
+def _program_year(conn: Connection, program: str) -> int:
+    return conn.execute(select(T_PROGRAMS.c.year).where(T_PROGRAMS.c.code == program)).scalar_one()
 
 
 def get_batch(ledger: Ledger, batch_id: int) -> dict:
