@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import app as cli
+
+from .conftest import TEST_SECRET
+
+
+def test_users_and_keys_are_managed_from_the_command_line(engine, database_url, settings):
+    runner = CliRunner()
+    base = ["--database-url", database_url]
+    made = runner.invoke(
+        cli, ["keys", "create", "--role", "auditor", "--scope", "region:440100", "--name", "bot", *base]
+    )
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip().splitlines()[0]
+    assert key.startswith("fl_")
+    added = runner.invoke(
+        cli, ["users", "add", "clerk.chen", "--role", "admin", "--password", "a long enough password", *base]
+    )
+    assert added.exit_code == 0, added.output
+    refused = runner.invoke(cli, ["keys", "create", "--role", "auditor", "--scope", "fund:X", *base])
+    assert refused.exit_code == 1 and "scope_invalid" in refused.output
+    with TestClient(create_app(engine, settings)) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        assert client.get("/v1/books", headers=headers).status_code == 200
+        login = client.post("/v1/auth/token", data={"username": "clerk.chen", "password": "a long enough password"})
+        assert login.status_code == 200
+        prefix = key.split("_")[1]
+        assert runner.invoke(cli, ["keys", "revoke", prefix, *base]).exit_code == 0
+        assert client.get("/v1/books", headers=headers).status_code == 401
+        assert runner.invoke(cli, ["users", "disable", "clerk.chen", *base]).exit_code == 0
+        token = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        assert client.get("/v1/books", headers=token).status_code == 401
+        assert TEST_SECRET not in client.get("/openapi.json").text
