@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from sqlalchemy.exc import IntegrityError
 
 from api.deps import LedgerDep, UnitOfWork, requires
 from api.problems import ApiProblem, ledger_error_problem
@@ -18,6 +19,7 @@ from api.schemas.transactions import (
     transaction_request,
 )
 from api.scopes import Principal, book_visible, require_books
+from ledger.engine import DUPLICATE_KEY_RETRIES, RETRYABLE_UNIQUE_KEYS
 from ledger.entries import PostPendingRequest, TransactionRequest
 from ledger.entries import Request as LedgerRequest
 from ledger.errors import LedgerError, ResultCode
@@ -47,6 +49,25 @@ def _accounts_touched(request: LedgerRequest, ledger, conn) -> list[AccountOut]:
         except LedgerError:
             continue  # an unknown account: the result code already says so
     return out
+
+
+def _submit(requests: list[LedgerRequest], ledger, uow) -> list:  # noqa: ANN001
+    """Submit inside a savepoint of the request's unit of work. The engine retries a key taken by a
+    concurrent writer only in a unit of its own, so a joined unit retries here the same way: the rerun
+    then finds the other writer's transaction (``exists``) instead of failing the request."""
+    integrity_errors = (IntegrityError, ledger.engine.dialect.loaded_dbapi.IntegrityError)
+    for attempt in range(DUPLICATE_KEY_RETRIES + 1):
+        savepoint = uow.begin_nested()
+        try:
+            results = ledger.submit(requests, conn=uow)
+        except integrity_errors as error:
+            savepoint.rollback()
+            if attempt == DUPLICATE_KEY_RETRIES or not any(key in str(error) for key in RETRYABLE_UNIQUE_KEYS):
+                raise
+            continue
+        savepoint.commit()
+        return results
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _dry_run(requests: list[LedgerRequest], ledger, uow) -> tuple[list, list[AccountOut]]:  # noqa: ANN001
@@ -83,7 +104,7 @@ def post_transaction(
         (result,), accounts = _dry_run([request], ledger, uow)
         response.status_code = 200
         return DryRunOut(code=result.code.value, message=result.message, accounts_after=accounts)
-    result = ledger.submit([request], conn=uow)[0]
+    result = _submit([request], ledger, uow)[0]
     if not result.ok:
         raise LedgerError(result.code, result.message, **result.detail)
     if result.code is ResultCode.EXISTS:
@@ -110,7 +131,7 @@ def post_batch(
     requests = batch_requests(document, key, principal)
     for request in requests:
         require_books(ledger, principal, books_named(request, ledger))
-    results = _dry_run(requests, ledger, uow)[0] if dry_run else ledger.submit(requests, conn=uow)
+    results = _dry_run(requests, ledger, uow)[0] if dry_run else _submit(requests, ledger, uow)
     if not dry_run and all(result.code is ResultCode.EXISTS for result in results):
         response.headers[REPLAYED_HEADER] = "true"
     items = [
