@@ -129,7 +129,16 @@ def settle(
         conn.execute(T_REDEMPTIONS.update().where(T_REDEMPTIONS.c.id.in_(ids)).values(settlement_id=settlement_id))
         audit = Audit(actor, approver, f"settlement-{settlement_id}")
         listing = _listing(ids, settlement_id)
-        for suffix, legs in _settlement_entries(low, high, low_owes_high, high_owes_low):
+        entries = _settlement_entries(low, high, low_owes_high, high_owes_low)
+        budget_legs = settlement_budget_legs(redemptions)
+        if entries and budget_legs:
+            # The payer's share becomes its budget expenditure where it is paid: with the cash (net entry),
+            # or with the offset when the two directions cancel out.
+            suffix, legs = entries[-1]
+            entries[-1] = (suffix, [*legs, *budget_legs])
+            for leg in budget_legs:
+                ledger.create_account(leg.book, leg.account, exist_ok=True, conn=conn)
+        for suffix, legs in entries:
             ledger.post(
                 TransactionRequest(
                     client_id=f"settle-{suffix}:{settlement_id}",
@@ -156,6 +165,32 @@ def settle(
             redemptions=ids,
         )
         return dict(conn.execute(select(T_SETTLEMENTS).where(T_SETTLEMENTS.c.id == settlement_id)).mappings().one())
+
+
+def settlement_budget_legs(redemptions) -> list[PostingSpec]:
+    """Budgetary legs of a settlement (issue 11, defect 8): each region's share of a redemption it owes the
+    other region reaches its own budgetary book as budget expenditure (预算支出 / 资金结存), so its budgetary and
+    financial books agree on every redemption. Under 通兑 the issuing region owes its share of its own program;
+    under 通用 the provider's region owes its share of another region's voucher."""
+    totals: dict[tuple[str, str, str], int] = {}
+    for redemption in redemptions:
+        payer, _, amount = owed_direction(redemption)
+        if not amount:
+            continue
+        if redemption["mode"] == "tongdui":
+            program = redemption["program_code"]
+            pair = (books.budget_voucher_expenditure(program), books.budget_funds_held(program))
+        else:
+            issuing = redemption["enterprise_region"]
+            pair = (books.budget_inter_region_expenditure(issuing), books.budget_inter_region_funds_held(issuing))
+        key = (payer, *pair)
+        totals[key] = totals.get(key, 0) + amount
+    legs = []
+    for (region, expenditure, funds_held), amount in sorted(totals.items()):
+        book = books.budget_book(region)
+        legs.append(PostingSpec(book, expenditure, format_fen(amount)))
+        legs.append(PostingSpec(book, funds_held, format_fen(-amount)))
+    return legs
 
 
 def _listing(ids: list[int], settlement_id: int) -> str:

@@ -23,4 +23,7 @@ def test_demo_loads_three_regions_with_cross_region_redemptions_and_runs_twice(l
     assert kinds["service_provider"] and all(balance == 0 for balance in kinds["service_provider"])
     assert kinds["enterprise"] and all(balance < 0 for balance in kinds["enterprise"])
     expenditure = sum(a.balance_fen for a in ledger.accounts() if a.path.startswith("BudgetExpenditure:Vouchers"))
-    assert 0 < expenditure <= first["provider_payout_fen"]
+    expense = sum(a.balance_fen for a in ledger.accounts() if a.path.startswith("Expenses:Vouchers"))
+    # defect 8: settled cross-region shares are budget expenditure too, so it may exceed the provider payouts,
+    # never the voucher expense the claims booked
+    assert 0 < expenditure <= expense
