@@ -1,4 +1,5 @@
 from vouchers import books
+from vouchers.controls import reconcile_controls
 from vouchers.demo import load_demo
 
 
@@ -27,3 +28,8 @@ def test_demo_loads_three_regions_with_cross_region_redemptions_and_runs_twice(l
     # defect 8: settled cross-region shares are budget expenditure too, so it may exceed the provider payouts,
     # never the voucher expense the claims booked
     assert 0 < expenditure <= expense
+
+
+def test_demo_voucher_controls_are_clean(ledger):
+    load_demo(ledger)
+    assert reconcile_controls(ledger.engine) == []
