@@ -62,6 +62,9 @@ def submit_grant(ledger: Ledger, program: str, enterprise: str, amount, *, maker
 
 def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: str, on: date) -> GrantDecision:
     with ledger.engine.begin() as conn:
+        stored = _same_approval(ledger, conn, grant_id, checker, approval_doc)
+        if stored is not None:
+            return stored  # a retry of this approval: the grant is keyed by its own id
         grant = _lock_undecided_grant(ledger, conn, grant_id)
         require_maker_checker(grant["maker"], checker)
         config = load_program(conn, grant["program_code"])
@@ -223,3 +226,18 @@ def warned_grants(conn: Connection, program: str | None = None) -> list[dict]:
     if program is not None:
         query = query.where(T_GRANTS.c.program_code == program)
     return [dict(row) for row in conn.execute(query.order_by(T_GRANTS.c.id)).mappings()]
+
+
+def _same_approval(ledger: Ledger, conn: Connection, grant_id: int, checker: str, approval_doc: str):
+    """The stored decision when this very approval (same checker and document) was already recorded."""
+    query = select(T_GRANTS).where(T_GRANTS.c.id == grant_id)
+    if ledger.postgres:
+        query = query.with_for_update()
+    grant = conn.execute(query).mappings().first()
+    if grant is None or grant["status"] != "approved":
+        return None
+    if (grant["checker"], grant["approval_doc"]) != (checker, approval_doc):
+        return None
+    return GrantDecision(
+        grant_id, "approved", grant["requested_fen"], grant["granted_fen"], grant["clipped_by"], grant["warned_by"]
+    )
