@@ -19,7 +19,7 @@ from ledger.audit import AuditReport, audit
 from ledger.controls import CONTROL_FINDING_KIND
 from ledger.queries import Finding
 
-DOMAIN_CONTROL_MODULES = ("funds.controls", "subsidies.controls")
+DOMAIN_CONTROL_MODULES = ("funds.controls", "vouchers.controls", "subsidies.controls")
 
 
 @dataclass

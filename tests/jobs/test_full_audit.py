@@ -46,7 +46,7 @@ def test_the_demo_world_reconciles_clean_in_every_domain(ledger):
 # append-only: their statuses move; the journal is).
 TAMPERING = {
     "funds": "UPDATE funds_investments SET amount_fen = amount_fen + 100",
-    "vouchers": "UPDATE vouchers_grants SET granted_fen = granted_fen + 100 WHERE status = 'approved'",
+    "vouchers": "UPDATE vouchers_redemptions SET claimed_fen = claimed_fen + 100 WHERE status = 'claimed'",
     "subsidies": "UPDATE subsidies_grants SET amount_fen = amount_fen + 100",
 }
 
