@@ -3,47 +3,77 @@ prints results. A refused command prints ``error: <code>: <message>`` and exits 
 
 from __future__ import annotations
 
-import csv
 import importlib
 import json
 import sys
-from datetime import date
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from api import cli_views
 from api.bootstrap import DOMAIN_PACKAGES, migrate
+from api.cli_format import AmountUnit, Column, ColumnKind, amount_text, emit_rows
+from api.cli_format import OutputFormat as TableFormat
+from api.cli_support import (
+    EXIT_USAGE,
+    DatabaseOption,
+    console,
+    engine_for,
+    errors,
+    fail,
+    ledger_for,
+    parse_optional_date,
+    run_refusable,
+)
 from ledger.chain import CHAINER_BATCH_SIZE, background_chainer, seal
-from ledger.db import DATABASE_URL_ENV, make_engine
 from ledger.engine import Ledger
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import format_fen
-from ledger.numbers import parse_date
 
 # Files this large are imported with a chainer process sealing alongside (its start-up costs ~1 s).
 IMPORT_CONCURRENT_SEAL_MIN_BYTES = 8 * 1024 * 1024
 
+# Import file encodings: UTF-8 (with or without BOM) by default, GB18030 (a superset of GBK) on request.
+IMPORT_ENCODINGS = {"utf-8": "utf-8-sig", "gb18030": "gb18030"}
+IMPORT_DECODE_CHECK_CHARACTERS = 1024 * 1024
+ENCODING_INVALID = "file_encoding_invalid"
+JOB_NOT_FOUND = "job_not_found"
+UNIT_OPTION_HELP = "Amounts in the table: 元 or 万元."
+
 app = typer.Typer(
-    help="fundledger: a double-entry ledger for public science-and-technology finance.", no_args_is_help=True
+    help="fundledger: a double-entry ledger for public science-and-technology finance.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-console = Console(emoji=False)
-errors = Console(stderr=True, emoji=False)
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar=DATABASE_URL_ENV, help="SQLite file or PostgreSQL URL."),
-]
+UnitOption = Annotated[AmountUnit, typer.Option("--unit", help=UNIT_OPTION_HELP)]
+FormatOption = Annotated[TableFormat, typer.Option("--format", help="table, csv or json.")]
 
 
-class TableFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
+def _package_version() -> str:
+    try:
+        return version("fundledger")
+    except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
+        return "unknown"
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        typer.echo(f"fundledger {_package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """fundledger: a double-entry ledger for public science-and-technology finance."""
 
 
 class ExportFormat(StrEnum):
@@ -53,41 +83,24 @@ class ExportFormat(StrEnum):
     ledger = "ledger"
 
 
-def _ledger(database_url: str | None) -> Ledger:
-    return Ledger(make_engine(database_url))
-
-
-def _fail(message: str, code: int = 1) -> None:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _run(action):
-    try:
-        return action()
-    except LedgerError as error:
-        _fail(f"{error.code.value}: {error.message}")
-    except FileNotFoundError as error:
-        _fail(f"{ResultCode.FILE_INVALID.value}: {error.filename} does not exist")
-
-
-def _date(text: str | None) -> date | None:
-    return None if text is None else _run(lambda: parse_date(text))
+_ledger = ledger_for
+_run = run_refusable
+_date = parse_optional_date
 
 
 @app.command()
 def init(database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
-    engine = make_engine(database_url)
-    migrate(engine)
+    engine = engine_for(database_url, create=True)
+    _run(lambda: migrate(engine))
     console.print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
 
 
 @app.command()
 def demo(database_url: DatabaseOption = None) -> None:
     """Load a realistic sample: Guangzhou programs, a guidance fund, a risk pool, YRD vouchers."""
-    engine = make_engine(database_url)
-    migrate(engine)
+    engine = engine_for(database_url, create=True)
+    _run(lambda: migrate(engine))
     ledger = Ledger(engine)
     from ledger.sample import load_core_demo
 
@@ -100,11 +113,38 @@ def demo(database_url: DatabaseOption = None) -> None:
         summaries[package] = _run(lambda module=module: module.load_demo(ledger))
     sealed = seal(engine)
     for name, summary in summaries.items():
-        console.print(f"[bold]{name}[/bold]: {json.dumps(summary, ensure_ascii=False, default=str)}")
+        console.print(f"{name}: {_readable_summary(summary)}", markup=False)
     console.print(f"sealed {sealed} transactions into the hash chain")
     # Top-level types per book: every account of every book would run to hundreds of rows.
     _print_trial_balance(ledger, None, None, 1, TableFormat.table)
-    console.print("next: fundledger trial-balance --book BOOK, fundledger verify, fundledger export --format beancount")
+    console.print("try next:", markup=False)
+    for command in DEMO_NEXT_COMMANDS:
+        console.print(f"  fundledger {command}", markup=False)
+
+
+DEMO_NEXT_COMMANDS = (
+    "trial-balance --book 440100-finance --unit 万元",
+    "verify",
+    "funds metrics --guidance gz-tt-gf --as-of 2027-12-31",
+    "pools statement gz-sme-pool --banks",
+    "subsidies report gz-income-award-pilot",
+    "settlements statement 1 310000",
+    "vouchers positions CREDIT_CODE   (an enterprise: `fundledger account list --book vouchers-310000-memo`)",
+    "export --format beancount -o demo.beancount",
+)
+
+
+def _readable_summary(summary: object) -> str:
+    """A loader's summary for people: amounts (keys ending in _fen) in 元 with separators, the rest as is."""
+    if not isinstance(summary, dict):
+        return str(summary)
+    parts = []
+    for key, value in summary.items():
+        if key.endswith("_fen") and isinstance(value, int):
+            parts.append(f"{key.removesuffix('_fen').replace('_', ' ')} {amount_text(value)} 元")
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(parts)
 
 
 @app.command()
@@ -144,12 +184,23 @@ def import_(
     file: Annotated[Path, typer.Argument(help="CSV with columns tx_id,date,account,amount[,currency,memo].")],
     book: Annotated[str, typer.Option(help="Book the accounts belong to (created if --create-accounts).")] = "main",
     create_accounts: Annotated[bool, typer.Option("--create-accounts", help="Open unknown accounts.")] = False,
-    source: Annotated[str | None, typer.Option(help="Idempotency namespace; default import:<file name>.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Idempotency namespace; default import:<book>:<file name>.")
+    ] = None,
+    encoding: Annotated[
+        str, typer.Option(help="File encoding: utf-8 (default, BOM allowed) or gb18030 (GBK files).")
+    ] = "utf-8",
     database_url: DatabaseOption = None,
 ) -> None:
     """Stream a CSV journal in, committed per chunk; re-running skips what is already posted."""
-    from ledger.importer import import_csv
+    from ledger.importer import default_import_source, import_csv
 
+    codec = IMPORT_ENCODINGS.get(encoding.lower())
+    if codec is None:
+        fail("usage", f"--encoding {encoding!r}: choose one of {', '.join(IMPORT_ENCODINGS)}", EXIT_USAGE)
+    if not file.is_file():
+        fail(ResultCode.FILE_INVALID.value, f"{file} does not exist or is not a file")
+    _check_decodes(file, codec, encoding)
     ledger = _ledger(database_url)
     if create_accounts:
         _run(lambda: ledger.create_book(book, book, "financial"))
@@ -166,16 +217,17 @@ def import_(
         background_chainer(ledger.engine, enabled=large),
     ):
         task = progress.add_task("import", total=None)
-        report = _run(
-            lambda: import_csv(
-                ledger,
-                file,
-                book=book,
-                source=source,
-                create_accounts=create_accounts,
-                progress=lambda count: progress.advance(task, count),
+        with file.open(newline="", encoding=codec) as stream:
+            report = _run(
+                lambda: import_csv(
+                    ledger,
+                    stream,
+                    book=book,
+                    source=source or default_import_source(book, file.name),
+                    create_accounts=create_accounts,
+                    progress=lambda count: progress.advance(task, count),
+                )
             )
-        )
     with Progress(
         TextColumn("[bold]seal[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors
     ) as progress:
@@ -190,6 +242,23 @@ def import_(
         errors.print(str(error), highlight=False)
     if report.errors_total:
         raise typer.Exit(1)
+
+
+def _check_decodes(file: Path, codec: str, encoding: str) -> None:
+    """Read the whole file once with ``codec`` before anything is posted: a file in another encoding is
+    refused with the line it fails on, and no chunk of it is committed."""
+    line = 1
+    try:
+        with file.open(encoding=codec, newline="") as stream:
+            while chunk := stream.read(IMPORT_DECODE_CHECK_CHARACTERS):
+                line += chunk.count("\n")
+    except UnicodeDecodeError as error:
+        other = "gb18030" if encoding.lower() == "utf-8" else "utf-8"
+        fail(
+            ENCODING_INVALID,
+            f"{file}: near line {line}: byte 0x{error.object[error.start]:02x} is not {encoding}; "
+            f"if the file is GBK or GB18030, pass --encoding {other}",
+        )
 
 
 def _resolve_account(ledger: Ledger, account: str, book: str | None) -> tuple[str, str]:
@@ -226,44 +295,67 @@ def balance(
     )
 
 
-def _print_trial_balance(ledger, book, as_of, depth, output_format: TableFormat) -> None:
+TRIAL_BALANCE_COLUMNS = [
+    Column("book", "book"),
+    Column("account", "account"),
+    Column("type", "type"),
+    Column("currency", "currency"),
+    Column("debit_fen", "debit", ColumnKind.amount),
+    Column("credit_fen", "credit", ColumnKind.amount),
+]
+
+
+def _print_trial_balance(
+    ledger, book, as_of, depth, output_format: TableFormat, unit: AmountUnit = AmountUnit.yuan
+) -> None:
     from ledger.queries import trial_balance as compute
 
-    rows = _run(lambda: compute(ledger, book=book, as_of=as_of, depth=depth))
+    rows = [
+        {
+            "book": row.book,
+            "account": row.account,
+            "type": row.type,
+            "currency": row.currency,
+            "debit_fen": row.debit_fen,
+            "credit_fen": row.credit_fen,
+        }
+        for row in _run(lambda: compute(ledger, book=book, as_of=as_of, depth=depth))
+    ]
     if output_format is TableFormat.json:
         payload = [
             {
-                "book": row.book,
-                "account": row.account,
-                "type": row.type,
-                "currency": row.currency,
-                "debit": format_fen(row.debit_fen, row.currency),
-                "credit": format_fen(row.credit_fen, row.currency),
+                **{key: row[key] for key in ("book", "account", "type", "currency")},
+                "debit": format_fen(row["debit_fen"], row["currency"]),
+                "credit": format_fen(row["credit_fen"], row["currency"]),
             }
             for row in rows
         ]
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
+    columns = TRIAL_BALANCE_COLUMNS
     if output_format is TableFormat.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["book", "account", "type", "debit", "credit"])
-        for row in rows:
-            writer.writerow([row.book, row.account, row.type, format_fen(row.debit_fen), format_fen(row.credit_fen)])
+        columns = [Column(c.key.removesuffix("_fen"), c.header, c.kind) for c in TRIAL_BALANCE_COLUMNS]
+        rows = [{**row, "debit": row["debit_fen"], "credit": row["credit_fen"]} for row in rows]
+        emit_rows(console, rows, columns, output_format, title="")
         return
-    table = Table(title="trial balance")
-    for column in ("book", "account", "type"):
-        table.add_column(column, overflow="fold")
-    for column in ("debit", "credit"):
-        table.add_column(column, justify="right", no_wrap=True)
-    totals: dict[str, list[int]] = {}
+    totals: dict[tuple[str, str], list[int]] = {}
     for row in rows:
-        table.add_row(row.book, row.account, row.type, format_fen(row.debit_fen), format_fen(row.credit_fen))
-        book_total = totals.setdefault(row.book, [0, 0])
-        book_total[0] += row.debit_fen
-        book_total[1] += row.credit_fen
-    for book_code, (debit, credit) in sorted(totals.items()):
-        table.add_row(book_code, "[bold]total[/bold]", "", format_fen(debit), format_fen(credit))
-    console.print(table)
+        book_total = totals.setdefault((row["book"], row["currency"]), [0, 0])
+        book_total[0] += row["debit_fen"]
+        book_total[1] += row["credit_fen"]
+    for (book_code, currency), (debit, credit) in sorted(totals.items()):
+        rows.append(
+            {
+                "book": book_code,
+                "account": "total",
+                "type": "",
+                "currency": currency,
+                "debit_fen": debit,
+                "credit_fen": credit,
+            }
+        )
+    title = f"trial balance of {book or 'every book'} as of {as_of.isoformat() if as_of else 'today (all postings)'}"
+    emit_rows(console, rows, columns, output_format, title=title, unit=unit)
 
 
 @app.command("trial-balance")
@@ -271,11 +363,13 @@ def trial_balance(
     book: Annotated[str | None, typer.Option(help="Only this book.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Effective date YYYY-MM-DD.")] = None,
     depth: Annotated[int | None, typer.Option(help="Roll accounts up to this many path segments.")] = None,
-    output_format: Annotated[TableFormat, typer.Option("--format")] = TableFormat.table,
+    output_format: FormatOption = TableFormat.table,
+    unit: UnitOption = AmountUnit.yuan,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Trial balance per book: columns book, account, type, debit, credit."""
-    _print_trial_balance(_ledger(database_url), book, _date(as_of), depth, output_format)
+    """Trial balance per book: columns book, account, type, currency, debit, credit."""
+    on = _date(as_of)
+    _print_trial_balance(_ledger(database_url), book, on, depth, output_format, unit)
 
 
 @app.command()
@@ -284,8 +378,8 @@ def verify(database_url: DatabaseOption = None) -> None:
     control accounts; non-zero exit on any finding."""
     from jobs.audit import audit_all
 
-    engine = make_engine(database_url)
-    result = audit_all(engine)
+    engine = engine_for(database_url)
+    result = _run(lambda: audit_all(engine))
     report, findings = result.core.chain, result.core.findings
     console.print(f"hash chain: {report.sealed} sealed links checked, {report.unsealed} transactions not yet sealed")
     for finding in report.findings:
@@ -307,10 +401,10 @@ def export(
     """Export the posted journal as CSV, Parquet, beancount or ledger-cli text."""
     from ledger import exporters
 
-    engine = make_engine(database_url)
+    if output_format is ExportFormat.parquet and output is None:
+        fail("usage", "--format parquet needs --output FILE", EXIT_USAGE)
+    engine = engine_for(database_url)
     if output_format is ExportFormat.parquet:
-        if output is None:
-            _fail(f"{ResultCode.FILE_INVALID.value}: --format parquet needs --output FILE")
         count = _run(lambda: exporters.export_parquet(engine, output, book=book))
         errors.print(f"{count} postings written to {output}")
         return
@@ -381,20 +475,39 @@ def account_open(
     console.print(f"account {book}/{path} id {account_id}")
 
 
+ACCOUNT_COLUMNS = [
+    Column("book", "book"),
+    Column("account", "account"),
+    Column("type", "type"),
+    Column("currency", "currency"),
+    Column("balance_fen", "balance", ColumnKind.amount),
+    Column("debits_pending_fen", "pending debits", ColumnKind.amount),
+    Column("credits_pending_fen", "pending credits", ColumnKind.amount),
+]
+
+
 @accounts_app.command("list")
-def account_list(book: Annotated[str | None, typer.Option()] = None, database_url: DatabaseOption = None) -> None:
+def account_list(
+    book: Annotated[str | None, typer.Option()] = None,
+    output_format: FormatOption = TableFormat.table,
+    unit: UnitOption = AmountUnit.yuan,
+    database_url: DatabaseOption = None,
+) -> None:
     """List accounts with their posted and pending balances."""
-    table = Table("book", "account", "type", "balance", "pending debits", "pending credits")
-    for info in _run(lambda: _ledger(database_url).accounts(book)):
-        table.add_row(
-            info.book,
-            info.path,
-            info.type,
-            format_fen(info.balance_fen, info.currency),
-            format_fen(info.debits_pending, info.currency),
-            format_fen(info.credits_pending, info.currency),
-        )
-    console.print(table)
+    accounts = _run(lambda: _ledger(database_url).accounts(book))
+    rows = [
+        {
+            "book": info.book,
+            "account": info.path,
+            "type": info.type,
+            "currency": info.currency,
+            "balance_fen": info.balance_fen,
+            "debits_pending_fen": info.debits_pending,
+            "credits_pending_fen": info.credits_pending,
+        }
+        for info in accounts
+    ]
+    emit_rows(console, rows, ACCOUNT_COLUMNS, output_format, title=f"accounts of {book or 'every book'}", unit=unit)
 
 
 @periods_app.command("close")
@@ -409,29 +522,44 @@ def period_close(
     console.print(f"period {period} of {book} closed")
 
 
+JOB_COLUMNS = [
+    Column("job", "job"),
+    Column("schedule", "schedule"),
+    Column("last_period", "last period"),
+    Column("status", "status"),
+    Column("counts", "counts"),
+    Column("description", "what it does"),
+]
+
+
 @jobs_app.command("list")
-def jobs_list(database_url: DatabaseOption = None) -> None:
+def jobs_list(output_format: FormatOption = TableFormat.table, database_url: DatabaseOption = None) -> None:
     """The jobs, their schedule and their last run."""
     from jobs.definitions import CHAINER_INTERVAL_S, JOBS
     from jobs.runs import last_runs
 
-    runs = last_runs(make_engine(database_url))
-    table = Table("job", "schedule", "last period", "status", "counts", "what it does")
-    table.add_row(
-        "seal-chain", f"every {CHAINER_INTERVAL_S} s", "", "", "", "hash chain + voucher numbers (unrecorded)"
-    )
+    runs = _run(lambda: last_runs(engine_for(database_url)))
+    rows = [
+        {
+            "job": "seal-chain",
+            "schedule": f"every {CHAINER_INTERVAL_S} s",
+            "description": "hash chain + voucher numbers (unrecorded)",
+        }
+    ]
     for name, spec in JOBS.items():
         run = runs.get(name, {})
         schedule = ", ".join(f"{key}={value}" for key, value in spec.trigger.items() if key != "trigger")
-        table.add_row(
-            name,
-            f"{spec.trigger['trigger']} {schedule}",
-            run.get("period_key", ""),
-            run.get("status", ""),
-            run.get("counts_json", ""),
-            spec.description,
+        rows.append(
+            {
+                "job": name,
+                "schedule": f"{spec.trigger['trigger']} {schedule}",
+                "last_period": run.get("period_key"),
+                "status": run.get("status"),
+                "counts": run.get("counts_json"),
+                "description": spec.description,
+            }
         )
-    console.print(table)
+    emit_rows(console, rows, JOB_COLUMNS, output_format, title="jobs")
 
 
 @jobs_app.command("run")
@@ -444,11 +572,11 @@ def jobs_run(
     from jobs.definitions import JOBS, run
 
     if name == "seal-chain":
-        sealed = seal(make_engine(database_url))
+        sealed = seal(engine_for(database_url))
         console.print(f"seal-chain: sealed {sealed} transactions")
         return
     if name not in JOBS:
-        _fail(f"job_not_found: no job {name!r}; known: seal-chain, {', '.join(JOBS)}")
+        fail(JOB_NOT_FOUND, f"no job {name!r}; known: seal-chain, {', '.join(JOBS)}")
     result = _run(lambda: run(_ledger(database_url), name, key=period))
     console.print(f"{result.job} [{result.period_key}]: {result.status} {json.dumps(result.counts)}")
     if result.counts.get("findings"):
@@ -471,29 +599,38 @@ def jobs_schedule(database_url: DatabaseOption = None) -> None:
                 pass
 
 
+ALERT_COLUMNS = [
+    Column("first_seen", "first seen"),
+    Column("severity", "severity"),
+    Column("kind", "kind"),
+    Column("subject", "subject"),
+    Column("amount_fen", "amount", ColumnKind.amount),
+    Column("limit_fen", "limit", ColumnKind.amount),
+    Column("resolved_at", "resolved"),
+    Column("message", "message"),
+]
+
+
 @app.command("alerts")
 def alerts_command(
     all_alerts: Annotated[bool, typer.Option("--all", help="Include resolved alerts.")] = False,
+    output_format: FormatOption = TableFormat.table,
+    unit: UnitOption = AmountUnit.yuan,
     database_url: DatabaseOption = None,
 ) -> None:
     """Open alerts raised by the jobs (reconciliation differences, limit breaches)."""
     from jobs.runs import alerts
 
-    rows = alerts(make_engine(database_url), include_resolved=all_alerts)
-    table = Table("first seen", "severity", "kind", "subject", "amount", "limit", "resolved", "message")
-    for row in rows:
-        table.add_row(
-            str(row["first_seen"])[:19],
-            row["severity"],
-            row["kind"],
-            row["subject"],
-            "" if row["amount_fen"] is None else format_fen(row["amount_fen"]),
-            "" if row["limit_fen"] is None else format_fen(row["limit_fen"]),
-            "" if row["resolved_at"] is None else str(row["resolved_at"])[:19],
-            row["message"],
-        )
-    console.print(table)
-    console.print(f"{len(rows)} alert(s)")
+    rows = _run(lambda: alerts(engine_for(database_url), include_resolved=all_alerts))
+    shown = [
+        {
+            **{column.key: row[column.key] for column in ALERT_COLUMNS},
+            "first_seen": str(row["first_seen"])[:19],
+            "resolved_at": None if row["resolved_at"] is None else str(row["resolved_at"])[:19],
+        }
+        for row in rows
+    ]
+    emit_rows(console, shown, ALERT_COLUMNS, output_format, title=f"alerts: {len(rows)}", unit=unit)
 
 
 def main() -> None:  # pragma: no cover - console script entry
@@ -503,6 +640,7 @@ def main() -> None:  # pragma: no cover - console script entry
 from api.cli_admin import register as _register_admin_commands  # noqa: E402 - HTTP API users, keys, serve
 
 _register_admin_commands(app)
+cli_views.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

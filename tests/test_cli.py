@@ -48,9 +48,9 @@ def test_post_balance_trial_balance_and_verify(cli, tmp_path):
     assert "0.00 CNY" in cli("balance", "Assets:Bank", "--as-of", "2026-01-04").output
     table = cli("trial-balance", "--format", "csv")
     assert table.output.splitlines() == [
-        "book,account,type,debit,credit",
-        "gz,Assets:Bank,Assets,1000.00,0.00",
-        "gz,NetAssets:Appropriations,NetAssets,0.00,1000.00",
+        "book,account,type,currency,debit,credit",
+        "gz,Assets:Bank,Assets,CNY,1000.00,0.00",
+        "gz,NetAssets:Appropriations,NetAssets,CNY,0.00,1000.00",
     ]
     rows = json.loads(cli("trial-balance", "--format", "json", "--depth", "1").output)
     assert [(row["account"], row["debit"], row["credit"]) for row in rows] == [

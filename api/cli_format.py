@@ -1,0 +1,154 @@
+"""How the command line shows figures: amounts with thousands separators in 元 or 万元, each currency with its
+own places; listings as a table (never cutting a number or a name), CSV or JSON. Formatting only: no rule,
+no query."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ledger.money import DEFAULT_CURRENCY, currency_places, format_fen, from_fen
+
+# 1 万元 = 10 000 元: shown with four more places than the currency has, so no fen is ever rounded away.
+YUAN_PER_WAN = 10_000
+WAN_EXTRA_PLACES = 4
+# A table printed to a pipe or a file is as wide as its widest row, up to this many characters.
+PIPED_TABLE_WIDTH_MAX = 10_000
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class AmountUnit(StrEnum):
+    yuan = "元"
+    wan = "万元"
+
+
+class ColumnKind(StrEnum):
+    text = "text"
+    amount = "amount"  # integer minor units (fen); the row's "currency" names the currency
+    number = "number"  # counts, ratios, years: shown as they are
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: ColumnKind = ColumnKind.text
+
+
+def amount_text(fen: int, currency: str = DEFAULT_CURRENCY, unit: AmountUnit = AmountUnit.yuan) -> str:
+    """An amount for people: "1,234,567.89" (元) or "123.456789" (万元); JPY with no places."""
+    places = currency_places(currency)
+    value = from_fen(fen, currency)
+    if unit is AmountUnit.wan:
+        places += WAN_EXTRA_PLACES
+        value = value / YUAN_PER_WAN
+    return format(value, f",.{places}f")
+
+
+def plain_value(value: object) -> object:
+    """A value as JSON carries it: Decimal as its exact string, dates as ISO text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def machine_key(column: Column) -> str:
+    """CSV and JSON carry amounts in the currency's main unit: "granted", not "granted_fen"."""
+    return column.key.removesuffix("_fen") if column.kind is ColumnKind.amount else column.key
+
+
+def _machine_value(row: dict, column: Column) -> object:
+    value = row.get(column.key)
+    if value is None:
+        return None
+    if column.kind is ColumnKind.amount:
+        return format_fen(value, row.get("currency", DEFAULT_CURRENCY))
+    return plain_value(value)
+
+
+def _human_value(row: dict, column: Column, unit: AmountUnit) -> str:
+    value = row.get(column.key)
+    if value is None:
+        return ""
+    if column.kind is ColumnKind.amount:
+        return amount_text(value, row.get("currency", DEFAULT_CURRENCY), unit)
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return str(plain_value(value))
+
+
+def emit_rows(
+    console: Console,
+    rows: list[dict],
+    columns: list[Column],
+    output_format: OutputFormat,
+    *,
+    title: str,
+    unit: AmountUnit = AmountUnit.yuan,
+) -> None:
+    """Print ``rows`` (amounts in integer fen). CSV and JSON carry exact decimal strings in the currency's
+    main unit with a currency column; the table groups thousands and shows ``unit``."""
+    machine_columns = list(columns)
+    if any(column.kind is ColumnKind.amount for column in columns) and all(c.key != "currency" for c in columns):
+        machine_columns.append(Column("currency", "currency"))
+    if output_format is OutputFormat.json:
+        payload = [
+            {
+                machine_key(column): _machine_value({"currency": DEFAULT_CURRENCY, **row}, column)
+                for column in machine_columns
+            }
+            for row in rows
+        ]
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    if output_format is OutputFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([machine_key(column) for column in machine_columns])
+        for row in rows:
+            values = [_machine_value({"currency": DEFAULT_CURRENCY, **row}, column) for column in machine_columns]
+            writer.writerow(["" if value is None else value for value in values])
+        return
+    print_table(console, rows, columns, title=title, unit=unit)
+
+
+def build_table(rows: list[dict], columns: list[Column], *, title: str, unit: AmountUnit) -> Table:
+    has_amounts = any(column.kind is ColumnKind.amount for column in columns)
+    table = Table(title=Text(f"{title} ({unit.value})" if has_amounts else title))
+    for column in columns:
+        if column.kind is ColumnKind.text:
+            table.add_column(Text(column.header), overflow="fold")
+        else:
+            table.add_column(Text(column.header), justify="right", no_wrap=True)
+    for row in rows:
+        # Text cells: Rich markup and emoji codes never rewrite a name such as "Assets:Bank:".
+        table.add_row(*(Text(_human_value(row, column, unit)) for column in columns))
+    return table
+
+
+def print_table(console: Console, rows: list[dict], columns: list[Column], *, title: str, unit: AmountUnit) -> None:
+    print_renderable(console, build_table(rows, columns, title=title, unit=unit))
+
+
+def print_renderable(console: Console, renderable: Table) -> None:
+    """On a terminal, wrap text columns to its width; piped, print at the table's full width so nothing is cut."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    wide = Console(file=console.file, width=PIPED_TABLE_WIDTH_MAX, emoji=False, highlight=False, color_system=None)
+    width = wide.measure(renderable).maximum
+    Console(file=console.file, width=max(width, 1), emoji=False, highlight=False, color_system=None).print(renderable)

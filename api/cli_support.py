@@ -1,0 +1,69 @@
+"""What every command shares: the consoles, the database option, and turning a refusal into one line
+``error: CODE: message`` on stderr with exit code 1 (2 for usage), never a traceback."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.cli_database import DatabaseRefusal, open_engine
+from ledger.db import DATABASE_URL_ENV
+from ledger.engine import Ledger
+from ledger.errors import LedgerError, ResultCode
+from ledger.numbers import parse_date
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+DATABASE_ERROR = "database_error"
+USAGE_ERROR = "usage"
+
+console = Console(emoji=False, highlight=False)
+errors = Console(stderr=True, emoji=False, highlight=False)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=DATABASE_URL_ENV,
+        help="SQLite file path (plain.db) or URL (sqlite:///x.db, postgresql://user@host/name).",
+    ),
+]
+
+
+def fail(code: str, message: str, exit_code: int = EXIT_REFUSED) -> NoReturn:
+    """One line on stderr, whatever the message holds (no markup, no wrapping), and a non-zero exit."""
+    single_line = " ".join(str(message).split())
+    typer.echo(f"error: {code}: {single_line}", err=True)
+    raise typer.Exit(exit_code)
+
+
+def run_refusable(action):
+    """Run ``action``; a refusal of any layer ends the command with its code."""
+    try:
+        return action()
+    except LedgerError as error:
+        fail(str(error.code.value if hasattr(error.code, "value") else error.code), error.message)
+    except DatabaseRefusal as error:
+        fail(error.code, error.message)
+    except FileNotFoundError as error:
+        fail(ResultCode.FILE_INVALID.value, f"{error.filename} does not exist")
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        fail(DATABASE_ERROR, reason)
+
+
+def engine_for(database_url: str | None, *, create: bool = False) -> Engine:
+    return run_refusable(lambda: open_engine(database_url, create=create))
+
+
+def ledger_for(database_url: str | None) -> Ledger:
+    return Ledger(engine_for(database_url))
+
+
+def parse_optional_date(text: str | None) -> date | None:
+    return None if text is None else run_refusable(lambda: parse_date(text))
