@@ -21,6 +21,7 @@ class VoucherCode(StrEnum):
     GRANT_WITHIN_ENTERPRISE_ANNUAL_CAP = "grant_within_enterprise_annual_cap"
     GRANT_WITHIN_PROGRAM_BUDGET = "grant_within_program_budget"
     GRANT_BEFORE_USE_BY = "grant_before_use_by"
+    GRANT_CLIENT_ID_HAS_OTHER_CONTENT = "grant_client_id_has_other_content"
     # eligibility of the parties
     ENTERPRISE_MUST_BE_ELIGIBLE = "enterprise_must_be_eligible"
     PROVIDER_MUST_BE_CERTIFIED = "provider_must_be_certified"

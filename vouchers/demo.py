@@ -155,6 +155,7 @@ def _load(ledger: Ledger, enterprises: dict, providers: dict, program_codes: dic
             maker="sci-clerk",
             checker="sci-director",
             on=date(DEMO_YEAR, 1, 15),
+            client_id=f"demo-grant-{region}",
         )
     plans = [
         ("310000", "310000", None, "120000.00"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ledger.engine import Ledger, posting_specs_fen
 from ledger.entries import Audit, TransactionRequest
@@ -35,10 +36,23 @@ class GrantDecision:
     warned_by: str | None = None  # under warn: the rule the grant went beyond (flagged for audit)
 
 
-def submit_grant(ledger: Ledger, program: str, enterprise: str, amount, *, maker: str, on: date) -> int:
-    """Record a grant request. With ``stop`` enforcement a request already beyond the room is refused now."""
+def submit_grant(ledger: Ledger, program: str, enterprise: str, amount, *, maker: str, on: date, client_id: str) -> int:
+    """Record a grant request. With ``stop`` enforcement a request already beyond the room is refused now.
+
+    ``client_id`` is the caller's key: a retry with the same content returns the same grant and writes nothing;
+    the same key with other content is refused (``grant_client_id_has_other_content``)."""
     requested_fen = parse_amount_fen(amount)
+    content = {
+        "program_code": program,
+        "enterprise_code": enterprise,
+        "requested_fen": requested_fen,
+        "maker": maker,
+        "submitted_on": on,
+    }
     with ledger.engine.begin() as conn:
+        stored = _grant_with_client_id(conn, client_id, content)
+        if stored is not None:
+            return stored
         config = load_program(conn, program)
         _check_grant_date(config, on)
         check_enterprise_eligible(conn, config, enterprise, on)
@@ -46,18 +60,33 @@ def submit_grant(ledger: Ledger, program: str, enterprise: str, amount, *, maker
             raise LedgerError(ResultCode.AMOUNT_MUST_BE_POSITIVE, "a grant must be greater than zero")
         if config.cap_enforcement == "stop":
             _binding_room(conn, config, enterprise, requested_fen)
-        grant_id = conn.execute(
-            T_GRANTS.insert().values(
-                program_code=program,
-                enterprise_code=enterprise,
-                requested_fen=requested_fen,
-                status="submitted",
-                maker=maker,
-                submitted_on=on,
-            )
-        ).inserted_primary_key[0]
+        try:
+            with conn.begin_nested():
+                grant_id = conn.execute(
+                    T_GRANTS.insert().values(status="submitted", client_id=client_id, **content)
+                ).inserted_primary_key[0]
+        except IntegrityError as error:
+            # the same key submitted at the same instant by another unit of work: the key decides
+            stored = _grant_with_client_id(conn, client_id, content)
+            if stored is None:
+                raise error
+            return stored
         record_event(ledger, conn, "grant", grant_id, "submitted", maker, requested=format_fen(requested_fen))
         return grant_id
+
+
+def _grant_with_client_id(conn: Connection, client_id: str, content: dict) -> int | None:
+    """The grant already recorded under ``client_id`` when its content is the same; refused when it differs."""
+    row = conn.execute(select(T_GRANTS).where(T_GRANTS.c.client_id == client_id)).mappings().first()
+    if row is None:
+        return None
+    if any(row[column] != value for column, value in content.items()):
+        raise LedgerError(
+            VoucherCode.GRANT_CLIENT_ID_HAS_OTHER_CONTENT,
+            f"grant key {client_id!r} was already used for grant {row['id']} with other content",
+            grant=str(row["id"]),
+        )
+    return row["id"]
 
 
 def approve_grant(ledger: Ledger, grant_id: int, *, checker: str, approval_doc: str, on: date) -> GrantDecision:
@@ -140,10 +169,20 @@ def reject_grant(ledger: Ledger, grant_id: int, *, checker: str, reason: str, on
 
 
 def grant_approve_in_one(
-    ledger: Ledger, program: str, enterprise: str, amount, *, maker: str, checker: str, on: date, approval_doc: str = ""
+    ledger: Ledger,
+    program: str,
+    enterprise: str,
+    amount,
+    *,
+    maker: str,
+    checker: str,
+    on: date,
+    client_id: str,
+    approval_doc: str = "",
 ) -> GrantDecision:
-    """Convenience for imports and demos: submit and approve (still two different users)."""
-    grant_id = submit_grant(ledger, program, enterprise, amount, maker=maker, on=on)
+    """Convenience for imports and demos: submit and approve (still two different users). A retry with the same
+    ``client_id`` and content returns the same decision."""
+    grant_id = submit_grant(ledger, program, enterprise, amount, maker=maker, on=on, client_id=client_id)
     return approve_grant(ledger, grant_id, checker=checker, approval_doc=approval_doc or f"grant-{grant_id}", on=on)
 
 

@@ -77,6 +77,7 @@ class VoucherGrant(SQLModel, table=True):
     """A quota grant: submitted by one user, approved (or rejected) by another."""
 
     __tablename__ = "vouchers_grants"
+    __table_args__ = (UniqueConstraint("client_id", name="uq_vouchers_grants_client_id"),)
     id: int | None = Field(default=None, primary_key=True)
     program_code: str = Field(max_length=40, index=True)
     enterprise_code: str = Field(max_length=18, index=True)
@@ -91,6 +92,7 @@ class VoucherGrant(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=1000)
     submitted_on: date
     decided_on: date | None = None
+    client_id: str | None = Field(default=None, max_length=100)  # the caller's key: a retry returns this grant
 
 
 class VoucherRedemption(SQLModel, table=True):

@@ -9,6 +9,7 @@ inter-region receivable and payable (往来) in both regions' financial books, i
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from sqlalchemy import Connection, select
@@ -23,7 +24,7 @@ from ledger.numbers import apply_ratio_down, parse_amount_fen, split_largest_rem
 from vouchers import books
 from vouchers.codes import VoucherCode
 from vouchers.config import CROSS_REGION_MODES, ProgramConfig
-from vouchers.models import VoucherRedemption
+from vouchers.models import VoucherEvent, VoucherRedemption
 from vouchers.programs import (
     check_enterprise_eligible,
     check_not_related,
@@ -36,6 +37,7 @@ from vouchers.programs import (
 )
 
 T_REDEMPTIONS = VoucherRedemption.__table__
+T_EVENTS = VoucherEvent.__table__
 LOCAL_MODE = "local"
 
 
@@ -64,7 +66,18 @@ def reserve(
     contract_fen = parse_amount_fen(contract_amount)
     if contract_fen <= 0:
         raise LedgerError(ResultCode.AMOUNT_MUST_BE_POSITIVE, "the service contract amount must be greater than zero")
+    content = {
+        "program_code": program,
+        "enterprise_code": enterprise,
+        "provider_code": provider,
+        "category": category,
+        "contract_fen": contract_fen,
+        "reserved_on": on,
+    }
     with ledger.engine.begin() as conn:
+        stored = _same_reservation(conn, contract_no, content, mode)
+        if stored is not None:
+            return stored  # a retry of this reservation: the contract number is its key
         config = load_program(conn, program)
         if on > config.use_by:
             raise LedgerError(
@@ -102,12 +115,8 @@ def reserve(
             )
         redemption_id = _insert_redemption(
             conn,
-            program_code=program,
-            enterprise_code=enterprise,
-            provider_code=provider,
-            category=category,
+            **content,
             contract_no=contract_no,
-            contract_fen=contract_fen,
             reserved_fen=reserved_fen,
             status="reserved",
             mode=resolved_mode,
@@ -115,8 +124,13 @@ def reserve(
             provider_region=provider_region,
             split_ratio=config.cross_region_split,
             warned_by=warned_by,
-            reserved_on=on,
         )
+        if redemption_id is None:
+            # the same contract number reserved at the same instant by another unit of work
+            stored = _same_reservation(conn, contract_no, content, mode)
+            if stored is None:
+                raise _contract_used(contract_no, None)
+            return stored
         _post_reservation(ledger, conn, config, enterprise, redemption_id, reserved_fen, on, actor)
         record_event(
             ledger,
@@ -148,6 +162,8 @@ def claim(
         raise LedgerError(ResultCode.AMOUNT_MUST_BE_POSITIVE, "the invoiced amount must be greater than zero")
     with ledger.engine.begin() as conn:
         redemption = _lock_redemption(ledger, conn, redemption_id)
+        if _same_claim(conn, redemption, invoice_no, invoiced_fen, requested_amount, on, verifier):
+            return dict(redemption)  # a retry of this claim: the stored outcome, nothing posted
         if redemption["status"] == "claimed":
             raise LedgerError(
                 VoucherCode.REDEMPTION_CLAIMED_ONCE,
@@ -200,7 +216,16 @@ def claim(
         )
         redemption = _redemption(conn, redemption_id)
         _post_expense(ledger, conn, config, redemption, on, audit)
-        record_event(ledger, conn, "redemption", redemption_id, "claimed", verifier, claimed=format_fen(claim_fen))
+        record_event(
+            ledger,
+            conn,
+            "redemption",
+            redemption_id,
+            "claimed",
+            verifier,
+            claimed=format_fen(claim_fen),
+            requested=format_fen(requested_fen) if requested_amount is not None else None,
+        )
         return redemption
 
 
@@ -208,6 +233,11 @@ def cancel(ledger: Ledger, redemption_id: int, *, actor: str, reason: str, on: d
     """A cancelled service contract voids its reservation: the quota is available again."""
     with ledger.engine.begin() as conn:
         redemption = _lock_redemption(ledger, conn, redemption_id)
+        if redemption["status"] == "cancelled" and _last_event(conn, redemption_id, "cancelled") == (
+            actor,
+            {"reason": reason, "on": on.isoformat()},
+        ):
+            return dict(redemption)  # a retry of this cancellation: the stored outcome, nothing posted
         _require_reserved(redemption)
         void_reservation(ledger, conn, redemption, "cancelled", actor=actor, reason=reason, on=on)
         return _redemption(conn, redemption_id)
@@ -229,7 +259,7 @@ def void_reservation(
         conn=conn,
     )
     conn.execute(T_REDEMPTIONS.update().where(T_REDEMPTIONS.c.id == redemption_id).values(status=status))
-    record_event(ledger, conn, "redemption", redemption_id, status, actor, reason=reason)
+    record_event(ledger, conn, "redemption", redemption_id, status, actor, reason=reason, on=on.isoformat())
 
 
 def get_redemption(ledger: Ledger, redemption_id: int) -> dict:
@@ -290,15 +320,28 @@ def _invoice_used(invoice_no: str, redemption_id: int | None) -> LedgerError:
     )
 
 
-def _insert_redemption(conn: Connection, **values) -> int:
-    # The unique constraint is the guarantee: two regions inserting the same number at once cannot both win.
+def _insert_redemption(conn: Connection, **values) -> int | None:
+    """The new redemption's id, or None when its contract number was taken meanwhile. The unique constraint is
+    the guarantee: two regions inserting the same number at once cannot both win."""
     try:
         with conn.begin_nested():
             return conn.execute(T_REDEMPTIONS.insert().values(**values)).inserted_primary_key[0]
     except IntegrityError as error:
         if "contract_no" in str(error):
-            raise _contract_used(values["contract_no"], None) from error
+            return None
         raise
+
+
+def _same_reservation(conn: Connection, contract_no: str, content: dict, mode: str | None) -> dict | None:
+    """The stored redemption when ``contract_no`` was already reserved with this very content (a retry); refused
+    as ``contract_number_redeems_once`` when it was used with other content."""
+    row = conn.execute(select(T_REDEMPTIONS).where(T_REDEMPTIONS.c.contract_no == contract_no)).mappings().first()
+    if row is None:
+        return None
+    same_mode = row["mode"] == LOCAL_MODE or (mode or CROSS_REGION_MODES[0]) == row["mode"]
+    if not same_mode or any(row[column] != value for column, value in content.items()):
+        raise _contract_used(contract_no, row["id"])
+    return dict(row)
 
 
 def _record_claim(conn: Connection, redemption_id: int, **values) -> None:
@@ -439,6 +482,38 @@ def _lock_redemption(ledger: Ledger, conn: Connection, redemption_id: int):
     if row is None:
         raise LedgerError(VoucherCode.REDEMPTION_NOT_FOUND, f"redemption {redemption_id} does not exist")
     return row
+
+
+def _last_event(conn: Connection, redemption_id: int, event: str) -> tuple[str, dict] | None:
+    """(actor, detail) of the latest ``event`` of a redemption in its audit trail."""
+    row = conn.execute(
+        select(T_EVENTS.c.actor, T_EVENTS.c.detail_json)
+        .where(
+            T_EVENTS.c.subject_type == "redemption",
+            T_EVENTS.c.subject_id == str(redemption_id),
+            T_EVENTS.c.event == event,
+        )
+        .order_by(T_EVENTS.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], json.loads(row[1]))
+
+
+def _same_claim(
+    conn: Connection, redemption, invoice_no: str, invoiced_fen: int, requested_amount, on: date, verifier: str
+) -> bool:
+    """Whether this claim (same invoice, amounts, date and verifier) is the one already recorded."""
+    if redemption["status"] != "claimed":
+        return False
+    if (redemption["invoice_no"], redemption["invoiced_fen"], redemption["claimed_on"]) != (
+        invoice_no,
+        invoiced_fen,
+        on,
+    ):
+        return False
+    requested = format_fen(parse_amount_fen(requested_amount)) if requested_amount is not None else None
+    stored = _last_event(conn, redemption["id"], "claimed")
+    return stored is not None and stored[0] == verifier and stored[1].get("requested") == requested
 
 
 def _require_reserved(redemption) -> None:

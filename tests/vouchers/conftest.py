@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
@@ -53,7 +54,9 @@ class Scheme:
     providers: dict[str, str]  # region -> provider credit code
     programs: dict[str, str]  # region -> program code
 
-    def grant(self, region: str, amount, enterprise: str | None = None, on: date = START):
+    grant_keys: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def grant(self, region: str, amount, enterprise: str | None = None, on: date = START, client_id: str | None = None):
         return grant_approve_in_one(
             self.ledger,
             self.programs[region],
@@ -62,6 +65,7 @@ class Scheme:
             maker="clerk",
             checker="director",
             on=on,
+            client_id=client_id or f"test-grant-{next(self.grant_keys)}",
         )
 
 

@@ -69,7 +69,13 @@ def test_clip_enforcement_grants_the_room_and_records_the_rule(ledger):
 
 def test_grant_approved_by_its_maker_is_refused(scheme):
     grant_id = submit_grant(
-        scheme.ledger, scheme.programs[SHANGHAI], scheme.enterprises[SHANGHAI], "1万", maker="clerk", on=START
+        scheme.ledger,
+        scheme.programs[SHANGHAI],
+        scheme.enterprises[SHANGHAI],
+        "1万",
+        maker="clerk",
+        on=START,
+        client_id="refusal-maker-checker",
     )
     refused(
         scheme.ledger,
