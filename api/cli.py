@@ -44,7 +44,32 @@ ENCODING_INVALID = "file_encoding_invalid"
 JOB_NOT_FOUND = "job_not_found"
 UNIT_OPTION_HELP = "Amounts in the table: 元 or 万元."
 
-app = typer.Typer(
+
+# Typer vendors click and exports BadParameter but not its base class, UsageError (every usage error).
+CLICK_USAGE_ERROR = next(base for base in typer.BadParameter.__mro__ if base.__name__ == "UsageError")
+
+
+class _OneLineErrorsTyper(typer.Typer):
+    """Run as a program, a usage error is one line ``error: usage: ...`` with exit code 2, like every refusal."""
+
+    def __call__(self, *args, **kwargs):
+        if kwargs.get("standalone_mode", True) is False:
+            return super().__call__(*args, **kwargs)
+        try:
+            exit_code = super().__call__(*args, standalone_mode=False, **kwargs)
+        except CLICK_USAGE_ERROR as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # no arguments: the help, as click shows it
+                error.show()
+                sys.exit(error.exit_code)
+            typer.echo(f"error: usage: {' '.join(error.format_message().split())}", err=True)
+            sys.exit(EXIT_USAGE)
+        except typer.Abort:
+            typer.echo("error: aborted: interrupted", err=True)
+            sys.exit(1)
+        sys.exit(exit_code or 0)
+
+
+app = _OneLineErrorsTyper(
     help="fundledger: a double-entry ledger for public science-and-technology finance.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -113,6 +113,8 @@ def test_version_and_real_subprocess_runs(tmp_path):
         [FUNDLEDGER, "trial-balance", "--format", "xml"], capture_output=True, text=True, check=False
     )
     assert usage.returncode == 2
+    assert usage.stderr.strip().splitlines() == [usage.stderr.strip()]
+    assert usage.stderr.startswith("error: usage: ") and "'xml'" in usage.stderr
 
 
 def test_demo_prints_amounts_in_yuan_and_what_to_try(tmp_path):
