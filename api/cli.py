@@ -612,9 +612,9 @@ def jobs_run(
 def jobs_schedule(database_url: DatabaseOption = None) -> None:
     """Run the scheduler in the foreground (on PostgreSQL, only the process holding the leader lock)."""
     from jobs.scheduler import build_scheduler, leadership
-    from ledger.db import database_url as configured_url
+    from ledger.db import engine_url_for_workers
 
-    url = database_url or configured_url()
+    url = engine_url_for_workers(engine_for(database_url))  # a plain path resolved, ?schema= kept
     with leadership(url) as leader:
         if leader:
             console.print("scheduler running; Ctrl-C stops it")
