@@ -1,5 +1,6 @@
 """Scheduled jobs: recorded once per period key, findings become alerts that resolve when fixed."""
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -111,7 +112,8 @@ def test_cli_jobs_run_and_alerts(database_url, ledger):
     assert "succeeded" in result.output
     assert "already_ran" in runner.invoke(app, ["jobs", "run", "reconcile", "--period", "2026-03-10"], env=env).output
     assert runner.invoke(app, ["jobs", "run", "nope"], env=env).exit_code == 1
-    assert "0 alert(s)" in runner.invoke(app, ["alerts"], env=env).output
+    assert "alerts: 0" in runner.invoke(app, ["alerts"], env=env).output
+    assert json.loads(runner.invoke(app, ["alerts", "--format", "json"], env=env).output) == []
     assert "reconcile" in runner.invoke(app, ["jobs", "list"], env=env).output
 
 
