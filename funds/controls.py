@@ -44,8 +44,7 @@ from funds.pools import (
     financial_book,
     memo_book,
 )
-from ledger.controls import compare, posted_balances, snapshot, transaction_legs
-from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS, T_TRANSACTIONS
+from ledger.controls import compare, posted_balances, posted_by, snapshot, transaction_legs
 from ledger.queries import Finding
 
 GF_CASH = "Assets:Bank"
@@ -332,17 +331,8 @@ def _pool_ledger_by_year(conn: Connection, pool_books: dict[str, str]) -> dict[t
     """Posted amount per (pool, account path, program year) in the pools' financial books."""
     if not pool_books:
         return {}
-    query = (
-        select(T_BOOKS.c.code, T_ACCOUNTS.c.path, T_TRANSACTIONS.c.program_year, T_POSTINGS.c.amount_fen)
-        .join(T_ACCOUNTS, T_ACCOUNTS.c.id == T_POSTINGS.c.account_id)
-        .join(T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id)
-        .join(T_TRANSACTIONS, T_TRANSACTIONS.c.id == T_POSTINGS.c.transaction_id)
-        .where(T_BOOKS.c.code.in_(list(pool_books)), T_POSTINGS.c.pending.is_(False))
-    )
-    totals = defaultdict(int)
-    for book, path, year, amount in conn.execute(query):
-        totals[(pool_books[book], path, year)] += int(amount)
-    return dict(totals)
+    by_year = posted_by(conn, books=pool_books, by_program_year=True)
+    return {(pool_books[book], path, year): fen for (book, path, year), fen in by_year.items()}
 
 
 # ----- dual basis -------------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ findings (``ledger.queries.Finding``).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from ledger.db import read_snapshot
-from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS
+from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS, T_TRANSACTIONS
 from ledger.queries import Finding
 
 CONTROL_FINDING_KIND = "control"
@@ -55,6 +56,46 @@ def _balances(conn: Connection, debits, credits, book: str | None, prefix: str |
 
 def _under(prefix: str):  # noqa: ANN202 - a SQL condition
     return (T_ACCOUNTS.c.path == prefix) | T_ACCOUNTS.c.path.startswith(prefix + ":", autoescape=True)
+
+
+def posted_by(
+    conn: Connection,
+    *,
+    books: Iterable[str] | None = None,
+    path: str | None = None,
+    prefix: str | None = None,
+    kind: str | None = None,
+    source: str | None = None,
+    by_program_year: bool = False,
+) -> dict[tuple, int]:
+    """Posted (not pending) debit-positive fen summed in the database from the postings themselves, keyed
+    by (book code, path) or, with ``by_program_year``, by (book code, path, program year).
+
+    For checks the cached totals cannot answer: the share of one transaction kind (a quota account mixes
+    grants, claims and expiries) or of one program year. ``path`` keeps one account, ``prefix`` an account
+    and those below it; ``kind`` and ``source`` filter the transactions."""
+    keys = [T_BOOKS.c.code, T_ACCOUNTS.c.path]
+    if by_program_year:
+        keys.append(T_TRANSACTIONS.c.program_year)
+    query = (
+        select(*keys, func.sum(T_POSTINGS.c.amount_fen))
+        .join(T_ACCOUNTS, T_ACCOUNTS.c.id == T_POSTINGS.c.account_id)
+        .join(T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id)
+        .join(T_TRANSACTIONS, T_TRANSACTIONS.c.id == T_POSTINGS.c.transaction_id)
+        .where(T_POSTINGS.c.pending.is_(False))
+        .group_by(*keys)
+    )
+    if books is not None:
+        query = query.where(T_BOOKS.c.code.in_(list(books)))
+    if path is not None:
+        query = query.where(T_ACCOUNTS.c.path == path)
+    if prefix is not None:
+        query = query.where(_under(prefix))
+    if kind is not None:
+        query = query.where(T_TRANSACTIONS.c.kind == kind)
+    if source is not None:
+        query = query.where(T_TRANSACTIONS.c.source == source)
+    return {tuple(row[:-1]): int(row[-1]) for row in conn.execute(query)}
 
 
 def sum_by(balances: dict[tuple[str, str], int], key) -> dict:  # noqa: ANN001 - key maps (book, path) to a group

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, Engine, select
 
-from ledger.controls import compare, pending_balances, posted_balances, snapshot, transaction_legs
-from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS, T_TRANSACTIONS
+from ledger.controls import compare, pending_balances, posted_balances, posted_by, snapshot, transaction_legs
+from ledger.engine import T_ACCOUNTS, T_BOOKS
 from ledger.queries import Finding
 from subsidies import books
 from subsidies.config import ProgramConfig, parse_program
@@ -245,17 +245,8 @@ def _dual_basis_findings(conn: Connection, programs: list[ProgramConfig]) -> lis
 
 def _posted_by_program_year(conn: Connection, book: str, path: str) -> dict[int | None, int]:
     """Posted debit-positive fen on one account, per program year of the transactions that posted it."""
-    query = (
-        select(T_TRANSACTIONS.c.program_year, T_POSTINGS.c.amount_fen)
-        .join(T_POSTINGS, T_POSTINGS.c.transaction_id == T_TRANSACTIONS.c.id)
-        .join(T_ACCOUNTS, T_ACCOUNTS.c.id == T_POSTINGS.c.account_id)
-        .join(T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id)
-        .where(T_BOOKS.c.code == book, T_ACCOUNTS.c.path == path, T_POSTINGS.c.pending.is_(False))
-    )
-    totals: dict[int | None, int] = defaultdict(int)
-    for year, amount in conn.execute(query):
-        totals[year] += int(amount)
-    return dict(totals)
+    by_year = posted_by(conn, books=[book], path=path, by_program_year=True)
+    return {year: fen for (_book, _path, year), fen in by_year.items()}
 
 
 def _totals(conn: Connection, book: str, path: str) -> tuple[int, int]:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, func, select
 
-from ledger.controls import compare, pending_balances, posted_balances, snapshot
-from ledger.engine import T_ACCOUNTS, T_BOOKS, T_POSTINGS, T_TRANSACTIONS
+from ledger.controls import compare, pending_balances, posted_balances, posted_by, snapshot
 from ledger.queries import Finding
 from vouchers import books
 from vouchers.models import (
@@ -105,20 +104,7 @@ def _claims(conn: Connection) -> list[Finding]:
 
 def _kind_legs(conn: Connection, kind: str, prefix: str) -> dict[tuple[str, str], int]:
     """Posted debit-positive fen that the transactions of one kind put on each account under ``prefix``."""
-    query = (
-        select(T_BOOKS.c.code, T_ACCOUNTS.c.path, func.sum(T_POSTINGS.c.amount_fen))
-        .join(T_ACCOUNTS, T_ACCOUNTS.c.id == T_POSTINGS.c.account_id)
-        .join(T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id)
-        .join(T_TRANSACTIONS, T_TRANSACTIONS.c.id == T_POSTINGS.c.transaction_id)
-        .where(
-            T_TRANSACTIONS.c.source == books.LEDGER_SOURCE,
-            T_TRANSACTIONS.c.kind == kind,
-            T_POSTINGS.c.pending.is_(False),
-            (T_ACCOUNTS.c.path == prefix) | T_ACCOUNTS.c.path.startswith(prefix + ":", autoescape=True),
-        )
-        .group_by(T_BOOKS.c.code, T_ACCOUNTS.c.path)
-    )
-    return {(book, path): int(fen) for book, path, fen in conn.execute(query)}
+    return posted_by(conn, prefix=prefix, kind=kind, source=books.LEDGER_SOURCE)
 
 
 def _per_quota(rows) -> dict[tuple[str, str], int]:  # noqa: ANN001 - (region, program, enterprise, fen) rows
