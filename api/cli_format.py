@@ -5,12 +5,14 @@ no query."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -126,12 +128,19 @@ def emit_rows(
     print_table(console, rows, columns, title=title, unit=unit)
 
 
+# A name folds onto several lines below this width; a narrower column would hide it.
+TEXT_COLUMN_MIN_WIDTH = 12
+
+
 def build_table(rows: list[dict], columns: list[Column], *, title: str, unit: AmountUnit) -> Table:
     has_amounts = any(column.kind is ColumnKind.amount for column in columns)
     table = Table(title=Text(f"{title} ({unit.value})" if has_amounts else title))
     for column in columns:
         if column.kind is ColumnKind.text:
-            table.add_column(Text(column.header), overflow="fold")
+            # Folded on a narrow terminal, but never squeezed to nothing while the numbers keep their width.
+            longest = max((len(_human_value(row, column, unit)) for row in rows), default=0)
+            width = min(max(longest, len(column.header)), TEXT_COLUMN_MIN_WIDTH)
+            table.add_column(Text(column.header), overflow="fold", min_width=width)
         else:
             table.add_column(Text(column.header), justify="right", no_wrap=True)
     for row in rows:
@@ -144,9 +153,17 @@ def print_table(console: Console, rows: list[dict], columns: list[Column], *, ti
     print_renderable(console, build_table(rows, columns, title=title, unit=unit))
 
 
+def _fits(renderable: Table, width: int) -> bool:
+    """Whether the table, folded to ``width``, keeps every line within it (Rich crops what does not fit)."""
+    trial = Console(file=io.StringIO(), width=width, emoji=False, highlight=False, color_system=None)
+    trial.print(renderable, crop=False)
+    return all(cell_len(line) <= width for line in trial.file.getvalue().splitlines())
+
+
 def print_renderable(console: Console, renderable: Table) -> None:
-    """On a terminal, wrap text columns to its width; piped, print at the table's full width so nothing is cut."""
-    if console.is_terminal:
+    """On a terminal, fold text columns to its width; piped, or on a terminal too narrow for the numbers and
+    the shortest readable names, print at the table's full width so nothing is cut."""
+    if console.is_terminal and _fits(renderable, console.width):
         console.print(renderable)
         return
     wide = Console(file=console.file, width=PIPED_TABLE_WIDTH_MAX, emoji=False, highlight=False, color_system=None)

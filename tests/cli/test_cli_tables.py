@@ -1,0 +1,43 @@
+"""Tables on a terminal: text folds to the width, but no name or number is ever cropped or squeezed away."""
+
+import io
+
+from rich.console import Console
+
+from api.cli_format import AmountUnit, Column, ColumnKind, print_table
+
+COLUMNS = [
+    Column("funder", "funder"),
+    Column("level", "level"),
+    Column("contributed_fen", "contributed", ColumnKind.amount),
+    Column("paid_fen", "compensation paid", ColumnKind.amount),
+    Column("remaining_fen", "remaining", ColumnKind.amount),
+]
+ROWS = [
+    {
+        "funder": "440106",
+        "level": "district",
+        "contributed_fen": 3_000_000_000,
+        "paid_fen": 90_000_000,
+        "remaining_fen": 2_937_000_000,
+    }
+]
+
+
+def _terminal_output(width: int) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=True, color_system=None, emoji=False)
+    print_table(console, ROWS, COLUMNS, title="pool gz: funders", unit=AmountUnit.yuan)
+    return out.getvalue()
+
+
+def test_a_terminal_too_narrow_for_the_numbers_gets_the_whole_table_uncut():
+    text = _terminal_output(60)
+    for value in ("440106", "district", "30,000,000.00", "900,000.00", "29,370,000.00"):
+        assert value in text
+
+
+def test_a_wide_enough_terminal_keeps_the_table_within_its_width():
+    text = _terminal_output(120)
+    assert max(len(line) for line in text.splitlines()) <= 120
+    assert "29,370,000.00" in text and "district" in text
