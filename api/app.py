@@ -13,10 +13,15 @@ from sqlalchemy import Engine
 
 from api.auth import FailureLimiter
 from api.problems import install_problem_handlers
+from api.routers import approvals as approval_routes
 from api.routers import auth as auth_routes
 from api.routers import books as book_routes
+from api.routers import funds as fund_routes
 from api.routers import operations as operation_routes
+from api.routers import pools as pool_routes
+from api.routers import subsidies as subsidy_routes
 from api.routers import transactions as transaction_routes
+from api.routers import vouchers as voucher_routes
 from api.settings import Settings, settings_from_env
 from ledger.db import make_engine
 from ledger.engine import Ledger
@@ -24,6 +29,17 @@ from ledger.engine import Ledger
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 API_TITLE = "fundledger"
 API_VERSION = "1"
+ROUTER_MODULES = (
+    auth_routes,
+    book_routes,
+    transaction_routes,
+    operation_routes,
+    fund_routes,
+    pool_routes,
+    voucher_routes,
+    subsidy_routes,
+    approval_routes,
+)
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
@@ -43,8 +59,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.limiter = FailureLimiter(settings.auth_failure_rate)
     install_problem_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth_routes, book_routes, transaction_routes, operation_routes):
+    for module in ROUTER_MODULES:
         app.include_router(module.router)
+    _include_web_pages(app)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -58,6 +75,13 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         )
 
     return app
+
+
+def _include_web_pages(app: FastAPI) -> None:
+    """The server-rendered pages (api/web) share the app, its auth and its services."""
+    from api import web
+
+    web.install(app)
 
 
 @asynccontextmanager
