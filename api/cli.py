@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api import cli_views
+from api import cli_jobs, cli_views
 from api.bootstrap import DOMAIN_PACKAGES, migrate
 from api.cli_format import AmountUnit, Column, ColumnKind, amount_text, emit_rows
 from api.cli_format import OutputFormat as TableFormat
@@ -41,7 +41,6 @@ IMPORT_CONCURRENT_SEAL_MIN_BYTES = 8 * 1024 * 1024
 IMPORT_ENCODINGS = {"utf-8": "utf-8-sig", "gb18030": "gb18030"}
 IMPORT_DECODE_CHECK_CHARACTERS = 1024 * 1024
 ENCODING_INVALID = "file_encoding_invalid"
-JOB_NOT_FOUND = "job_not_found"
 UNIT_OPTION_HELP = "Amounts in the table: 元 or 万元."
 
 
@@ -452,8 +451,6 @@ periods_app = typer.Typer(help="Monthly fiscal periods.", no_args_is_help=True)
 app.add_typer(books_app, name="book")
 app.add_typer(accounts_app, name="account")
 app.add_typer(periods_app, name="period")
-jobs_app = typer.Typer(help="Scheduled jobs: list, run one now, or run the scheduler.", no_args_is_help=True)
-app.add_typer(jobs_app, name="jobs")
 
 
 @books_app.command("create")
@@ -547,117 +544,6 @@ def period_close(
     console.print(f"period {period} of {book} closed")
 
 
-JOB_COLUMNS = [
-    Column("job", "job"),
-    Column("schedule", "schedule"),
-    Column("last_period", "last period"),
-    Column("status", "status"),
-    Column("counts", "counts"),
-    Column("description", "what it does"),
-]
-
-
-@jobs_app.command("list")
-def jobs_list(output_format: FormatOption = TableFormat.table, database_url: DatabaseOption = None) -> None:
-    """The jobs, their schedule and their last run."""
-    from jobs.definitions import CHAINER_INTERVAL_S, JOBS
-    from jobs.runs import last_runs
-
-    runs = _run(lambda: last_runs(engine_for(database_url)))
-    rows = [
-        {
-            "job": "seal-chain",
-            "schedule": f"every {CHAINER_INTERVAL_S} s",
-            "description": "hash chain + voucher numbers (unrecorded)",
-        }
-    ]
-    for name, spec in JOBS.items():
-        run = runs.get(name, {})
-        schedule = ", ".join(f"{key}={value}" for key, value in spec.trigger.items() if key != "trigger")
-        rows.append(
-            {
-                "job": name,
-                "schedule": f"{spec.trigger['trigger']} {schedule}",
-                "last_period": run.get("period_key"),
-                "status": run.get("status"),
-                "counts": run.get("counts_json"),
-                "description": spec.description,
-            }
-        )
-    emit_rows(console, rows, JOB_COLUMNS, output_format, title="jobs")
-
-
-@jobs_app.command("run")
-def jobs_run(
-    name: Annotated[str, typer.Argument(help="Job name (see 'jobs list').")],
-    period: Annotated[str | None, typer.Option(help="Period key; default: the current one.")] = None,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Run one job now, once per period key; exits non-zero if it failed or opened critical alerts."""
-    from jobs.definitions import JOBS, run
-
-    if name == "seal-chain":
-        sealed = seal(engine_for(database_url))
-        console.print(f"seal-chain: sealed {sealed} transactions")
-        return
-    if name not in JOBS:
-        fail(JOB_NOT_FOUND, f"no job {name!r}; known: seal-chain, {', '.join(JOBS)}")
-    result = _run(lambda: run(_ledger(database_url), name, key=period))
-    console.print(f"{result.job} [{result.period_key}]: {result.status} {json.dumps(result.counts)}")
-    if result.counts.get("findings"):
-        raise typer.Exit(1)
-
-
-@jobs_app.command("schedule")
-def jobs_schedule(database_url: DatabaseOption = None) -> None:
-    """Run the scheduler in the foreground (on PostgreSQL, only the process holding the leader lock)."""
-    from jobs.scheduler import build_scheduler, leadership
-    from ledger.db import engine_url_for_workers
-
-    url = engine_url_for_workers(engine_for(database_url))  # a plain path resolved, ?schema= kept
-    with leadership(url) as leader:
-        if leader:
-            console.print("scheduler running; Ctrl-C stops it")
-            try:
-                build_scheduler(url, blocking=True).start()
-            except (KeyboardInterrupt, SystemExit):
-                pass
-
-
-ALERT_COLUMNS = [
-    Column("first_seen", "first seen"),
-    Column("severity", "severity"),
-    Column("kind", "kind"),
-    Column("subject", "subject"),
-    Column("amount_fen", "amount", ColumnKind.amount),
-    Column("limit_fen", "limit", ColumnKind.amount),
-    Column("resolved_at", "resolved"),
-    Column("message", "message"),
-]
-
-
-@app.command("alerts")
-def alerts_command(
-    all_alerts: Annotated[bool, typer.Option("--all", help="Include resolved alerts.")] = False,
-    output_format: FormatOption = TableFormat.table,
-    unit: UnitOption = AmountUnit.yuan,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Open alerts raised by the jobs (reconciliation differences, limit breaches)."""
-    from jobs.runs import alerts
-
-    rows = _run(lambda: alerts(engine_for(database_url), include_resolved=all_alerts))
-    shown = [
-        {
-            **{column.key: row[column.key] for column in ALERT_COLUMNS},
-            "first_seen": str(row["first_seen"])[:19],
-            "resolved_at": None if row["resolved_at"] is None else str(row["resolved_at"])[:19],
-        }
-        for row in rows
-    ]
-    emit_rows(console, shown, ALERT_COLUMNS, output_format, title=f"alerts: {len(rows)}", unit=unit)
-
-
 def main() -> None:  # pragma: no cover - console script entry
     app()
 
@@ -666,6 +552,7 @@ from api.cli_admin import register as _register_admin_commands  # noqa: E402 - H
 
 _register_admin_commands(app)
 cli_views.register(app)
+cli_jobs.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
