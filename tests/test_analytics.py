@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from ledger.analytics import to_duckdb, trial_balance_duckdb
+from ledger.analytics import balance_history, to_duckdb, trial_balance_duckdb, trial_balance_live
 from ledger.engine import T_ACCOUNTS, T_POSTINGS, posting_specs
 from ledger.entries import PostPendingRequest, ReversalRequest, TransactionRequest
 from ledger.errors import LedgerError, ResultCode
-from ledger.queries import trial_balance
+from ledger.numbers import add_months_clamped
+from ledger.queries import balance, trial_balance
 
 CITY = "city"
 CITY_BUDGET = "city-budget"
@@ -120,3 +121,54 @@ def test_duckdb_of_an_unknown_book_is_refused(ledger):
     with pytest.raises(LedgerError) as error:
         to_duckdb(ledger.engine, book="no-such-book")
     assert error.value.code == ResultCode.BOOK_NOT_FOUND
+
+
+# ----- live reports (Arrow reads of one snapshot, DuckDB computing) ---------------------------------------
+
+
+def test_live_trial_balance_equals_the_database_one_for_every_as_of_date_depth_and_book(ledger):
+    build_journal(ledger)
+    for as_of in AS_OF_DATES:
+        for depth in (None, 1):
+            for book in (None, CITY, QUOTA):
+                expected = trial_balance(ledger, book=book, as_of=as_of, depth=depth)
+                assert trial_balance_live(ledger.engine, as_of, book=book, depth=depth) == expected, (as_of, depth)
+    assert trial_balance_live(ledger.engine, date(2026, 3, 5))  # not a comparison of empty lists
+
+
+def test_live_trial_balance_of_an_unknown_book_is_refused(ledger):
+    build_journal(ledger)
+    with pytest.raises(LedgerError) as error:
+        trial_balance_live(ledger.engine, None, book="no-such-book")
+    assert error.value.code == ResultCode.BOOK_NOT_FOUND
+
+
+def _month_end(period: str) -> date:
+    year, month = (int(part) for part in period.split("-"))
+    return add_months_clamped(date(year, month, 1), 1) - timedelta(days=1)
+
+
+def test_balance_history_agrees_with_the_balance_as_of_each_month_end(ledger):
+    build_journal(ledger)
+    rows = balance_history(ledger.engine, prefix="Assets:Bank")
+    assert {(row.account, row.period) for row in rows} == {
+        ("Assets:Bank:Main", "2026-01"),
+        ("Assets:Bank:Main", "2026-03"),
+        ("Assets:Bank:Payroll", "2026-01"),
+    }
+    for row in rows:
+        closing = balance(ledger, row.book, row.account, as_of=_month_end(row.period))
+        opening = balance(
+            ledger, row.book, row.account, as_of=date.fromisoformat(row.period + "-01") - timedelta(days=1)
+        )
+        assert row.closing_fen == closing.balance_fen
+        assert row.opening_fen == opening.balance_fen
+        assert (row.debits_fen, row.credits_fen) == (
+            closing.debits_fen - opening.debits_fen,
+            closing.credits_fen - opening.credits_fen,
+        )
+    march = balance_history(ledger.engine, prefix="Assets:Bank", book=CITY, first_period="2026-02")
+    assert [(row.account, row.period) for row in march] == [("Assets:Bank:Main", "2026-03")]
+    # the March reversal is a debit and a credit of 999.00, the balance back where it was
+    assert (march[0].debits_fen, march[0].credits_fen) == (99_900, 99_900)
+    assert march[0].opening_fen == march[0].closing_fen == 80_000_000 - 2_000_010
