@@ -43,6 +43,7 @@ from funds.common import (
     remember,
     replayed,
     require_maker_checker,
+    unit_of_work,
     utc_now,
 )
 from funds.config import FundPolicy
@@ -104,8 +105,10 @@ class GuidanceFunds:
 
     # ----- guidance fund -------------------------------------------------------------------------------
 
-    def create_guidance_fund(self, code: str, name: str, region_code: str, policy: FundPolicy) -> int:
-        with self.ledger.engine.begin() as c:
+    def create_guidance_fund(
+        self, code: str, name: str, region_code: str, policy: FundPolicy, *, conn: Connection | None = None
+    ) -> int:
+        with unit_of_work(self.ledger, conn) as c:
             if c.execute(select(T_GUIDANCE.c.id).where(T_GUIDANCE.c.code == code)).first():
                 raise LedgerError(FundsCode.ALREADY_EXISTS, f"guidance fund {code!r} exists")
             fund_id = c.execute(
@@ -146,6 +149,7 @@ class GuidanceFunds:
         approver: str,
         client_id: str,
         approval_doc: str | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """财政出资: the budget appropriation paid into the guidance fund. ``client_id`` is the caller's key: a
         retry with it records nothing new; returns the journal transaction's id."""
@@ -159,7 +163,7 @@ class GuidanceFunds:
             "approver": approver,
             "approval_doc": approval_doc,
         }
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             if not is_new(stored := replayed(c, "gf_appropriation", client_id, content)):
                 return stored
             fetch_one(c, T_GUIDANCE, "guidance fund", code=guidance_code)
@@ -177,13 +181,21 @@ class GuidanceFunds:
             return remember(c, "gf_appropriation", client_id, content, result.transaction_id)
 
     def remit_to_treasury(
-        self, guidance_code: str, amount: str, on: date, *, actor: str, approver: str, client_id: str
+        self,
+        guidance_code: str,
+        amount: str,
+        on: date,
+        *,
+        actor: str,
+        approver: str,
+        client_id: str,
+        conn: Connection | None = None,
     ) -> int:
         """上缴国库 at wind-up: principal and returns go back to the treasury; returns the transaction's id."""
         require_maker_checker(actor, approver)
         fen = _positive_fen(amount)
         content = {"fund": guidance_code, "amount_fen": fen, "on": on, "actor": actor, "approver": approver}
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             if not is_new(stored := replayed(c, "gf_remittance", client_id, content)):
                 return stored
             fetch_one(c, T_GUIDANCE, "guidance fund", code=guidance_code)
@@ -217,6 +229,7 @@ class GuidanceFunds:
         investment_period_end: date,
         fee_basis: str,
         fee_rate: str,
+        conn: Connection | None = None,
     ) -> int:
         if fee_basis not in FEE_BASES:
             raise LedgerError(FundsCode.CONFIGURATION_INVALID, f"fee basis {fee_basis!r} is not one of {FEE_BASES}")
@@ -229,7 +242,7 @@ class GuidanceFunds:
                 FundsCode.FEE_RATE_ABOVE_CAP, f"fee rate {fee_rate} is above the cap {cap.value} ({cap.source})"
             )
         stored_rate = cap.value if clipped and cap.enforcement == "clip" else fee_rate
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             fund = fetch_one(c, T_GUIDANCE, "guidance fund", code=guidance_code)
             subfund_id = c.execute(
                 T_SUBFUNDS.insert().values(
@@ -291,6 +304,7 @@ class GuidanceFunds:
         actor: str,
         client_id: str,
         is_guidance: bool = False,
+        conn: Connection | None = None,
     ) -> int:
         """认缴, submitted for approval; returns the commitment's id (the same id on a retry with the key)."""
         amount_fen = _positive_fen(amount)
@@ -302,7 +316,7 @@ class GuidanceFunds:
             "actor": actor,
             "is_guidance": is_guidance,
         }
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             if not is_new(stored := replayed(c, "sf_commitment", client_id, content)):
                 return stored
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
@@ -327,11 +341,11 @@ class GuidanceFunds:
             record_event(c, "commitment", commitment_id, "recorded", actor)
             return remember(c, "sf_commitment", client_id, content, commitment_id)
 
-    def approve_commitment(self, commitment_id: int, *, approver: str) -> int:
+    def approve_commitment(self, commitment_id: int, *, approver: str, conn: Connection | None = None) -> int:
         """Approve a commitment; returns the amount approved (less than recorded when a clip rule bound).
 
         The commitment's id is the key: its approver repeating the call changes nothing."""
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             commitment = lock_row(c, T_COMMITMENTS, "commitment", id=commitment_id)
             require_maker_checker(commitment["recorded_by"], approver)
             if commitment["status"] == "approved" and commitment["approved_by"] == approver:
@@ -402,13 +416,15 @@ class GuidanceFunds:
             record_event(c, "commitment", commitment_id, "approved", approver, amount_fen=amount_fen)
             return amount_fen
 
-    def establish_subfund(self, subfund_code: str, on: date, *, actor: str) -> dict[str, int]:
+    def establish_subfund(
+        self, subfund_code: str, on: date, *, actor: str, conn: Connection | None = None
+    ) -> dict[str, int]:
         """首次交割 (first close): the investor structure becomes final and must keep the guidance rules —
         share of the fund within bounds and never the largest investor, both over the guidance fund's total.
 
         Returns each investor's approved commitment. The sub-fund is the key: repeating the call with the same
         date changes nothing; another date is refused (it is already established)."""
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             subfund = lock_row(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
             structure = self._approved_commitments(c, subfund["id"])
             if subfund["first_close_on"] is not None:
@@ -531,12 +547,20 @@ class GuidanceFunds:
     # ----- capital calls (实缴) ------------------------------------------------------------------------
 
     def record_call(
-        self, subfund_code: str, ratio: str, notice_on: date, due_on: date, *, actor: str, client_id: str
+        self,
+        subfund_code: str,
+        ratio: str,
+        notice_on: date,
+        due_on: date,
+        *,
+        actor: str,
+        client_id: str,
+        conn: Connection | None = None,
     ) -> int:
         """A call notice for ``ratio`` of every investor's commitment; pending until paid."""
         parse_ratio(ratio)
         content = {"subfund": subfund_code, "ratio": ratio, "notice_on": notice_on, "due_on": due_on, "actor": actor}
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             if not is_new(stored := replayed(c, "sf_call", client_id, content)):
                 return stored
             subfund = lock_row(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
@@ -557,10 +581,10 @@ class GuidanceFunds:
             record_event(c, "capital_call", call_id, "recorded", actor, ratio=ratio)
             return remember(c, "sf_call", client_id, content, call_id)
 
-    def approve_call(self, call_id: int, *, approver: str) -> dict[str, int]:
+    def approve_call(self, call_id: int, *, approver: str, conn: Connection | None = None) -> dict[str, int]:
         """Approve a call: one item per investor, ``ratio`` of its commitments added up (an investor with two
         commitments owes one item). The call's id is the key: its approver repeating the call changes nothing."""
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             call = lock_row(c, T_CALLS, "capital call", id=call_id)
             require_maker_checker(call["recorded_by"], approver)
             if call["status"] in ("approved", "paid") and call["approved_by"] == approver:
@@ -633,13 +657,21 @@ class GuidanceFunds:
         return {investor: amount_fen for investor, amount_fen in rows}
 
     def pay_call(
-        self, call_id: int, investor_code: str, amount: str, paid_on: date, *, actor: str, client_id: str
+        self,
+        call_id: int,
+        investor_code: str,
+        amount: str,
+        paid_on: date,
+        *,
+        actor: str,
+        client_id: str,
+        conn: Connection | None = None,
     ) -> int:
         """An investor pays (part of) its call; returns what it still owes on the call. The guidance fund's
         payment leaves its own bank account too. ``client_id`` (e.g. the bank receipt's number) is the key."""
         amount_fen = _positive_fen(amount)
         content = {"call": call_id, "investor": investor_code, "amount_fen": amount_fen, "on": paid_on, "actor": actor}
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             call = lock_row(c, T_CALLS, "capital call", id=call_id)
             if not is_new(stored := replayed(c, "sf_call_payment", client_id, content)):
                 return stored
@@ -718,6 +750,7 @@ class GuidanceFunds:
         hard_tech: bool,
         actor: str,
         client_id: str,
+        conn: Connection | None = None,
     ) -> int:
         """An equity investment at cost; returns its id (the same id on a retry with the key)."""
         if stage not in STAGES:
@@ -734,7 +767,7 @@ class GuidanceFunds:
             "hard_tech": hard_tech,
             "actor": actor,
         }
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             if not is_new(stored := replayed(c, "sf_investment", client_id, content)):
                 return stored
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
@@ -766,7 +799,15 @@ class GuidanceFunds:
             return remember(c, "sf_investment", client_id, content, investment_id)
 
     def exit_investment(
-        self, investment_id: int, cost: str, proceeds: str, exited_on: date, *, actor: str, client_id: str
+        self,
+        investment_id: int,
+        cost: str,
+        proceeds: str,
+        exited_on: date,
+        *,
+        actor: str,
+        client_id: str,
+        conn: Connection | None = None,
     ) -> int:
         """A (partial) exit: ``cost`` leaves the books at cost, ``proceeds`` reach the bank; returns the exit's
         id. Two equal exits on one day are two exits: each has its own key (defect 1)."""
@@ -780,7 +821,7 @@ class GuidanceFunds:
             "on": exited_on,
             "actor": actor,
         }
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             investment = lock_row(c, T_INVESTMENTS, "investment", id=investment_id)
             if not is_new(stored := replayed(c, "sf_exit", client_id, content)):
                 return stored
@@ -831,9 +872,11 @@ class GuidanceFunds:
             record_event(c, "investment", investment_id, "exited", actor, cost_fen=cost_fen, proceeds_fen=proceeds_fen)
             return remember(c, "sf_exit", client_id, content, exit_id)
 
-    def record_valuation(self, subfund_code: str, as_of: date, nav: str, *, source: str) -> int:
+    def record_valuation(
+        self, subfund_code: str, as_of: date, nav: str, *, source: str, conn: Connection | None = None
+    ) -> int:
         """A dated NAV: kept as a valuation, not as a posting."""
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
             return c.execute(
                 T_VALUATIONS.insert().values(
@@ -843,12 +886,12 @@ class GuidanceFunds:
 
     # ----- management fees ------------------------------------------------------------------------------
 
-    def accrue_fees(self, subfund_code: str, through: date, *, actor: str) -> int:
+    def accrue_fees(self, subfund_code: str, through: date, *, actor: str, conn: Connection | None = None) -> int:
         """Accrue the management fee through a date: rate x basis x days / 365, rounded HALF_UP on the
         cumulative total (never per period); returns this accrual's amount.
 
         The accrual through a date is its own key: repeating it returns the same amount and posts nothing."""
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             subfund = lock_row(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
             done = c.execute(
                 select(T_FEES.c.amount_fen).where(T_FEES.c.subfund_id == subfund["id"], T_FEES.c.through == through)
@@ -923,6 +966,7 @@ class GuidanceFunds:
         recallable: bool,
         actor: str,
         client_id: str,
+        conn: Connection | None = None,
     ) -> int:
         """A distribution submitted for approval; returns its id (the same id on a retry with the key)."""
         capital_fen, income_fen = parse_amount_fen(capital), parse_amount_fen(income)
@@ -936,7 +980,7 @@ class GuidanceFunds:
             "recallable": recallable,
             "actor": actor,
         }
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             if not is_new(stored := replayed(c, "sf_distribution", client_id, content)):
                 return stored
             subfund = fetch_one(c, T_SUBFUNDS, "sub-fund", code=subfund_code)
@@ -954,9 +998,11 @@ class GuidanceFunds:
             record_event(c, "distribution", distribution_id, "recorded", actor)
             return remember(c, "sf_distribution", client_id, content, distribution_id)
 
-    def approve_distribution(self, distribution_id: int, *, approver: str) -> dict[str, tuple[int, int]]:
+    def approve_distribution(
+        self, distribution_id: int, *, approver: str, conn: Connection | None = None
+    ) -> dict[str, tuple[int, int]]:
         """Split return of capital and income among investors in proportion to paid-in (largest remainder)."""
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             distribution = lock_row(c, T_DISTRIBUTIONS, "distribution", id=distribution_id)
             require_maker_checker(distribution["recorded_by"], approver)
             if distribution["status"] == "approved" and distribution["approved_by"] == approver:

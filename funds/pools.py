@@ -298,8 +298,10 @@ class RiskPools:
             record_event(c, "bank_agreement", agreement_id, "created", "system", terms=terms.model_dump())
             return agreement_id
 
-    def set_bank_suspended(self, pool_code: str, bank_code: str, suspended: bool, *, actor: str) -> None:
-        with self.ledger.engine.begin() as c:
+    def set_bank_suspended(
+        self, pool_code: str, bank_code: str, suspended: bool, *, actor: str, conn: Connection | None = None
+    ) -> None:
+        with unit_of_work(self.ledger, conn) as c:
             agreement = self._agreement(c, pool_code, bank_code)
             c.execute(T_AGREEMENTS.update().where(T_AGREEMENTS.c.id == agreement["id"]).values(suspended=suspended))
             record_event(c, "bank_agreement", agreement["id"], "suspended" if suspended else "resumed", actor)
@@ -400,9 +402,9 @@ class RiskPools:
             record_event(c, "loan", loan_id, "filed", actor, principal_fen=principal_fen, covered_fen=covered_fen)
             return remember(c, "pool_loan_filing", client_id, content, loan_id)
 
-    def set_loan_status(self, loan_id: int, status: str, *, actor: str) -> None:
+    def set_loan_status(self, loan_id: int, status: str, *, actor: str, conn: Connection | None = None) -> None:
         """performing -> overdue -> defaulted (an overdue loan may be cured back to performing)."""
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             loan = lock_row(c, T_LOANS, "loan", id=loan_id)
             if (loan["status"], status) not in ALLOWED_TRANSITIONS:
                 raise LedgerError(
@@ -412,8 +414,10 @@ class RiskPools:
             c.execute(T_LOANS.update().where(T_LOANS.c.id == loan_id).values(status=status))
             record_event(c, "loan", loan_id, f"status:{status}", actor, previous=loan["status"])
 
-    def revoke_filing(self, loan_id: int, *, actor: str, reason: str, revoked_on: date | None = None) -> None:
-        with self.ledger.engine.begin() as c:
+    def revoke_filing(
+        self, loan_id: int, *, actor: str, reason: str, revoked_on: date | None = None, conn: Connection | None = None
+    ) -> None:
+        with unit_of_work(self.ledger, conn) as c:
             loan = lock_row(c, T_LOANS, "loan", id=loan_id)
             if loan["status"] == "revoked":
                 raise LedgerError(FundsCode.FILING_REVOKED, f"loan {loan_id}'s filing is already revoked")
@@ -441,11 +445,20 @@ class RiskPools:
 
     # ----- claims --------------------------------------------------------------------------------------
 
-    def submit_claim(self, loan_id: int, non_performing: str, claimed_on: date, *, actor: str, client_id: str) -> int:
+    def submit_claim(
+        self,
+        loan_id: int,
+        non_performing: str,
+        claimed_on: date,
+        *,
+        actor: str,
+        client_id: str,
+        conn: Connection | None = None,
+    ) -> int:
         """A bank's default claim, submitted for approval; returns its id (the same id on a retry with the key)."""
         non_performing_fen = parse_amount_fen(non_performing)
         content = {"loan": loan_id, "non_performing_fen": non_performing_fen, "on": claimed_on, "actor": actor}
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             loan = lock_row(c, T_LOANS, "loan", id=loan_id)
             if not is_new(stored := replayed(c, "pool_claim", client_id, content)):
                 return stored
@@ -472,8 +485,8 @@ class RiskPools:
             record_event(c, "claim", claim_id, "submitted", actor, non_performing_fen=non_performing_fen)
             return remember(c, "pool_claim", client_id, content, claim_id)
 
-    def reject_claim(self, claim_id: int, *, approver: str, reason: str) -> None:
-        with self.ledger.engine.begin() as c:
+    def reject_claim(self, claim_id: int, *, approver: str, reason: str, conn: Connection | None = None) -> None:
+        with unit_of_work(self.ledger, conn) as c:
             claim = lock_row(c, T_CLAIMS, "claim", id=claim_id)
             require_maker_checker(claim["recorded_by"], approver)
             self._require_status(claim, "submitted")
@@ -485,7 +498,13 @@ class RiskPools:
             record_event(c, "claim", claim_id, "rejected", approver, reason=reason)
 
     def approve_claim(
-        self, claim_id: int, *, approver: str, paid_on: date, approval_doc: str | None = None
+        self,
+        claim_id: int,
+        *,
+        approver: str,
+        paid_on: date,
+        approval_doc: str | None = None,
+        conn: Connection | None = None,
     ) -> ClaimDecision:
         """Approve a submitted claim: fix its entitlement under the caps and pay what the pool holds now.
 
@@ -493,7 +512,7 @@ class RiskPools:
         back and nothing is written."""
         approval_key = f"pool-claim-approval:{claim_id}"
         content = {"claim": claim_id, "approver": approver, "paid_on": paid_on, "approval_doc": approval_doc}
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             claim = fetch_one(c, T_CLAIMS, "claim", id=claim_id)
             pool = lock_row(c, T_POOLS, "pool", id=claim["pool_id"])
             claim = lock_row(c, T_CLAIMS, "claim", id=claim_id)
@@ -560,7 +579,14 @@ class RiskPools:
             return decision
 
     def settle_outstanding(
-        self, pool_code: str, paid_on: date, *, actor: str, approver: str, client_id: str
+        self,
+        pool_code: str,
+        paid_on: date,
+        *,
+        actor: str,
+        approver: str,
+        client_id: str,
+        conn: Connection | None = None,
     ) -> list[Payout]:
         """Pay approved claims still owed (e.g. settled the next year); pro rata by amount owed when short.
 
@@ -568,7 +594,7 @@ class RiskPools:
         a retry returns the same payouts and pays nothing again."""
         require_maker_checker(actor, approver)
         content = {"pool": pool_code, "paid_on": paid_on, "actor": actor, "approver": approver}
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             pool = lock_row(c, T_POOLS, "pool", code=pool_code)
             if not is_new(stored := replayed(c, "pool_settlement", client_id, content)):
                 return [_payout_from_json(row) for row in stored]
@@ -611,7 +637,15 @@ class RiskPools:
     # ----- recoveries ----------------------------------------------------------------------------------
 
     def record_recovery(
-        self, claim_id: int, gross: str, costs: str, recovered_on: date, *, actor: str, client_id: str
+        self,
+        claim_id: int,
+        gross: str,
+        costs: str,
+        recovered_on: date,
+        *,
+        actor: str,
+        client_id: str,
+        conn: Connection | None = None,
     ) -> RecoveryResult:
         """追偿: what the bank recovered after the payout, net of recovery costs, returns to the pool in the
         share the pool bore, split against each funder's portion still unrecovered, never beyond the payout."""
@@ -628,7 +662,7 @@ class RiskPools:
             "on": recovered_on,
             "actor": actor,
         }
-        with self.ledger.engine.begin() as c:
+        with unit_of_work(self.ledger, conn) as c:
             claim = fetch_one(c, T_CLAIMS, "claim", id=claim_id)
             pool = lock_row(c, T_POOLS, "pool", id=claim["pool_id"])
             claim = lock_row(c, T_CLAIMS, "claim", id=claim_id)
