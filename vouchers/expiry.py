@@ -1,6 +1,7 @@
 """Expiry: reservations still pending after the redeem-by date are voided; unused quota returns to the
-program's grantable budget after the use-by date. Running it twice changes nothing the second time: the
-second run finds no pending reservation and no quota left to return."""
+program's grantable budget after the use-by date. A run is keyed by its program and date: running it again for
+the same date changes nothing (issue 11, vouchers), even when quota was released in between (a reservation
+cancelled after the first run); that quota returns with the next day's run."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ EXPIRY_ACTOR = "system:voucher-expiry"
 
 @dataclass(frozen=True)
 class ExpiryResult:
+    """What the run voided, and every quota returned on its date (a retry reports the first run's returns)."""
+
     program: str
     reservations_voided: int
     quotas_returned: int
@@ -47,7 +50,6 @@ def run_expiry(ledger: Ledger, program: str, *, as_of: date, actor: str = EXPIRY
                     ledger, conn, redemption, "expired", actor=actor, reason="redeem-by date passed", on=as_of
                 )
                 voided += 1
-        returned, returned_fen = 0, 0
         if as_of > config.use_by:
             memo = books.memo_book(config.region_code)
             enterprises = conn.execute(
@@ -56,7 +58,16 @@ def run_expiry(ledger: Ledger, program: str, *, as_of: date, actor: str = EXPIRY
                 .distinct()
                 .order_by(T_GRANTS.c.enterprise_code)
             ).scalars()
+            already_returned = set(
+                conn.execute(
+                    select(T_EXPIRIES.c.enterprise_code).where(
+                        T_EXPIRIES.c.program_code == program, T_EXPIRIES.c.expired_on == as_of
+                    )
+                ).scalars()
+            )
             for enterprise in enterprises.all():
+                if enterprise in already_returned:
+                    continue  # this run's date already returned this quota: a retry
                 quota = books.enterprise_quota(program, enterprise)
                 if ledger.postgres:
                     books.lock_account(conn, memo, quota)
@@ -73,7 +84,7 @@ def run_expiry(ledger: Ledger, program: str, *, as_of: date, actor: str = EXPIRY
                 )
                 ledger.post(
                     TransactionRequest(
-                        client_id=f"quota-expiry:{program}:{enterprise}:{sequence}",
+                        client_id=f"quota-expiry:{program}:{enterprise}:{as_of.isoformat()}",
                         postings=posting_specs_fen(
                             memo, [(quota, room_fen), (books.program_grantable(program), -room_fen)]
                         ),
@@ -98,6 +109,9 @@ def run_expiry(ledger: Ledger, program: str, *, as_of: date, actor: str = EXPIRY
                     )
                 )
                 record_event(ledger, conn, "quota", f"{program}:{enterprise}", "expired", actor, amount_fen=room_fen)
-                returned += 1
-                returned_fen += room_fen
-        return ExpiryResult(program, voided, returned, returned_fen)
+        returned, returned_fen = conn.execute(
+            select(func.count(), func.coalesce(func.sum(T_EXPIRIES.c.amount_fen), 0)).where(
+                T_EXPIRIES.c.program_code == program, T_EXPIRIES.c.expired_on == as_of
+            )
+        ).one()
+        return ExpiryResult(program, voided, int(returned), int(returned_fen))

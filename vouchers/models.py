@@ -116,6 +116,7 @@ class VoucherRedemption(SQLModel, table=True):
     enterprise_region: str = Field(max_length=6)
     provider_region: str = Field(max_length=6)  # the scheme region that settles for the provider
     split_ratio: str = Field(max_length=16)  # the enterprise's region's share, as configured
+    clipped_by: str | None = Field(default=None, max_length=64)  # the rule that clipped it (核减, clip enforcement)
     warned_by: str | None = Field(default=None, max_length=64)  # the warn rule it went beyond (flagged for audit)
     enterprise_share_fen: int | None = Field(default=None, sa_column=_fen(nullable=True))
     provider_share_fen: int | None = Field(default=None, sa_column=_fen(nullable=True))
@@ -130,7 +131,11 @@ class VoucherQuotaExpiry(SQLModel, table=True):
     """Unused quota returned to the program budget after the use-by date (one row per return)."""
 
     __tablename__ = "vouchers_quota_expiries"
-    __table_args__ = (UniqueConstraint("program_code", "enterprise_code", "sequence", name="uq_vouchers_quota_expiry"),)
+    __table_args__ = (
+        UniqueConstraint("program_code", "enterprise_code", "sequence", name="uq_vouchers_quota_expiry"),
+        # one return per quota and expiry date: a retried run for the same date finds it and returns nothing more
+        UniqueConstraint("program_code", "enterprise_code", "expired_on", name="uq_vouchers_quota_expiry_date"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     program_code: str = Field(max_length=40)
     enterprise_code: str = Field(max_length=18)

@@ -101,12 +101,7 @@ def reserve(
         quota_path = books.enterprise_quota(program, enterprise)
         available_fen = _locked_quota_room(ledger, conn, config, quota_path)
         covered_fen = min(apply_ratio_down(contract_fen, config.copay), available_fen)
-        warned_by = None
-        if config.cap_enforcement == "warn" and covered_fen > config.per_application_fen:
-            # warn: the per-application amount does not bind; the reservation is flagged for audit instead
-            reserved_fen, warned_by = covered_fen, str(VoucherCode.RESERVATION_WITHIN_PER_APPLICATION_AMOUNT)
-        else:
-            reserved_fen = min(covered_fen, config.per_application_fen)
+        reserved_fen, clipped_by, warned_by = _per_application_enforced(config, covered_fen)
         if reserved_fen <= 0:
             raise LedgerError(
                 VoucherCode.QUOTA_MUST_COVER_RESERVATION,
@@ -123,6 +118,7 @@ def reserve(
             enterprise_region=config.region_code,
             provider_region=provider_region,
             split_ratio=config.cross_region_split,
+            clipped_by=clipped_by,
             warned_by=warned_by,
         )
         if redemption_id is None:
@@ -140,6 +136,7 @@ def reserve(
             "reserved",
             actor,
             reserved=format_fen(reserved_fen),
+            clipped_by=clipped_by,
             warned_by=warned_by,
         )
         return _redemption(conn, redemption_id)
@@ -403,6 +400,28 @@ def _post_reservation(
                 room_left=error.detail.get("available", "0.00"),
             ) from error
         raise
+
+
+def _per_application_enforced(config: ProgramConfig, covered_fen: int) -> tuple[int, str | None, str | None]:
+    """(amount to reserve, the rule that clipped it, the warn rule it went beyond) under the program's
+    enforcement of the per-application amount (DESIGN "Domain rules"): ``stop`` refuses a reservation beyond it
+    with the room left, before anything is written; ``clip`` reserves up to it (核减); ``warn`` reserves the whole
+    covered amount and flags it for audit."""
+    limit_fen = config.per_application_fen
+    rule = str(VoucherCode.RESERVATION_WITHIN_PER_APPLICATION_AMOUNT)
+    if covered_fen <= limit_fen:
+        return covered_fen, None, None
+    if config.cap_enforcement == "warn":
+        return covered_fen, None, rule
+    if config.cap_enforcement == "clip":
+        return limit_fen, rule, None
+    raise LedgerError(
+        VoucherCode.RESERVATION_WITHIN_PER_APPLICATION_AMOUNT,
+        f"the voucher would cover {format_fen(covered_fen)} of this contract, beyond program {config.code}'s "
+        f"per-application amount of {format_fen(limit_fen)}",
+        room_left=format_fen(limit_fen),
+        requested=format_fen(covered_fen),
+    )
 
 
 def _split(config: ProgramConfig, redemption, claim_fen: int) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 from datetime import date
 
-from tests.vouchers.conftest import HANGZHOU, SHANGHAI, START, SUZHOU
+from tests.vouchers.conftest import HANGZHOU, SHANGHAI, START, SUZHOU, build_scheme
 from vouchers import books
 from vouchers.expiry import run_expiry
 from vouchers.redemptions import cancel, claim, reserve
@@ -48,7 +48,8 @@ def test_local_redemption_reserves_claims_and_books_expense_and_payable(scheme):
     assert redemption_history(ledger, enterprise)[0]["status"] == "claimed"
 
 
-def test_reservation_is_capped_by_the_per_application_amount(scheme):
+def test_reservation_under_clip_is_capped_by_the_per_application_amount(ledger):
+    scheme = build_scheme(ledger, regions=(SHANGHAI,), cap_enforcement="clip")
     scheme.grant(SHANGHAI, "10万")
     redemption = reserve(
         scheme.ledger,

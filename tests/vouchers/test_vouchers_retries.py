@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from ledger.engine import T_POSTINGS, T_TRANSACTIONS
 from ledger.errors import LedgerError
-from tests.vouchers.conftest import SHANGHAI, START, balances
+from tests.vouchers.conftest import SHANGHAI, START, balances, build_scheme
 from vouchers.codes import VoucherCode
+from vouchers.expiry import run_expiry
 from vouchers.grants import approve_grant, submit_grant
 from vouchers.models import VoucherEvent, VoucherGrant, VoucherRedemption
 from vouchers.redemptions import cancel, claim, reserve
@@ -145,3 +146,30 @@ def test_retried_cancellation_returns_the_stored_outcome_and_posts_nothing(schem
             _cancel(scheme, redemption["id"], **other)
         assert refused.value.code == VoucherCode.REDEMPTION_MUST_BE_RESERVED
         assert _state(scheme.ledger) == before
+
+
+def test_retried_expiry_run_for_the_same_date_returns_nothing_more_after_a_cancellation(ledger):
+    """issue 11, vouchers: run_expiry keyed its returns by a row count, so a retry of the same date's run after a
+    cancellation released quota returned that quota again (a second expiry on the same date)."""
+    scheme = build_scheme(ledger, regions=(SHANGHAI,))
+    scheme.grant(SHANGHAI, "10万")
+    program = scheme.programs[SHANGHAI]
+    open_reservation = reserve(
+        ledger,
+        program,
+        enterprise=scheme.enterprises[SHANGHAI],
+        provider=scheme.providers[SHANGHAI],
+        category="testing",
+        contract_no="C-EXPIRY-RETRY",
+        contract_amount="6万",
+        on=date(2026, 2, 1),
+        actor="enterprise-user",
+    )
+    first = run_expiry(ledger, program, as_of=date(2026, 7, 1))  # after use-by, before redeem-by
+    assert (first.quotas_returned, first.returned_fen) == (1, 7_000_000)
+    cancel(ledger, open_reservation["id"], actor="enterprise-user", reason="withdrawn", on=date(2026, 7, 1))
+    after_cancel = balances(ledger)
+    assert run_expiry(ledger, program, as_of=date(2026, 7, 1)) == first
+    assert balances(ledger) == after_cancel
+    # the released quota returns with the next day's run
+    assert run_expiry(ledger, program, as_of=date(2026, 7, 2)).returned_fen == 3_000_000
