@@ -240,8 +240,17 @@ def _under_any(prefixes: tuple[str, ...] | None):  # noqa: ANN202 - a SQL condit
     return or_(*(T_ACCOUNTS.c.path.startswith(prefix, autoescape=True) for prefix in prefixes))
 
 
-def accounts_query(prefixes: tuple[str, ...] | None = None, book: str | None = None) -> Select:
-    """Accounts (every one, or those whose path starts with one of ``prefixes``) with cached totals."""
+def _in_books(books: list[str] | tuple[str, ...] | None):  # noqa: ANN202 - a SQL condition or None
+    if books is None:
+        return None
+    return T_ACCOUNTS.c.book_id.in_(select(T_BOOKS.c.id).where(T_BOOKS.c.code.in_(list(books))))
+
+
+def accounts_query(
+    prefixes: tuple[str, ...] | None = None, book: str | None = None, *, books: list[str] | None = None
+) -> Select:
+    """Accounts (every one, or those whose path starts with one of ``prefixes``, of ``book`` or ``books``)
+    with cached totals."""
     query = select(
         T_ACCOUNTS.c.id,
         T_BOOKS.c.code,
@@ -258,12 +267,17 @@ def accounts_query(prefixes: tuple[str, ...] | None = None, book: str | None = N
         query = query.where(condition)
     if book is not None:
         query = query.where(T_BOOKS.c.code == book)
+    if (in_books := _in_books(books)) is not None:
+        query = query.where(in_books)
     return query
 
 
-def legs_query(prefixes: tuple[str, ...], *, through: date | None = None) -> Select:
-    """Posted legs on the accounts under ``prefixes`` with their transaction's kind, program year and link."""
+def legs_query(prefixes: tuple[str, ...], *, books: list[str] | None = None, through: date | None = None) -> Select:
+    """Posted legs on the accounts under ``prefixes`` (of ``books``) with their transaction's kind, program
+    year and link."""
     account_ids = select(T_ACCOUNTS.c.id).where(_under_any(prefixes))
+    if (in_books := _in_books(books)) is not None:
+        account_ids = account_ids.where(in_books)
     query = (
         select(
             T_POSTINGS.c.transaction_id,
