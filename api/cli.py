@@ -139,6 +139,9 @@ def demo(database_url: DatabaseOption = None) -> None:
     for name, summary in summaries.items():
         console.print(f"{name}: {_readable_summary(summary)}", markup=False)
     console.print(f"sealed {sealed} transactions into the hash chain")
+    from api.demo_users import print_demo_users
+
+    print_demo_users(engine, console)
     # Top-level types per book: every account of every book would run to hundreds of rows.
     _print_trial_balance(ledger, None, None, 1, TableFormat.table)
     console.print("try next:", markup=False)

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from api.web.rendering import WEB_PREFIX, LoginRequired, PageRefusal, page_of, redirect, render
+
+WEB_STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def install(app: FastAPI) -> None:
     """Mount the pages' routes and static files on ``app``."""
+    from api.web import routes_enterprise, routes_finance, routes_ledger, routes_session
+
+    app.mount(f"{WEB_PREFIX}/static", StaticFiles(directory=WEB_STATIC_DIR), name="web-static")
+    for module in (routes_session, routes_enterprise, routes_finance, routes_ledger):
+        app.include_router(module.router)
+
+    @app.exception_handler(PageRefusal)
+    async def show_refusal(request: Request, refusal: PageRefusal):
+        return render(page_of(request), "error.html", status=refusal.status, refusal=refusal)
+
+    @app.exception_handler(LoginRequired)
+    async def go_to_login(request: Request, needed: LoginRequired):
+        return redirect(f"{WEB_PREFIX}/login?next={quote(needed.next_url, safe='')}")

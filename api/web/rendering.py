@@ -1,0 +1,146 @@
+"""The page context (who, language, unit, CSRF token), templates, and the refusals a page can show.
+
+A page handler asks for ``Page`` (anyone) or ``signed_in(*roles)`` (a user of those roles). A refusal is a
+``PageRefusal``: the app shows it as a page with the rule's message and code, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from api.problems import ApiProblem
+from api.scopes import Principal, Role
+from api.web.i18n import Language, Unit, date_text, moment_text, money_text, parse_language, parse_unit, translate
+from api.web.session import CSRF_FIELD, WebSession, attach_presession, read_session
+from ledger.errors import LedgerError
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+LANGUAGE_COOKIE = "fl_lang"
+UNIT_COOKIE = "fl_unit"
+PREFERENCE_DAYS = 365
+WEB_PREFIX = "/web"
+
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    request: Request
+    session: WebSession
+    language: Language
+    unit: Unit
+
+    @property
+    def principal(self) -> Principal | None:
+        return self.session.principal
+
+    def t(self, key: str, **values: object) -> str:
+        return translate(self.language, key, **values)
+
+    def money(self, fen: int | None, currency: str = "CNY") -> str:
+        return money_text(fen, self.unit, currency)
+
+
+class PageRefusal(Exception):
+    """A page that cannot be shown or an action refused: shown with its message (and rule code)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+class LoginRequired(Exception):
+    """No session (or an ended one): the browser goes to the login page and comes back after."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def page_of(request: Request) -> Page:
+    return Page(
+        request=request,
+        session=read_session(request),
+        language=parse_language(request.cookies.get(LANGUAGE_COOKIE)),
+        unit=parse_unit(request.cookies.get(UNIT_COOKIE)),
+    )
+
+
+AnyPage = Annotated[Page, Depends(page_of)]
+
+
+def signed_in(*roles: Role) -> Callable[..., Page]:
+    """A page for users of ``roles``: no session → login; another role → 403 page."""
+
+    def check(page: AnyPage) -> Page:
+        if page.principal is None:
+            target = page.request.url.path + (f"?{page.request.url.query}" if page.request.url.query else "")
+            raise LoginRequired(target)
+        if page.principal.role not in roles:
+            raise PageRefusal(403, page.t("error.forbidden"), "role_forbidden")
+        return page
+
+    check.__name__ = "signed_in_" + "_".join(role.value for role in roles)
+    return check
+
+
+def refusal_of(error: LedgerError | ApiProblem) -> PageRefusal:
+    """A service's refusal as the page shows it: the rule's own message and code."""
+    if isinstance(error, LedgerError):
+        code = str(error.code.value)
+        status = 404 if code.endswith("_not_found") else 409
+        return PageRefusal(status, error.message, code)
+    return PageRefusal(error.status, error.detail, str(error.code))
+
+
+def chart_json(option: dict[str, Any]) -> str:
+    """An ECharts option as the JSON a data block carries (``</`` escaped so it cannot end the block)."""
+    return json.dumps(option, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+def render(page: Page, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    body = _environment.get_template(template).render(
+        page=page,
+        t=page.t,
+        money=page.money,
+        day=date_text,
+        moment=moment_text,
+        csrf_field=CSRF_FIELD,
+        csrf_token=page.session.csrf_token,
+        here=quote(page.request.url.path + (f"?{page.request.url.query}" if page.request.url.query else ""), safe=""),
+        **context,
+    )
+    response = HTMLResponse(body, status_code=status)
+    attach_presession(page.request, response, page.session)
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(url: str | None, default: str) -> str:
+    """Only a path inside the pages may be a redirect target (no open redirect to another site)."""
+    if url and url.startswith(WEB_PREFIX + "/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return default
+
+
+def set_preference(response: Response, name: str, value: str) -> None:
+    response.set_cookie(name, value, max_age=PREFERENCE_DAYS * 86_400, httponly=True, samesite="lax", path="/")

@@ -1,0 +1,112 @@
+"""The books as a finance office or auditor reads them: the trial balance as of a date, an account's history
+(明细账, paged by the server, filters in the URL so a view can be bookmarked), and one transaction (记账凭证)
+with its voucher number, actor, approver, 批复文号 and hash-chain status. Scope as in the API: books the
+principal may see, and the same 404 for a book or transaction outside it as for one that does not exist."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.scopes import Principal, Role, book_visible, require_book, visible_books
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, refusal_of, render, signed_in
+from ledger.errors import LedgerError
+from ledger.queries import HISTORY_ROWS_MAX, history, trial_balance
+from ledger.transaction_views import seal_status
+
+router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
+BOOK_READERS = (Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN)
+BookPage = Annotated[Page, Depends(signed_in(*BOOK_READERS))]
+HISTORY_PAGE_SIZE = 50
+HISTORY_PAGE_MAX = HISTORY_ROWS_MAX // HISTORY_PAGE_SIZE
+
+
+def _ledger(page: Page):  # noqa: ANN202 - ledger.engine.Ledger
+    return page.request.app.state.ledger
+
+
+def _not_found(page: Page, code: str) -> PageRefusal:
+    return PageRefusal(404, page.t("error.not_found"), code)
+
+
+@router.get("/trial-balance")
+def trial_balance_page(
+    page: BookPage,
+    as_of: date | None = None,
+    book: Annotated[str | None, Query(max_length=64)] = None,
+):
+    ledger = _ledger(page)
+    books = visible_books(ledger, page.principal)
+    visible = {row["code"] for row in books}
+    if book and book not in visible:
+        raise _not_found(page, "book_not_found")
+    rows = [row for row in trial_balance(ledger, book=book or None, as_of=as_of) if row.book in visible]
+    return render(page, "trial_balance.html", rows=rows, books=books, as_of=as_of, book=book or "")
+
+
+def _history_url(book: str, path: str, **query: object) -> str:
+    present = {key: value for key, value in query.items() if value not in (None, "")}
+    suffix = f"?{urlencode(present)}" if present else ""
+    return f"{WEB_PREFIX}/books/{book}/accounts/{path}{suffix}"
+
+
+@router.get("/books/{book}/accounts/{path:path}")
+def account_page(
+    page: BookPage,
+    book: Annotated[str, Path(max_length=64)],
+    path: Annotated[str, Path(max_length=400)],
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=HISTORY_PAGE_MAX)] = 1,
+):
+    ledger = _ledger(page)
+    try:
+        require_book(ledger, page.principal, book)
+        info = ledger.account(book, path)
+        movements = history(ledger, book, path, limit=HISTORY_ROWS_MAX)
+    except LedgerError as error:
+        raise refusal_of(error) from error
+    selected = [
+        row
+        for row in movements
+        if (date_from is None or row["date"] >= date_from) and (date_to is None or row["date"] <= date_to)
+    ]
+    start = (page_number - 1) * HISTORY_PAGE_SIZE
+    rows = selected[start : start + HISTORY_PAGE_SIZE]
+    more = start + HISTORY_PAGE_SIZE < len(selected)
+    filters = {"from": date_from, "to": date_to}
+    return render(
+        page,
+        "account.html",
+        book=book,
+        info=info,
+        rows=rows,
+        date_from=date_from,
+        date_to=date_to,
+        page_number=page_number,
+        next_url=_history_url(book, path, **filters, page=page_number + 1) if more else None,
+        first_url=_history_url(book, path, **filters) if page_number > 1 else None,
+    )
+
+
+def _require_transaction(ledger, principal: Principal, transaction_id: int) -> dict | None:  # noqa: ANN001
+    transaction = ledger.transaction(transaction_id)
+    if transaction is None:
+        return None
+    books = {row["code"]: row for row in ledger.books()}
+    for posting in transaction["postings"]:
+        if not book_visible(ledger, principal, books[posting["book"]]):
+            return None
+    return transaction
+
+
+@router.get("/transactions/{transaction_id}")
+def transaction_page(page: BookPage, transaction_id: Annotated[int, Path(ge=1)]):
+    ledger = _ledger(page)
+    transaction = _require_transaction(ledger, page.principal, transaction_id)
+    if transaction is None:
+        raise _not_found(page, "transaction_not_found")
+    return render(page, "transaction.html", tx=transaction, seal=seal_status(ledger.engine, transaction_id))
