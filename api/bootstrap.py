@@ -21,6 +21,9 @@ def domain_migration_folders() -> list[Path]:
     api_folder = PROJECT_ROOT / "api" / "migrations" / "versions"
     if api_folder.is_dir():
         folders.append(api_folder)  # the HTTP API's users and keys
+    jobs_folder = PROJECT_ROOT / "jobs" / "migrations" / "versions"
+    if jobs_folder.is_dir():
+        folders.append(jobs_folder)  # the scheduled jobs' alerts and balance monitors
     return folders
 
 

@@ -9,7 +9,16 @@ import typer
 
 from api.cli_format import AmountUnit, Column, ColumnKind, emit_rows
 from api.cli_format import OutputFormat as TableFormat
-from api.cli_support import DatabaseOption, console, engine_for, fail, ledger_for, run_refusable
+from api.cli_support import (
+    EXIT_USAGE,
+    USAGE_ERROR,
+    DatabaseOption,
+    console,
+    engine_for,
+    fail,
+    ledger_for,
+    run_refusable,
+)
 from ledger.chain import seal
 
 JOB_NOT_FOUND = "job_not_found"
@@ -97,38 +106,89 @@ def jobs_schedule(database_url: DatabaseOption = None) -> None:
 
 
 ALERT_COLUMNS = [
+    Column("id", "id"),
     Column("first_seen", "first seen"),
+    Column("last_seen", "last seen"),
     Column("severity", "severity"),
     Column("kind", "kind"),
+    Column("region", "region"),
     Column("subject", "subject"),
     Column("amount_fen", "amount", ColumnKind.amount),
     Column("limit_fen", "limit", ColumnKind.amount),
-    Column("resolved_at", "resolved"),
+    Column("excess_fen", "excess", ColumnKind.amount),
+    Column("citation", "policy"),
+    Column("resolved", "resolved"),
     Column("message", "message"),
 ]
+alerts_app = typer.Typer(help="Alerts raised by the jobs: list them, resolve one with a reason.")
 
 
+def _moment(value: object) -> str | None:
+    return None if value is None else str(value)[:19]
+
+
+def _resolution(row: dict) -> str | None:
+    if row["resolved_at"] is None:
+        return None
+    return f"{_moment(row['resolved_at'])} by {row['resolved_by']}: {row['resolution_reason']}"
+
+
+@alerts_app.callback(invoke_without_command=True)
 def alerts_command(
-    all_alerts: Annotated[bool, typer.Option("--all", help="Include resolved alerts.")] = False,
+    context: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind (the rule broken).")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Only this region and those below it.")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", help="info, warning or critical.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only open alerts (the default).")] = False,
+    resolved_only: Annotated[bool, typer.Option("--resolved", help="Only resolved alerts.")] = False,
+    all_alerts: Annotated[bool, typer.Option("--all", help="Open and resolved alerts.")] = False,
     output_format: FormatOption = TableFormat.table,
     unit: UnitOption = AmountUnit.yuan,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Open alerts raised by the jobs (reconciliation differences, limit breaches)."""
-    from jobs.runs import alerts
+    """Alerts raised by the jobs (reconciliation differences, limit breaches); open ones unless asked."""
+    if context.invoked_subcommand is not None:
+        return
+    from api.scopes import REGION_CODE, region_prefix
+    from jobs.alerts import list_alerts
 
-    rows = run_refusable(lambda: alerts(engine_for(database_url), include_resolved=all_alerts))
+    if sum((open_only, resolved_only, all_alerts)) > 1:
+        fail(USAGE_ERROR, "choose one of --open, --resolved and --all", EXIT_USAGE)
+    if region is not None and not REGION_CODE.match(region):
+        fail(USAGE_ERROR, f"--region {region!r}: a 6-digit region code", EXIT_USAGE)
+    status = "resolved" if resolved_only else "all" if all_alerts else "open"
+    prefixes = None if region is None else [region_prefix(region)]
+    engine = engine_for(database_url)
+    rows = run_refusable(
+        lambda: list_alerts(engine, status=status, kind=kind, severity=severity, region_prefixes=prefixes)
+    )
     shown = [
         {
-            **{column.key: row[column.key] for column in ALERT_COLUMNS},
-            "first_seen": str(row["first_seen"])[:19],
-            "resolved_at": None if row["resolved_at"] is None else str(row["resolved_at"])[:19],
+            **{column.key: row.get(column.key) for column in ALERT_COLUMNS},
+            "first_seen": _moment(row["first_seen"]),
+            "last_seen": _moment(row["last_seen"]),
+            "resolved": _resolution(row),
         }
         for row in rows
     ]
     emit_rows(console, shown, ALERT_COLUMNS, output_format, title=f"alerts: {len(rows)}", unit=unit)
 
 
+@alerts_app.command("resolve")
+def alerts_resolve(
+    alert_id: Annotated[int, typer.Argument(help="The alert's id (see 'alerts').")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is resolved: kept with the alert.")],
+    actor: Annotated[str, typer.Option("--actor", help="Who resolves it.")] = "cli",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Resolve an open alert with a reason; the same breach is not raised again while it persists."""
+    from jobs.alerts import resolve_alert
+
+    engine = engine_for(database_url)
+    alert = run_refusable(lambda: resolve_alert(engine, alert_id, actor=actor, reason=reason))
+    console.print(f"alert {alert_id} ({alert['kind']} {alert['subject']}) resolved by {alert['resolved_by']}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(jobs_app, name="jobs")
-    app.command("alerts")(alerts_command)
+    app.add_typer(alerts_app, name="alerts")

@@ -10,34 +10,23 @@ conditional UPDATE, so of two processes that both try, exactly one wins.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jobs.alerts import Finding, list_alerts, record_findings
+
+__all__ = ["Finding", "JobOutcome", "RunResult", "alerts", "last_runs", "run_job"]
 from ledger.engine import utc_now
-from ledger.schema import Alert, JobRun
+from ledger.schema import JobRun
 
 T_RUNS = JobRun.__table__
-T_ALERTS = Alert.__table__
-ALERT_SEVERITIES = ("info", "warning", "critical")
 # Longer than any job takes on a large ledger (verify of 1M transactions: under 10 s; import-sized
 # jobs: minutes), short enough that a crashed run's period is retried the same day.
 RUN_PRESUMED_DEAD_AFTER = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something a job found: becomes (or keeps open) an alert of ``kind`` about ``subject``."""
-
-    kind: str
-    subject: str
-    message: str
-    severity: str = "warning"
-    amount_fen: int | None = None
-    limit_fen: int | None = None
 
 
 @dataclass
@@ -96,65 +85,29 @@ def run_job(engine: Engine, job: str, period_key: str, action: Callable[[], JobO
     except Exception as error:  # recorded, then re-raised: a failed run stays visible and retryable
         _finish(engine, job, period_key, "failed", {"error": 1})
         raise error
-    if outcome.findings is not None:
-        outcome.counts["alerts_open"] = record_findings(engine, outcome.findings, outcome.alert_kinds)
-    _finish(engine, job, period_key, "succeeded", outcome.counts)
+    # The alerts and the run's success are one transaction: a crash between them leaves neither.
+    with engine.begin() as conn:
+        if outcome.findings is not None:
+            outcome.counts["alerts_open"] = record_findings(conn, job, outcome.findings, outcome.alert_kinds)
+        _finish_on(conn, job, period_key, "succeeded", outcome.counts)
     return RunResult(job, period_key, "succeeded", outcome.counts)
 
 
 def _finish(engine: Engine, job: str, period_key: str, status: str, counts: dict[str, int]) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            update(T_RUNS)
-            .where(T_RUNS.c.job == job, T_RUNS.c.period_key == period_key)
-            .values(status=status, finished_at=utc_now(), counts_json=json.dumps(counts, sort_keys=True))
-        )
+        _finish_on(conn, job, period_key, status, counts)
 
 
-def record_findings(engine: Engine, findings: Iterable[Finding], kinds: Iterable[str]) -> int:
-    """Open an alert per new finding (first seen now), keep open ones still found, resolve the rest of
-    ``kinds``. Returns how many alerts of these kinds are open afterwards."""
-    findings = list(findings)
-    kinds = set(kinds) | {finding.kind for finding in findings}
-    now = utc_now()
-    with engine.begin() as conn:
-        open_alerts = {
-            (row.kind, row.subject): row.id
-            for row in conn.execute(
-                select(T_ALERTS.c.id, T_ALERTS.c.kind, T_ALERTS.c.subject).where(
-                    T_ALERTS.c.kind.in_(sorted(kinds)), T_ALERTS.c.resolved_at.is_(None)
-                )
-            )
-        }
-        found = set()
-        for finding in findings:
-            key = (finding.kind, finding.subject)
-            found.add(key)
-            if key in open_alerts:
-                continue
-            conn.execute(
-                T_ALERTS.insert().values(
-                    kind=finding.kind,
-                    subject=finding.subject,
-                    amount_fen=finding.amount_fen,
-                    limit_fen=finding.limit_fen,
-                    severity=finding.severity,
-                    message=finding.message[:2000],
-                    first_seen=now,
-                )
-            )
-        for key, alert_id in open_alerts.items():
-            if key not in found:
-                conn.execute(update(T_ALERTS).where(T_ALERTS.c.id == alert_id).values(resolved_at=now))
-    return len(found)
+def _finish_on(conn: Connection, job: str, period_key: str, status: str, counts: dict[str, int]) -> None:
+    conn.execute(
+        update(T_RUNS)
+        .where(T_RUNS.c.job == job, T_RUNS.c.period_key == period_key)
+        .values(status=status, finished_at=utc_now(), counts_json=json.dumps(counts, sort_keys=True))
+    )
 
 
 def alerts(engine: Engine, *, include_resolved: bool = False) -> list[dict]:
-    query = select(T_ALERTS).order_by(T_ALERTS.c.first_seen, T_ALERTS.c.id)
-    if not include_resolved:
-        query = query.where(T_ALERTS.c.resolved_at.is_(None))
-    with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+    return list_alerts(engine, status="all" if include_resolved else "open")
 
 
 def last_runs(engine: Engine) -> dict[str, dict]:

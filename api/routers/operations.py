@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Depends, Path, Query
+from pydantic import BaseModel, Field
 
 from api.deps import LedgerDep, PageParams, paginate, requires
-from api.routers import WHOLE_LEDGER_ROLES
+from api.routers import OVERSIGHT_ROLES, WHOLE_LEDGER_ROLES
 from api.schemas.core import VerifyOut, page_of
-from api.scopes import CREDIT_CODE, Principal, Role
-from jobs.runs import alerts, last_runs
+from api.scopes import CREDIT_CODE, Principal, Role, region_prefix
+from jobs.alerts import ALERT_SEVERITIES, REASON_MAX_LENGTH, AlertsCode, get_alert, list_alerts, resolve_alert
+from jobs.runs import last_runs
 from ledger.audit import audit
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import format_fen
 from vouchers.views import enterprise_positions
 
 router = APIRouter(prefix="/v1", tags=["operations"])
-# Alerts, job runs and the chain span every region and carry no region of their own yet, so a scoped role
-# would see outside its scope: admin only until they are keyed by region.
+# Job runs and the chain span every region: admin only. Alerts carry the region of what they are about, so
+# a finance office or an auditor sees those of its regions (an alert without a region only admin sees).
 Overseer = Annotated[Principal, Depends(requires(*WHOLE_LEDGER_ROLES))]
+AlertReader = Annotated[Principal, Depends(requires(*OVERSIGHT_ROLES))]
+AlertResolver = Annotated[Principal, Depends(requires(Role.ADMIN, Role.FINANCE_OFFICE))]
 PositionReader = Annotated[Principal, Depends(requires(Role.ADMIN, Role.FINANCE_OFFICE, Role.AUDITOR, Role.ENTERPRISE))]
 
 
@@ -28,12 +31,24 @@ class AlertOut(BaseModel):
     id: int
     kind: str
     subject: str
+    region: str | None
     severity: str
+    rule: str | None
+    citation: str | None
     message: str
     amount: str | None
     limit: str | None
+    excess: str | None
+    job: str | None
     first_seen: Any
+    last_seen: Any
     resolved_at: Any
+    resolved_by: str | None
+    resolution_reason: str | None
+
+
+class AlertResolveIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=REASON_MAX_LENGTH)
 
 
 class JobRunOut(BaseModel):
@@ -79,26 +94,63 @@ def verify_status(principal: Overseer, ledger: LedgerDep):
     )
 
 
+def _alert_out(row: dict) -> AlertOut:
+    return AlertOut(
+        **{key: row.get(key) for key in AlertOut.model_fields if key in row},
+        amount=_money(row.get("amount_fen")),
+        limit=_money(row.get("limit_fen")),
+        excess=_money(row.get("excess_fen")),
+    )
+
+
+def _visible_prefixes(principal: Principal, region: str | None) -> list[str] | None:
+    """The region prefixes the caller sees, narrowed to ``region`` if asked (``None``: everything)."""
+    asked = None if region is None else region_prefix(region)
+    if principal.is_admin:
+        return None if asked is None else [asked]
+    mine = [region_prefix(scope) for scope in principal.regions()]
+    if asked is None:
+        return mine
+    # Asked for a region inside a scope: that region; asked for a wider one: the caller's scopes inside it.
+    return [asked if asked.startswith(own) else own for own in mine if asked.startswith(own) or own.startswith(asked)]
+
+
 @router.get("/alerts", response_model=AlertPage)
-def list_alerts(
-    principal: Overseer, ledger: LedgerDep, page: PageParams, include_resolved: Annotated[bool, Query()] = False
+def list_alerts_route(
+    principal: AlertReader,
+    ledger: LedgerDep,
+    page: PageParams,
+    status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    severity: Annotated[Literal[ALERT_SEVERITIES] | None, Query()] = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    include_resolved: Annotated[bool, Query(description="Same as status=all (kept for older callers).")] = False,
 ):
-    rows = [
-        AlertOut(
-            id=row["id"],
-            kind=row["kind"],
-            subject=row["subject"],
-            severity=row["severity"],
-            message=row["message"],
-            amount=_money(row.get("amount_fen")),
-            limit=_money(row.get("limit_fen")),
-            first_seen=row["first_seen"],
-            resolved_at=row.get("resolved_at"),
-        )
-        for row in alerts(ledger.engine, include_resolved=include_resolved)
-    ]
-    items, cursor = paginate(rows, lambda alert: alert.id, page, {"include_resolved": include_resolved})
+    if include_resolved:
+        status = "all"
+    rows = list_alerts(
+        ledger.engine,
+        status=status,
+        kind=kind,
+        severity=severity,
+        region_prefixes=_visible_prefixes(principal, region),
+    )
+    filters = {"status": status, "kind": kind, "severity": severity, "region": region}
+    items, cursor = paginate([_alert_out(row) for row in rows], lambda alert: alert.id, page, filters)
     return {"items": items, "next_cursor": cursor}
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+def resolve_alert_route(
+    alert_id: Annotated[int, Path(ge=1)],
+    body: Annotated[AlertResolveIn, Body()],
+    principal: AlertResolver,
+    ledger: LedgerDep,
+):
+    alert = get_alert(ledger.engine, alert_id)
+    if not principal.covers_region(alert["region"]):  # an alert outside the caller's regions does not exist
+        raise LedgerError(AlertsCode.ALERT_NOT_FOUND, f"alert {alert_id} does not exist")
+    return _alert_out(resolve_alert(ledger.engine, alert_id, actor=principal.name, reason=body.reason))
 
 
 @router.get("/job-runs", response_model=list[JobRunOut])

@@ -94,12 +94,14 @@ def _outside_scope_calls(app, world) -> list[tuple[str, str, dict | None]]:  # n
         "period": "2026-01",
         "transaction_id": str(world[SZ_BOOK]),
         "credit_code": SZ_ENTERPRISE,
+        "alert_id": "1",
     }
     bodies = {
         ("POST", "/v1/books"): {"code": "440300-memo", "name": "x", "basis": "memo", "entity_code": "440300"},
         ("POST", "/v1/books/{book}/accounts"): {"path": "Expenses:Other"},
         ("POST", "/v1/transactions"): appropriation("1.00", book=SZ_BOOK),
         ("POST", "/v1/batches"): {"requests": [appropriation("1.00", book=SZ_BOOK)]},
+        ("POST", "/v1/alerts/{alert_id}/resolve"): {"reason": "sweep"},
     }
     calls = []
     for route in _v1_routes(app):
