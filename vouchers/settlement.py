@@ -26,6 +26,7 @@ from vouchers.programs import record_event, require_maker_checker
 T_REDEMPTIONS = VoucherRedemption.__table__
 T_SETTLEMENTS = VoucherSettlement.__table__
 MEMO_LIST_MAX_CHARACTERS = 900
+SETTLEMENT_LINK_TYPE = "voucher_settlement"
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def settle(
                     kind=f"voucher_settlement_{suffix}",
                     memo=f"通用通兑 settlement {low}/{high} {period_label} ({suffix}): {listing}",
                     audit=audit,
-                    link_type="voucher_settlement",
+                    link_type=SETTLEMENT_LINK_TYPE,
                     link_id=str(settlement_id),
                 ),
                 conn=conn,
@@ -219,6 +220,14 @@ def _settlement_entries(low: str, high: str, low_owes_high: int, high_owes_low: 
             )
         )
     if net != 0:
+        # The payee's treasury receipt has no budgetary leg, on purpose: it is not budget revenue but a clearing
+        # between treasuries (暂付/暂收). What it receives is the other region's share, which the payee paid out
+        # (or will pay) on the other region's behalf: under 通兑 in its provider batch, under 通用 in its
+        # reimbursement, each booked there as an advance, not as its own budget expenditure. 预算收入 is a cash
+        # inflow 纳入预算管理 (《政府会计准则——基本准则》, 财政部令第78号); 政府会计制度 (财会〔2017〕25号) books a
+        # 暂付 advance paid or recovered, and a 暂收 receipt, in the financial accounts only ("预算会计不做处理"),
+        # and the expenditure once, by the region that bears it: here the payer, whose budget legs this entry
+        # carries. vouchers.controls' dual-basis check holds the payee to exactly this.
         payer, payee, amount = (low, high, net) if net > 0 else (high, low, -net)
         entries.append(
             (

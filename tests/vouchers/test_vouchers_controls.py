@@ -11,9 +11,12 @@ from tests.vouchers.conftest import SHANGHAI, SUZHOU
 from tests.vouchers.test_vouchers_payments import _approve, _prepare, _redeem, scheme  # noqa: F401 - the fixture
 from vouchers.controls import (
     CONTROL_PAIRS,
+    DUAL_BASIS_ACCOUNTS,
+    SUBJECT_DUAL_BASIS,
     SUBJECT_EXPIRIES,
     SUBJECT_GRANTS,
     SUBJECT_PAYMENTS,
+    SUBJECT_REIMBURSEMENTS,
     SUBJECT_RESERVATIONS,
     reconcile_controls,
 )
@@ -48,10 +51,14 @@ def test_tampered_claimed_amount_is_a_finding_naming_the_issuing_region(scheme):
             .where(VoucherRedemption.__table__.c.id == tongyong["id"])
             .values(claimed_fen=tongyong["claimed_fen"] + 1)
         )
-    findings = reconcile_controls(scheme.ledger.engine)
-    assert [finding.subject for finding in findings] == [
-        f"voucher redemptions claimed ↔ Expenses:Vouchers issuing region {SUZHOU}"
+    subjects = [finding.subject for finding in reconcile_controls(scheme.ledger.engine)]
+    enterprise_payable = f"vouchers-{SUZHOU}-financial Liabilities:Payables:{tongyong['enterprise_code']}"
+    assert subjects[:2] == [
+        f"voucher redemptions claimed ↔ Expenses:Vouchers issuing region {SUZHOU}",
+        f"{SUBJECT_REIMBURSEMENTS} {enterprise_payable}",
     ]
+    # the reimbursement's advance (claim less the enterprise's share) is read from the row: its dual basis is off too
+    assert len(subjects) == 3 and subjects[2].startswith(f"{SUBJECT_DUAL_BASIS} transaction ")
 
 
 def _full_scenario(scheme):  # noqa: F811
@@ -78,7 +85,7 @@ def _full_scenario(scheme):  # noqa: F811
 def test_every_control_pair_is_clean_after_grants_reservations_payments_and_expiry(scheme):  # noqa: F811
     _full_scenario(scheme)
     assert reconcile_controls(scheme.ledger.engine) == []
-    assert len(CONTROL_PAIRS) == 5
+    assert len(CONTROL_PAIRS) == 11
 
 
 def _tamper(scheme, table, column, where, delta=1):  # noqa: F811
@@ -120,6 +127,14 @@ def test_tampered_payment_line_is_a_finding_naming_the_payment_lines_table(schem
     table = VoucherPaymentLine.__table__
     provider = scheme.providers[SHANGHAI]
     where = (table.c.batch_id == batch["id"]) & (table.c.provider_code == provider)
-    assert _tamper(scheme, table, "amount_fen", where) == [
-        f"{SUBJECT_PAYMENTS} vouchers-{SHANGHAI}-financial Liabilities:Payables:{provider}"
+    subjects = _tamper(scheme, table, "amount_fen", where)
+    assert subjects[0] == f"{SUBJECT_PAYMENTS} vouchers-{SHANGHAI}-financial Liabilities:Payables:{provider}"
+    # the batch's advance (lines less their budget expenditure) is read from the lines: its dual basis is off too
+    assert subjects[1:] == [
+        f"{SUBJECT_DUAL_BASIS} transaction {_payment_transaction(scheme, batch)} region {SHANGHAI} "
+        f"{DUAL_BASIS_ACCOUNTS}"
     ]
+
+
+def _payment_transaction(scheme, batch) -> int:  # noqa: F811
+    return scheme.ledger.transaction(("vouchers", f"payment-batch:{batch['id']}"))["id"]
