@@ -165,3 +165,82 @@ def require_book(ledger, principal: Principal, code: str) -> dict:  # noqa: ANN0
 def require_books(ledger, principal: Principal, codes) -> None:  # noqa: ANN001
     for code in sorted(set(codes)):
         require_book(ledger, principal, code)
+
+
+# ----- scope predicates of guidance funds and risk pools -------------------------------------------------
+# A guidance fund belongs to its region; a sub-fund to its guidance fund's region. A fund manager's
+# ``fund:CODE`` scope names a sub-fund it manages, or a guidance fund (and so every sub-fund under it).
+# A risk pool is overseen by the finance office of each level that funds it; a bank sees the pools it has
+# an agreement with, and of those only its own loans, claims and recoveries.
+
+
+def fund_visible(principal: Principal, guidance_code: str, region_code: str, subfund_code: str | None = None) -> bool:
+    if principal.is_admin:
+        return True
+    if principal.role in (Role.FINANCE_OFFICE, Role.AUDITOR):
+        return principal.covers_region(region_code)
+    if principal.role is Role.FUND_MANAGER:
+        managed = set(principal.funds())
+        return guidance_code in managed or (subfund_code is not None and subfund_code in managed)
+    return False
+
+
+def pool_visible(principal: Principal, funder_codes: Iterable[str], bank_codes: Iterable[str]) -> bool:
+    if principal.is_admin:
+        return True
+    if principal.role in (Role.FINANCE_OFFICE, Role.AUDITOR):
+        return any(principal.covers_region(code) for code in funder_codes)
+    if principal.role is Role.BANK:
+        return bool(set(principal.institutions()) & set(bank_codes))
+    return False
+
+
+def bank_record_visible(principal: Principal, bank_code: str, funder_codes: Iterable[str]) -> bool:
+    """A loan, claim or recovery: its bank's own, or in a pool its region funds."""
+    if principal.role is Role.BANK:
+        return bank_code in principal.institutions()
+    return pool_visible(principal, funder_codes, ())
+
+
+# ----- scope predicates over voucher and subsidy objects (issue 12) -----------------------------------
+
+
+def institution_regions(ledger, principal: Principal) -> list[str]:  # noqa: ANN001 - ledger.engine.Ledger
+    """The regions the caller's institutions are registered in."""
+    regions = []
+    for code in principal.institutions():
+        entity = ledger.entity(code)
+        if entity is not None and entity.get("region_code"):
+            regions.append(entity["region_code"])
+    return regions
+
+
+def program_visible(principal: Principal, program_region: str, registered_regions: Iterable[str] = ()) -> bool:
+    """A program (voucher or subsidy) is known to the offices and auditors of its region and to institutions
+    registered inside that region."""
+    return principal.covers_region(program_region) or any(
+        region_covers(program_region, region) for region in registered_regions
+    )
+
+
+def voucher_grant_visible(principal: Principal, grant: dict) -> bool:
+    return principal.covers_region(grant["region_code"]) or grant["enterprise_code"] in principal.institutions()
+
+
+def redemption_visible(principal: Principal, redemption: dict) -> bool:
+    """A cross-region redemption is visible to both regions' offices and auditors, its enterprise and provider."""
+    return (
+        principal.covers_region(redemption["enterprise_region"])
+        or principal.covers_region(redemption["provider_region"])
+        or redemption["enterprise_code"] in principal.institutions()
+        or redemption["provider_code"] in principal.institutions()
+    )
+
+
+def settlement_visible(principal: Principal, settlement: dict) -> bool:
+    return principal.covers_region(settlement["region_low"]) or principal.covers_region(settlement["region_high"])
+
+
+def subsidy_item_visible(principal: Principal, program_region: str, institution: str) -> bool:
+    """An application or grant: the program region's offices and auditors, and the institution itself."""
+    return principal.covers_region(program_region) or institution in principal.institutions()

@@ -134,7 +134,7 @@ class GuidanceFunds:
             return fund_id
 
     def policy(self, guidance_code: str) -> FundPolicy:
-        with self.ledger.engine.connect() as c:
+        with self.ledger.reader.connect() as c:
             return FundPolicy.model_validate_json(
                 fetch_one(c, T_GUIDANCE, "guidance fund", code=guidance_code)["policy_json"]
             )

@@ -196,7 +196,7 @@ class RiskPools:
             return pool_id
 
     def policy(self, pool_code: str) -> PoolPolicy:
-        with self.ledger.engine.connect() as c:
+        with self.ledger.reader.connect() as c:
             return PoolPolicy.model_validate_json(fetch_one(c, T_POOLS, "pool", code=pool_code)["policy_json"])
 
     def contribute(

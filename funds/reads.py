@@ -32,7 +32,7 @@ def _reading(ledger: Ledger, conn: Connection | None):
     if conn is not None:
         yield conn
         return
-    with ledger.engine.connect() as own:
+    with ledger.reader.connect() as own:
         yield own
 
 
