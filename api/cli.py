@@ -174,14 +174,28 @@ def _readable_summary(summary: object) -> str:
     return ", ".join(parts)
 
 
+POST_FILE_HELP = (
+    "JSON file: one request object or a list. Without --atomic each item gets its own result and the good ones "
+    'are posted (items marked "linked": true chain to the next, as in the engine); with --atomic the whole '
+    "file is one linked chain: every item is posted or none."
+)
+
+
 @app.command()
 def post(
-    file: Annotated[Path, typer.Argument(help="JSON file: one request object or a list (a batch).")],
+    file: Annotated[Path, typer.Argument(help=POST_FILE_HELP)],
+    atomic: Annotated[
+        bool, typer.Option("--atomic", help="Post the whole file as one unit: all items or none.")
+    ] = False,
     source: Annotated[str, typer.Option(help="Idempotency namespace of the ids in the file.")] = "cli",
     database_url: DatabaseOption = None,
 ) -> None:
-    """Post transactions (or pending posts, voids, reversals) from a JSON file, as one batch."""
-    from ledger.jsonio import parse_document
+    """Post transactions (or pending posts, voids, reversals) from a JSON file in one database transaction.
+
+    Without --atomic the items have their own results (a refused item does not stop the others); with
+    --atomic the file is one linked chain that succeeds or fails whole. A retried file changes nothing:
+    each id already posted answers "exists"."""
+    from ledger.jsonio import link_all, parse_document
 
     ledger = _ledger(database_url)
 
@@ -193,17 +207,34 @@ def post(
         return parse_document(document, source=source)
 
     requests = _run(load)
+    if atomic:
+        requests = link_all(requests)
+        console.print(f"{file.name}: {len(requests)} items as one atomic unit (all posted or none)")
+    else:
+        console.print(f"{file.name}: {len(requests)} items, each with its own result (--atomic: all or none)")
     results = _run(lambda: ledger.submit(requests))
-    failed = 0
-    for request, result in zip(requests, results):
+    counts = {"posted": 0, "already posted": 0, "refused": 0}
+    for number, (request, result) in enumerate(zip(requests, results), start=1):
+        label = _item_label(number, request.client_id)
         if result.ok:
-            console.print(f"{request.client_id}: {result.code.value} (transaction {result.transaction_id})")
+            counts["already posted" if result.code is ResultCode.EXISTS else "posted"] += 1
+            console.print(f"{label}: {result.code.value} (transaction {result.transaction_id})")
         else:
-            failed += 1
-            errors.print(f"{request.client_id}: {result.code.value}: {result.message}", highlight=False)
+            counts["refused"] += 1
+            errors.print(f"{label}: {result.code.value}: {result.message}")
     seal(ledger.engine)
-    if failed:
+    summary = ", ".join(f"{count} {name}" for name, count in counts.items())
+    if atomic and counts["refused"]:
+        summary += ": nothing was posted, the file is one unit"
+    console.print(summary)
+    if counts["refused"]:
         raise typer.Exit(1)
+
+
+def _item_label(number: int, client_id: str) -> str:
+    """``item 3 (gz-0001)``, or ``item 3 (no id)``: a message never starts with an empty id and a colon."""
+    shown = client_id.strip() if isinstance(client_id, str) else ""
+    return f"item {number} ({shown or 'no id'})"
 
 
 @app.command("import")
@@ -263,11 +294,14 @@ def import_(
             progress.advance(seal_task, sealed)
     console.print(
         f"{report.posted} transactions ({report.postings} postings) posted, {report.skipped} already posted, "
-        f"{report.accounts_created} accounts opened, {report.errors_total} refused"
+        f"{report.accounts_created} accounts opened, {report.refused} transactions refused",
+        markup=False,
     )
     for error in report.errors:
-        errors.print(str(error), highlight=False)
-    if report.errors_total:
+        errors.print(str(error), highlight=False, markup=False)
+    if report.errors_total > len(report.errors):
+        errors.print(f"... {report.errors_total - len(report.errors)} more messages not shown", markup=False)
+    if report.refused:
         raise typer.Exit(1)
 
 
@@ -418,34 +452,59 @@ def verify(database_url: DatabaseOption = None) -> None:
     console.print("every book balances; cached balances equal their postings; every sub-ledger equals its controls")
 
 
+class ExportBasis(StrEnum):
+    financial = "financial"
+    budgetary = "budgetary"
+    memo = "memo"
+
+
 @app.command()
 def export(
     output_format: Annotated[ExportFormat, typer.Option("--format")],
     book: Annotated[str | None, typer.Option(help="Only this book.")] = None,
+    basis: Annotated[
+        ExportBasis | None,
+        typer.Option(help="beancount: which books, one basis per file (default financial; a --book its own)."),
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (stdout if omitted).")] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Export the posted journal as CSV, Parquet, beancount or ledger-cli text."""
+    """Export the posted journal as CSV, Parquet, beancount or ledger-cli text.
+
+    A beancount file holds one basis: the financial books by default, or with --basis budgetary or memo
+    those books in their own file, so no quota or commitment appears as an asset."""
     from ledger import exporters
 
     if output_format is ExportFormat.parquet and output is None:
         fail("usage", "--format parquet needs --output FILE", EXIT_USAGE)
+    if basis is not None and output_format is not ExportFormat.beancount:
+        fail("usage", "--basis applies to --format beancount (the other formats carry every book)", EXIT_USAGE)
     engine = engine_for(database_url)
     if output_format is ExportFormat.parquet:
         count = _run(lambda: exporters.export_parquet(engine, output, book=book))
         errors.print(f"{count} postings written to {output}")
         return
-    writer = {
-        ExportFormat.csv: exporters.export_csv,
-        ExportFormat.beancount: exporters.export_beancount,
-        ExportFormat.ledger: exporters.export_ledger,
-    }[output_format]
+    if output_format is ExportFormat.beancount:
+        chosen = None if basis is None else basis.value
+
+        def writer(engine, stream, book):
+            return exporters.export_beancount(engine, stream, book=book, basis=chosen)
+
+    else:
+        writer = {ExportFormat.csv: exporters.export_csv, ExportFormat.ledger: exporters.export_ledger}[output_format]
     if output is None:
         count = _run(lambda: writer(engine, sys.stdout, book=book))
     else:
-        with output.open("w", encoding="utf-8", newline="") as stream:
-            count = _run(lambda: writer(engine, stream, book=book))
-    errors.print(f"{count} written")
+        output_existed = output.exists()
+        try:
+            with output.open("w", encoding="utf-8", newline="") as stream:
+                count = _run(lambda: writer(engine, stream, book=book))
+        except typer.Exit:
+            if not output_existed:  # a refused export leaves no empty file behind
+                output.unlink(missing_ok=True)
+            raise
+    unit = "postings" if output_format is ExportFormat.csv else "transactions"
+    errors.print(f"{count} {unit} written" + (f" to {output}" if output is not None else ""))
 
 
 books_app = typer.Typer(help="Books: accounting entity x basis.", no_args_is_help=True)

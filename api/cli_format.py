@@ -164,7 +164,7 @@ def print_renderable(console: Console, renderable: Table) -> None:
     """On a terminal, fold text columns to its width; piped, or on a terminal too narrow for the numbers and
     the shortest readable names, print at the table's full width so nothing is cut."""
     if console.is_terminal and _fits(renderable, console.width):
-        console.print(renderable)
+        console.print(renderable, soft_wrap=False)
         return
     wide = Console(file=console.file, width=PIPED_TABLE_WIDTH_MAX, emoji=False, highlight=False, color_system=None)
     width = wide.measure(renderable).maximum

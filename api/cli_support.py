@@ -22,8 +22,10 @@ EXIT_USAGE = 2
 DATABASE_ERROR = "database_error"
 USAGE_ERROR = "usage"
 
-console = Console(emoji=False, highlight=False)
-errors = Console(stderr=True, emoji=False, highlight=False)
+# Message lines are never wrapped (soft_wrap), so a copied line or a grep finds the whole message, nor read as
+# Rich markup ("[bold]" in a name stays as typed); cli_format prints tables unwrapped-off, folding text columns.
+console = Console(emoji=False, highlight=False, markup=False, soft_wrap=True)
+errors = Console(stderr=True, emoji=False, highlight=False, markup=False, soft_wrap=True)
 
 DatabaseOption = Annotated[
     str | None,

@@ -285,7 +285,7 @@ def check_balanced(postings: tuple[Posting, ...] | list[Posting]) -> None:
         if total != 0:
             raise LedgerError(
                 ResultCode.ENTRY_MUST_BALANCE,
-                f"postings in book {book!r} ({currency}) are off by {format_fen(total, currency)}"
+                f"postings in book {book!r} are off by {format_fen(total, currency)} {currency}"
                 " (debits must equal credits per book and currency)",
                 book=book,
                 currency=currency,

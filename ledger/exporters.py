@@ -4,6 +4,11 @@ What is exported: every posting of a posted (non-pending) transaction. Pending t
 amounts but are not entries yet; a void has no postings; a post of a pending transaction and a reversal
 (红字冲销) are ordinary posted transactions and are exported with their own dates.
 
+A beancount file holds one basis (``--basis financial``, the default, or ``budgetary`` or ``memo``): the
+budgetary and memo books keep their own root names (``BudgetRevenue``, ``MemoDebit``, ...) in their own
+files, so a quota or a commitment never appears as an asset. Account names start with the book's code as
+readable components (``Assets:Gz-finance:Bank``); a transaction without a memo is narrated by its kind and key.
+
 With ``book``, only that book's postings are exported. A transaction posting to several books is then
 exported in part, but the part still balances: the engine refuses any transaction that does not balance
 per book and per currency.
@@ -58,6 +63,7 @@ Destination = str | os.PathLike | IO[str] | IO[bytes]
 
 class ExportCode(StrEnum):
     EXPORT_ACCOUNT_NAMES_MUST_BE_DISTINCT = "export_account_names_must_be_distinct"
+    EXPORT_BASIS_MISMATCH = "export_basis_mismatch"
     PAGE_SIZE_INVALID = "page_size_invalid"
 
 
@@ -72,6 +78,7 @@ class ExportAccount:
     type: str
     normal_side: str
     currency: str
+    basis: str = "financial"  # its book's basis: financial | budgetary | memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,7 @@ def account_directory(conn: Connection, book_id: int | None = None) -> dict[int,
         T_ACCOUNTS.c.type,
         T_ACCOUNTS.c.normal_side,
         T_ACCOUNTS.c.currency,
+        T_BOOKS.c.basis,
     ).join(T_BOOKS, T_BOOKS.c.id == T_ACCOUNTS.c.book_id)
     if book_id is not None:
         query = query.where(T_ACCOUNTS.c.book_id == book_id)
@@ -147,6 +155,8 @@ class JournalScope:
     conn: Connection
     book_id: int | None
     accounts: dict[int, ExportAccount]
+    basis: str = "financial"  # the beancount file's basis (its root names)
+    book_ids: tuple[int, ...] | None = None  # the books of that basis, when no single book is chosen
 
 
 @contextmanager
@@ -168,6 +178,7 @@ def posted_postings(
     accounts: dict[int, ExportAccount],
     *,
     book_id: int | None = None,
+    book_ids: tuple[int, ...] | None = None,
     date_order: bool = False,
     page_rows: int = EXPORT_PAGE_ROWS,
 ) -> Iterator[JournalPosting]:
@@ -203,6 +214,8 @@ def posted_postings(
     )
     if book_id is not None:
         query = query.where(T_POSTINGS.c.book_id == book_id)
+    elif book_ids is not None:
+        query = query.where(T_POSTINGS.c.book_id.in_(book_ids))
     last: tuple | None = None
     while True:
         page_query = query
@@ -389,19 +402,32 @@ def export_parquet(
 
 # ----- account names for beancount and ledger-cli --------------------------------------------------
 
-# Our type -> (beancount root, marker component kept after the book so the original type stays visible).
-BEANCOUNT_ROOTS: dict[str, tuple[str, str | None]] = {
-    "Assets": ("Assets", None),
-    "Liabilities": ("Liabilities", None),
-    "NetAssets": ("Equity", None),
-    "Revenue": ("Income", None),
-    "Expenses": ("Expenses", None),
-    "BudgetRevenue": ("Income", "BudgetRevenue"),
-    "BudgetExpenditure": ("Expenses", "BudgetExpenditure"),
-    "BudgetBalance": ("Equity", "BudgetBalance"),
+# Our type -> its root in beancount and ledger-cli names. The budgetary and memo types keep their own names
+# as roots: a beancount file of one basis renames the five roots it needs (``BEANCOUNT_ROOT_OPTIONS``), so a
+# quota or a commitment is never exported as an asset, nor a budget revenue as income of the entity.
+EXPORT_ROOTS: dict[str, str] = {
+    "Assets": "Assets",
+    "Liabilities": "Liabilities",
+    "NetAssets": "Equity",
+    "Revenue": "Income",
+    "Expenses": "Expenses",
+    "BudgetRevenue": "BudgetRevenue",
+    "BudgetExpenditure": "BudgetExpenditure",
+    "BudgetBalance": "BudgetBalance",
 }
-# Memo accounts go under the root that matches their declared normal side.
-MEMO_ROOTS = {"debit": "Assets", "credit": "Liabilities"}
+# Memo accounts go under the root named for their declared normal side.
+MEMO_ROOTS = {"debit": "MemoDebit", "credit": "MemoCredit"}
+BASES = ("financial", "budgetary", "memo")
+# Per basis, beancount's root options (name_assets, ...) naming our roots; the financial file keeps the defaults.
+BEANCOUNT_ROOT_OPTIONS: dict[str, dict[str, str]] = {
+    "financial": {},
+    "budgetary": {
+        "name_income": "BudgetRevenue",
+        "name_expenses": "BudgetExpenditure",
+        "name_equity": "BudgetBalance",
+    },
+    "memo": {"name_assets": MEMO_ROOTS["debit"], "name_liabilities": MEMO_ROOTS["credit"]},
+}
 _ASCII_NAME_CHARACTER = re.compile(r"[A-Za-z0-9\-]")
 _ASCII_NAME_START = re.compile(r"[A-Z0-9]")
 
@@ -441,17 +467,18 @@ def name_component(text: str) -> str:
     return replaced
 
 
+def book_components(book: str) -> list[str]:
+    """The book's code as readable name components: ``gf:gz-tt-gf`` -> ``Gf:Gz-tt-gf`` (its ":" levels kept
+    as levels, not mangled into one slug), ``440100-finance`` -> ``440100-finance``."""
+    return [name_component(part) for part in book.split(":")]
+
+
 def beancount_account_name(account: ExportAccount) -> str:
-    """``<Root>:<Book>[:<Type>]:<rest of path>``, e.g. ``Assets:GZ-Finance:Bank`` or
-    ``Income:Gz-budget:BudgetRevenue:Central``. The book component keeps books apart."""
+    """``<Root>:<Book>:<rest of path>``, e.g. ``Assets:Gz-finance:Bank``, ``BudgetRevenue:Gz-budget:Central``
+    or ``MemoDebit:Vouchers-310000-memo:Quota:...``. The book components keep books apart."""
     segments = account.path.split(":")
-    if account.type == "Memo":
-        root, marker = MEMO_ROOTS[account.normal_side], "Memo"
-    else:
-        root, marker = BEANCOUNT_ROOTS[account.type]
-    components = [root, name_component(account.book)]
-    if marker is not None:
-        components.append(marker)
+    root = MEMO_ROOTS[account.normal_side] if account.type == "Memo" else EXPORT_ROOTS[account.type]
+    components = [root, *book_components(account.book)]
     components.extend(name_component(segment) for segment in segments[1:])
     return ":".join(components)
 
@@ -500,29 +527,69 @@ def _beancount_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def narration(posting: JournalPosting) -> str:
+    """The transaction's memo; without one, what it is: its kind and its key (``import api:t-7``)."""
+    return posting.memo if posting.memo.strip() else f"{posting.kind} {posting.tx_id}"
+
+
 def export_beancount(
-    engine: Engine, out: Destination, *, book: str | None = None, page_rows: int = EXPORT_PAGE_ROWS
+    engine: Engine,
+    out: Destination,
+    *,
+    book: str | None = None,
+    basis: str | None = None,
+    page_rows: int = EXPORT_PAGE_ROWS,
 ) -> int:
-    """A beancount v3 file: options, an ``open`` per account used (dated at its first posting), then the
-    posted transactions in date order with ``txn_id`` metadata. Returns the transactions written."""
-    with journal_scope(engine, book) as scope:
+    """A beancount v3 file of one basis: options (the roots of that basis), an ``open`` per account used
+    (dated at its first posting), then the posted transactions in date order with ``txn_id`` metadata.
+
+    ``basis`` (default ``financial``) chooses the books: the financial books' accounting, or the budgetary
+    or memo books in their own file, so a quota or commitment never shows as an asset. With ``book``, that
+    book alone, in its own basis (another ``basis`` is refused). Returns the transactions written."""
+    with read_snapshot(engine) as conn:
+        scope = _basis_scope(conn, book, basis)
         names = _account_names(scope.accounts)  # a name clash is refused before the output is opened
         with _text_sink(out) as sink:
             return _write_beancount(scope, names, sink, page_rows)
+
+
+def _basis_scope(conn: Connection, book: str | None, basis: str | None) -> JournalScope:
+    if basis is not None and basis not in BASES:
+        raise LedgerError(ResultCode.BOOK_BASIS_INVALID, f"basis {basis!r}: choose one of {', '.join(BASES)}")
+    if book is not None:
+        book_id = book_id_of(conn, book)
+        accounts = account_directory(conn, book_id)
+        book_basis = conn.execute(select(T_BOOKS.c.basis).where(T_BOOKS.c.id == book_id)).scalar_one()
+        if basis is not None and basis != book_basis:
+            raise LedgerError(
+                ExportCode.EXPORT_BASIS_MISMATCH, f"book {book!r} is {book_basis}, not {basis}: omit --basis"
+            )
+        return JournalScope(conn, book_id, accounts, book_basis)
+    basis = basis or "financial"
+    book_ids = tuple(
+        conn.execute(select(T_BOOKS.c.id).where(T_BOOKS.c.basis == basis).order_by(T_BOOKS.c.id)).scalars()
+    )
+    accounts = {key: account for key, account in account_directory(conn).items() if account.basis == basis}
+    return JournalScope(conn, None, accounts, basis, book_ids)
 
 
 def _write_beancount(scope: JournalScope, names: dict[int, str], sink: IO[str], page_rows: int) -> int:
     written = 0
     accounts = scope.accounts
     sink.write(f"option {_beancount_string('operating_currency')} {_beancount_string(DEFAULT_CURRENCY)}\n")
-    sink.write("; fundledger export: posted transactions only; amounts debit-positive\n\n")
+    for option, root in BEANCOUNT_ROOT_OPTIONS[scope.basis].items():
+        sink.write(f"option {_beancount_string(option)} {_beancount_string(root)}\n")
+    sink.write(f"; fundledger export of the {scope.basis} books: posted transactions only; amounts debit-positive\n\n")
     first_use = _first_use_dates(scope.conn, scope.book_id)
-    for first, name, account_id in sorted((first, names[id_], id_) for id_, first in first_use.items()):
+    used = sorted((first, names[id_], id_) for id_, first in first_use.items() if id_ in accounts)
+    for first, name, account_id in used:
         sink.write(f"{first.isoformat()} open {name} {accounts[account_id].currency}\n")
-    postings = posted_postings(scope.conn, accounts, book_id=scope.book_id, date_order=True, page_rows=page_rows)
+    postings = posted_postings(
+        scope.conn, accounts, book_id=scope.book_id, book_ids=scope.book_ids, date_order=True, page_rows=page_rows
+    )
     for legs in _transactions(postings):
         head = legs[0]
-        sink.write(f"\n{head.effective_date.isoformat()} * {_beancount_string(head.memo)}\n")
+        sink.write(f"\n{head.effective_date.isoformat()} * {_beancount_string(narration(head))}\n")
         sink.write(f"  txn_id: {_beancount_string(head.tx_id)}\n")
         sink.write(f"  kind: {_beancount_string(head.kind)}\n")
         for leg in legs:
@@ -556,7 +623,7 @@ def _write_ledger(scope: JournalScope, names: dict[int, str], sink: IO[str], pag
     postings = posted_postings(scope.conn, scope.accounts, book_id=scope.book_id, date_order=True, page_rows=page_rows)
     for legs in _transactions(postings):
         head = legs[0]
-        payee = _WHITESPACE_RUN.sub(" ", head.memo).strip()
+        payee = _WHITESPACE_RUN.sub(" ", narration(head)).strip()
         header = f"{head.effective_date.strftime('%Y/%m/%d')} * ({head.transaction_id}) {payee}".rstrip()
         sink.write(f"\n{header}\n    ; txn_id: {_WHITESPACE_RUN.sub(' ', head.tx_id)}\n")
         for leg in legs:

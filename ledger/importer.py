@@ -28,7 +28,7 @@ from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, T_TRANSACTIONS, Ledger, u
 from ledger.entries import CLIENT_ID_MAX_LENGTH, MEMO_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
 from ledger.gc_pause import cyclic_gc_paused
-from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, to_fen
+from ledger.money import BIGINT_MAX, CURRENCY_PLACES, DEFAULT_CURRENCY, format_fen, to_fen
 from ledger.store import DriverStatements, chunks
 
 # Larger chunks commit less often: each commit rewrites the index pages its chunk touched, nearly the
@@ -71,21 +71,32 @@ class ImportError_:
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line} (tx {self.tx_id}): {self.code}: {self.message}"
+        # A row whose tx_id is empty names only its line: "line 6: id_must_not_be_empty: ...".
+        transaction = f" (tx {self.tx_id})" if self.tx_id else ""
+        return f"line {self.line}{transaction}: {self.code}: {self.message}"
 
 
 @dataclass
 class ImportReport:
+    """What an import did. ``refused`` counts transactions (a transaction with three bad rows is one refusal);
+    ``errors_total`` counts the messages, one per bad row or refused transaction, of which ``errors`` keeps
+    the first ``IMPORT_ERRORS_MAX``."""
+
     source: str
     posted: int = 0
     skipped: int = 0
     postings: int = 0
     accounts_created: int = 0
+    refused: int = 0
     errors: list[ImportError_] = field(default_factory=list)
     errors_total: int = 0
 
-    def add_error(self, error: ImportError_) -> None:
+    def add_error(self, error: ImportError_, *, refuses_transaction: bool = True) -> None:
+        """Record one message; ``refuses_transaction`` is False for a further bad row of a transaction
+        already refused, so it is not counted twice."""
         self.errors_total += 1
+        if refuses_transaction:
+            self.refused += 1
         if len(self.errors) < IMPORT_ERRORS_MAX:
             self.errors.append(error)
 
@@ -160,10 +171,7 @@ def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
             date_text = record[i_date].strip()
             effective_date = dates.get(date_text)
             if effective_date is None:
-                try:
-                    effective_date = date.fromisoformat(date_text)
-                except ValueError:
-                    raise LedgerError(ResultCode.DATE_INVALID, f"date {date_text!r} is not YYYY-MM-DD") from None
+                effective_date = _row_date(date_text)
                 dates[date_text] = effective_date
             currency = record[i_currency].strip() if i_currency is not None and record[i_currency].strip() else "CNY"
             if currency not in CURRENCY_PLACES:
@@ -174,7 +182,10 @@ def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
             account = record[i_account].strip()
             row = _Row(line, account, amount_fen, currency)
         except LedgerError as error:
-            report.add_error(ImportError_(line, tx_id, error.code.value, error.message))
+            # A transaction is refused once, however many of its rows are bad; each bad row is still named.
+            report.add_error(
+                ImportError_(line, tx_id, error.code.value, error.message), refuses_transaction=not current_bad
+            )
             if current is None:
                 current = _Tx(tx_id, line, date.min, "", [])
             current_bad = True
@@ -204,6 +215,21 @@ def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
         yield current
 
 
+# The only date form a row may carry; date.fromisoformat alone would also take "20260105" or "2026-W02-1".
+ROW_DATE_LENGTH = len("YYYY-MM-DD")
+
+
+def _row_date(text_value: str) -> date:
+    """A row's date, YYYY-MM-DD; the refusal quotes what was read (the line is named by the caller)."""
+    shown = text_value if len(text_value) <= ROW_DATE_LENGTH * 2 else text_value[: ROW_DATE_LENGTH * 2] + "..."
+    if len(text_value) == ROW_DATE_LENGTH and text_value[4] == "-" and text_value[7] == "-":
+        try:
+            return date.fromisoformat(text_value)
+        except ValueError:
+            raise LedgerError(ResultCode.DATE_INVALID, f"date {shown!r} is not a calendar date") from None
+    raise LedgerError(ResultCode.DATE_INVALID, f"date {shown!r} is not YYYY-MM-DD")
+
+
 def _check_transaction(tx: _Tx) -> None:
     if len(tx.rows) < 2:
         raise LedgerError(ResultCode.ENTRY_MUST_HAVE_TWO_POSTINGS, f"needs at least 2 postings, got {len(tx.rows)}")
@@ -219,7 +245,12 @@ def _check_transaction(tx: _Tx) -> None:
         totals[row.currency] = totals.get(row.currency, 0) + row.amount_fen
     for currency, total in totals.items():
         if total:
-            raise LedgerError(ResultCode.ENTRY_MUST_BALANCE, f"postings in {currency} are off by {total} minor units")
+            raise LedgerError(
+                ResultCode.ENTRY_MUST_BALANCE,
+                f"postings in {currency} are off by {format_fen(total, currency)} {currency} "
+                "(debits, positive, must equal credits, negative)",
+                difference=format_fen(total, currency),
+            )
 
 
 @dataclass(slots=True)

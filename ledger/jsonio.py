@@ -13,6 +13,7 @@ Other request types: {"type": "post_pending", "id": ..., "pending": <id or "sour
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -246,3 +247,10 @@ def parse_document(document: Any, *, source: str) -> list[Request]:
         except LedgerError as error:
             requests.append(_malformed(item, error, source))
     return requests
+
+
+def link_all(requests: list[Request]) -> list[Request]:
+    """The whole document as one linked chain (``post --atomic``): every request but the last is ``linked``,
+    so the engine posts all of them or none, whatever ``linked`` flags the file carried."""
+    last = len(requests) - 1
+    return [replace(request, linked=index < last) for index, request in enumerate(requests)]

@@ -253,14 +253,19 @@ def reconcile(engine: Engine) -> list[Finding]:
                         f"{book_code}/{path}",
                         expected,
                         actual,
-                        f"{name} is {actual} fen but its postings sum to {expected} fen",
+                        f"{name} is {format_fen(actual, currency)} {currency} but its postings sum to "
+                        f"{format_fen(expected, currency)} {currency}",
                     )
                 )
     for (book_code, currency), total in sorted(book_totals.items()):
         if total != 0:
             findings.append(
                 Finding(
-                    "book_does_not_balance", book_code, 0, total, f"book {book_code} ({currency}) is off by {total} fen"
+                    "book_does_not_balance",
+                    book_code,
+                    0,
+                    total,
+                    f"book {book_code} is off by {format_fen(total, currency)} {currency}",
                 )
             )
     return findings

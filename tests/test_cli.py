@@ -40,9 +40,9 @@ def test_post_balance_trial_balance_and_verify(cli, tmp_path):
     path.write_text(json.dumps(request))
     result = cli("post", str(path))
     assert result.exit_code == 0, result.output
-    assert "a1: ok" in result.output
+    assert "item 1 (a1): ok" in result.output
     again = cli("post", str(path))
-    assert again.exit_code == 0 and "a1: exists" in again.output
+    assert again.exit_code == 0 and "item 1 (a1): exists" in again.output
     balance = cli("balance", "Assets:Bank")
     assert "1000.00 CNY" in balance.output
     assert "0.00 CNY" in cli("balance", "Assets:Bank", "--as-of", "2026-01-04").output
@@ -134,6 +134,8 @@ def test_verify_fails_when_a_book_does_not_balance(cli, engine):
     result = cli("verify")
     assert result.exit_code == 1
     assert "cached_balance_differs" in result.output
+    assert "debits_posted is 0.05 CNY but its postings sum to 0.00 CNY" in result.output
+    assert " fen" not in result.output
 
 
 def test_demo_loads_and_is_idempotent(cli):

@@ -7,9 +7,11 @@ import io
 import re
 import shutil
 import subprocess
+import sys
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -137,6 +139,9 @@ def export_account(ledger, book: str, path: str) -> ExportAccount:
     return ExportAccount(info.id, info.book, info.path, info.type, info.normal_side, info.currency)
 
 
+BEAN_CHECK = Path(sys.executable).parent / "bean-check"
+
+
 # ----- CSV -----------------------------------------------------------------------------------------
 
 
@@ -251,26 +256,98 @@ def _beancount_totals(entries) -> dict[tuple[str, str], Decimal]:
     return totals
 
 
-def test_beancount_export_loads_without_errors_and_balances_equal_ours(ledger):
+BOOK_BASES = {GZ: "financial", BUDGET: "budgetary", QUOTA: "memo"}
+
+
+@pytest.mark.parametrize("basis", ["financial", "budgetary", "memo"])
+def test_beancount_export_of_each_basis_loads_and_its_balances_equal_ours(ledger, basis):
     build_journal(ledger)
     out = io.StringIO()
-    written = export_beancount(ledger.engine, out)
+    written = export_beancount(ledger.engine, out, basis=basis)
     entries, errors, options = loader.load_string(out.getvalue())
     assert errors == []
     assert options["operating_currency"] == ["CNY"]
+    books = [book for book, book_basis in BOOK_BASES.items() if book_basis == basis]
+    expected_keys = set().union(*(posted_transaction_keys(ledger.engine, book) for book in books))
     transactions = [entry for entry in entries if isinstance(entry, data.Transaction)]
-    assert written == len(transactions) == len(posted_transaction_keys(ledger.engine))
-    assert {entry.meta["txn_id"] for entry in transactions} == posted_transaction_keys(ledger.engine)
-    grant = next(entry for entry in transactions if entry.meta["txn_id"] == "api:t-grant")
-    assert grant.narration == GRANT_MEMO
+    assert written == len(transactions) == len(expected_keys)
+    assert {entry.meta["txn_id"] for entry in transactions} == expected_keys
     totals = _beancount_totals(entries)
     ours = set()
     for book, path, _options in ACCOUNTS:
+        if BOOK_BASES[book] != basis:
+            continue
         info = ledger.account(book, path)
         name = beancount_account_name(export_account(ledger, book, path))
         ours.add(name)
         assert totals[(name, info.currency)] == Decimal(format_fen(info.balance_fen, info.currency)), name
     assert {account for account, _currency in totals} <= ours
+
+
+def test_the_financial_beancount_file_keeps_memos_and_the_budgetary_and_memo_files_no_asset_or_income(ledger):
+    build_journal(ledger)
+    files = {}
+    for basis in ("financial", "budgetary", "memo"):
+        out = io.StringIO()
+        export_beancount(ledger.engine, out, basis=basis)
+        files[basis] = out.getvalue()
+    entries, _errors, _options = loader.load_string(files["financial"])
+    grant = next(e for e in entries if isinstance(e, data.Transaction) and e.meta["txn_id"] == "api:t-grant")
+    assert grant.narration == GRANT_MEMO
+    roots = {
+        basis: {line.split()[2].split(":")[0] for line in text.splitlines() if " open " in line}
+        for basis, text in files.items()
+    }
+    assert roots["financial"] == {"Assets", "Liabilities", "Equity", "Income", "Expenses"}
+    assert roots["budgetary"] == {"BudgetRevenue", "BudgetExpenditure", "BudgetBalance"}
+    assert roots["memo"] == {"MemoDebit", "MemoCredit"}
+
+
+def test_a_transaction_without_a_memo_is_narrated_by_its_kind_and_key(ledger):
+    build_journal(ledger)
+    out = io.StringIO()
+    export_beancount(ledger.engine, out)
+    entries, errors, _options = loader.load_string(out.getvalue())
+    assert errors == []
+    petty = next(e for e in entries if isinstance(e, data.Transaction) and e.meta["txn_id"] == "api:t-petty")
+    assert petty.narration == "general api:t-petty"
+    assert all(entry.narration for entry in entries if isinstance(entry, data.Transaction))
+
+
+def test_a_book_code_with_levels_is_a_readable_prefix(ledger):
+    ledger.create_book("sf:gz-seed-1", "Seed sub-fund", "financial")
+    ledger.create_account("sf:gz-seed-1", "Assets:Bank")
+    ledger.create_account("sf:gz-seed-1", "NetAssets:PaidIn:LP-A")
+    ledger.post(
+        TransactionRequest(
+            "paid-in",
+            posting_specs("sf:gz-seed-1", [("Assets:Bank", "10.00"), ("NetAssets:PaidIn:LP-A", "-10.00")]),
+            date(2026, 1, 5),
+        )
+    )
+    assert beancount_account_name(export_account(ledger, "sf:gz-seed-1", "Assets:Bank")) == "Assets:Sf:Gz-seed-1:Bank"
+    out = io.StringIO()
+    export_beancount(ledger.engine, out)
+    assert "open Equity:Sf:Gz-seed-1:PaidIn:LP-A CNY" in out.getvalue()
+
+
+def test_a_book_exported_with_another_basis_is_refused_and_writes_nothing(ledger):
+    build_chart(ledger)
+    out = io.StringIO()
+    with pytest.raises(LedgerError) as error:
+        export_beancount(ledger.engine, out, book=QUOTA, basis="financial")
+    assert error.value.code == ExportCode.EXPORT_BASIS_MISMATCH and out.getvalue() == ""
+
+
+@pytest.mark.skipif(shutil.which("bean-check") is None and not BEAN_CHECK.exists(), reason="bean-check not installed")
+@pytest.mark.parametrize("basis", ["financial", "budgetary", "memo"])
+def test_each_basis_file_passes_bean_check(ledger, tmp_path, basis):
+    build_journal(ledger)
+    path = tmp_path / f"{basis}.beancount"
+    export_beancount(ledger.engine, path, basis=basis)
+    command = str(BEAN_CHECK) if BEAN_CHECK.exists() else "bean-check"
+    result = subprocess.run([command, str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_beancount_names_map_types_to_roots_and_keep_books_apart(ledger):
@@ -284,14 +361,16 @@ def test_beancount_names_map_types_to_roots_and_keep_books_apart(ledger):
     )
     budget = name_component(BUDGET)
     assert beancount_account_name(export_account(ledger, BUDGET, "BudgetRevenue:Central")) == (
-        f"Income:{budget}:BudgetRevenue:Central"
+        f"BudgetRevenue:{budget}:Central"
     )
-    assert beancount_account_name(export_account(ledger, BUDGET, "BudgetBalance:Funds")).startswith("Equity:")
-    assert beancount_account_name(export_account(ledger, BUDGET, "BudgetExpenditure:Subsidies")).startswith("Expenses:")
+    assert beancount_account_name(export_account(ledger, BUDGET, "BudgetBalance:Funds")).startswith("BudgetBalance:")
+    assert beancount_account_name(export_account(ledger, BUDGET, "BudgetExpenditure:Subsidies")).startswith(
+        "BudgetExpenditure:"
+    )
     assert (
-        beancount_account_name(export_account(ledger, QUOTA, "Memo:Quota:Granted")) == "Assets:Quota:Memo:Quota:Granted"
+        beancount_account_name(export_account(ledger, QUOTA, "Memo:Quota:Granted")) == "MemoDebit:Quota:Quota:Granted"
     )
-    assert beancount_account_name(export_account(ledger, QUOTA, "Memo:Quota:Available")).startswith("Liabilities:")
+    assert beancount_account_name(export_account(ledger, QUOTA, "Memo:Quota:Available")).startswith("MemoCredit:")
 
 
 def test_beancount_export_of_one_book_loads_and_holds_only_that_book(ledger):
