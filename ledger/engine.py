@@ -15,9 +15,6 @@ How a submission runs (``Ledger.submit``):
 from __future__ import annotations
 
 import json
-import os
-import threading
-import weakref
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -49,6 +46,7 @@ from ledger.entries import (
 )
 from ledger.errors import LedgerError, ResultCode
 from ledger.gc_pause import cyclic_gc_paused
+from ledger.group_commit import GROUP_ITEM_MAX_REQUESTS, GroupCommitter, OwnConnections
 from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_decimal, to_fen
 from ledger.numbers import SHANGHAI, parse_period, period_of
 from ledger.store import DriverStatements, chunks
@@ -220,6 +218,8 @@ class Ledger:
         # An in-memory SQLite database lives in one connection: a second one would be another database.
         in_memory = not self.postgres and engine.url.database in (None, "", ":memory:")
         self._own_connections = None if in_memory else OwnConnections(engine)
+        # Posts without a unit of work of their own share commits with concurrent ones (ledger.group_commit).
+        self.group = None if in_memory else GroupCommitter(self._commit_group, self._commit_alone)
         self.clock = clock
 
     def close(self) -> None:
@@ -398,51 +398,88 @@ class Ledger:
     # ----- posting -----------------------------------------------------------------------------------
 
     def post(self, request: Request, *, conn: Connection | None = None) -> EventResult:
-        """Submit one request; raise ``LedgerError`` with its code if refused."""
-        if (
-            conn is None
-            and self._own_connections is not None
-            and isinstance(request, TransactionRequest)
-            and not request.linked
-        ):
-            result = self._post_on_own_connection(request)
-            if result is not None:
-                return result.raise_for_error()
+        """Submit one request; raise ``LedgerError`` with its code if refused. Without ``conn`` it is committed
+        durably before this returns, in a commit it may share with concurrent posts (group commit)."""
+        if conn is None and self.group is not None:
+            return self.group.submit([request])[0].raise_for_error()
         return self.submit([request], conn=conn)[0].raise_for_error()
 
+    def submit(self, requests: Sequence[Request], *, conn: Connection | None = None) -> list[EventResult]:
+        """Submit a batch in one database transaction; each request gets its own result code.
+
+        Requests marked ``linked`` chain to the next one: the chain succeeds or fails as a whole. A small
+        batch without ``conn`` may share its commit with concurrent callers; its chains stay its own."""
+        if len(requests) > BATCH_REQUESTS_MAX:
+            raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"a batch may hold at most {BATCH_REQUESTS_MAX} requests")
+        if conn is None and self.group is not None and 0 < len(requests) <= GROUP_ITEM_MAX_REQUESTS:
+            return self.group.submit(list(requests))
+        with cyclic_gc_paused() if len(requests) >= GC_PAUSE_MIN_REQUESTS else nullcontext():
+            return self._run_submission(requests, conn)
+
+    def _commit_alone(self, requests: Sequence[Request]) -> list[EventResult]:
+        """One caller's requests in a unit of their own: the path of a batch that failed as a whole."""
+        if len(requests) == 1 and isinstance(requests[0], TransactionRequest) and not requests[0].linked:
+            result = self._post_on_own_connection(requests[0])
+            if result is not None:
+                return [result]
+        return self._run_submission(requests, None)
+
+    def _commit_group(self, groups: list[Sequence[Request]]) -> list[list[EventResult]]:
+        """Several callers' requests in one database transaction, applied in order, one result each, each
+        caller's linked chains closed at the end of its own requests; raises having committed nothing."""
+        requests = [request for group in groups for request in group]
+        ends, offset = [], 0
+        for group in groups:
+            offset += len(group)
+            ends.append(offset)
+        if all(isinstance(request, TransactionRequest) for request in requests):
+            results = self._run_on_own_connection(requests, set(index - 1 for index in ends))
+        else:
+            with self.engine.begin() as own:
+                results = _Submission(self, own, requests, segment_ends={index - 1 for index in ends}).run()
+        split, start = [], 0
+        for end in ends:
+            part = results[start:end]
+            for result in part:
+                result.index -= start
+            split.append(part)
+            start = end
+        return split
+
     def _post_on_own_connection(self, request: TransactionRequest) -> EventResult | None:
-        """The API's path: one transaction request, its own unit of work, on this thread's own driver
-        connection (``OwnConnections``) instead of a pooled SQLAlchemy one. The same ``_Submission`` runs;
-        only the pool checkout (a liveness ping on PostgreSQL), its reset and SQLAlchemy's transaction
-        bookkeeping are skipped. None after any database error (rolled back): ``submit`` then runs the
-        request on a pooled connection, retrying a key taken concurrently and reporting what persists."""
+        """One transaction request alone on this thread's own driver connection. None after any database
+        error (rolled back): ``submit`` then runs the request on a pooled connection, retrying a key taken
+        concurrently and reporting what persists."""
+        try:
+            return self._run_on_own_connection([request], {0})[0]
+        except LedgerError:
+            raise
+        except Exception:  # noqa: BLE001 - a driver error, or a period closed meanwhile: the pooled path reruns it
+            return None
+
+    def _run_on_own_connection(self, requests: list[TransactionRequest], segment_ends: set[int]) -> list[EventResult]:
+        """Transaction requests in their own unit of work on this thread's own driver connection
+        (``OwnConnections``) instead of a pooled SQLAlchemy one. The same ``_Submission`` runs; only the pool
+        checkout (a liveness ping on PostgreSQL), its reset and SQLAlchemy's transaction bookkeeping are
+        skipped. Any error is raised with the unit rolled back (a broken connection is dropped)."""
         driver = self._own_connections.get()
         try:
             db = DriverStatements(None, driver_connection=driver, postgres=self.postgres)
             if not self.postgres:
                 db.cursor.execute("BEGIN IMMEDIATE")  # psycopg opens its transaction by itself
-            result = _Submission(self, None, [request], db=db, guard_closed_periods=self.postgres).run()[0]
+            submission = _Submission(
+                self, None, requests, db=db, guard_closed_periods=self.postgres, segment_ends=segment_ends
+            )
+            results = submission.run()
             driver.commit()
-            return result
-        except LedgerError:
-            driver.rollback()
-            raise
-        except PeriodClosedMeanwhile:
+            return results
+        except (LedgerError, PeriodClosedMeanwhile):
             # The pooled path reads the closed periods under the locks and refuses with period_closed.
             driver.rollback()
-            return None
-        except Exception:  # noqa: BLE001 - a driver error: the pooled path reruns it and reports what persists
+            raise
+        except Exception:
             self._own_connections.discard(driver)
-            return None
-
-    def submit(self, requests: Sequence[Request], *, conn: Connection | None = None) -> list[EventResult]:
-        """Submit a batch in one database transaction; each request gets its own result code.
-
-        Requests marked ``linked`` chain to the next one: the chain succeeds or fails as a whole."""
-        if len(requests) > BATCH_REQUESTS_MAX:
-            raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"a batch may hold at most {BATCH_REQUESTS_MAX} requests")
-        with cyclic_gc_paused() if len(requests) >= GC_PAUSE_MIN_REQUESTS else nullcontext():
-            return self._run_submission(requests, conn)
+            raise
 
     def _run_submission(self, requests: Sequence[Request], conn: Connection | None) -> list[EventResult]:
         if conn is not None:
@@ -628,8 +665,12 @@ class _Submission:
         now: datetime | None = None,
         db: DriverStatements | None = None,
         guard_closed_periods: bool = False,
+        segment_ends: set[int] | None = None,
     ) -> None:
         self.ledger = ledger
+        # Group commit joins several callers' requests: a linked chain never runs past the last request of
+        # its caller's segment (the index of each segment's last request; the batch's last one by default).
+        self.segment_ends = segment_ends or {len(requests) - 1}
         # PostgreSQL's own-connection path reads the closed periods before locking and lets the write
         # statement re-check them once the locks are held (``DriverStatements.write_unit``): one round
         # trip less than reading them after the lock, which every other path does.
@@ -860,22 +901,22 @@ class _Submission:
                     chain_failed = self.results[index]
             elif chain_start is not None:
                 chain_failed = self.results[index]
-            if chain_start is not None and not request.linked:
-                if chain_failed is not None:
-                    self._undo_chain(chain_start, index, chain_snapshot, chain_planned, chain_keys, chain_resolved)
-                chain_start = None
-        if chain_start is not None:
-            # The last request still says "linked": the chain is open-ended, which is an error for all of it.
-            if chain_failed is None:
-                chain_failed = EventResult(len(self.requests) - 1, ResultCode.LINKED_EVENT_FAILED)
-                self.results[-1] = EventResult(
-                    len(self.requests) - 1,
-                    ResultCode.LINKED_EVENT_FAILED,
-                    message="the last request of a batch must not be linked (the chain is never closed)",
-                )
-            self._undo_chain(
-                chain_start, len(self.requests) - 1, chain_snapshot, chain_planned, chain_keys, chain_resolved
-            )
+            if chain_start is None:
+                continue
+            if request.linked and index in self.segment_ends:
+                # The segment's last request still says "linked": the chain is never closed, which is an
+                # error for all of it.
+                if chain_failed is None:
+                    chain_failed = self.results[index] = EventResult(
+                        index,
+                        ResultCode.LINKED_EVENT_FAILED,
+                        message="the last request of a batch must not be linked (the chain is never closed)",
+                    )
+            elif request.linked:
+                continue
+            if chain_failed is not None:
+                self._undo_chain(chain_start, index, chain_snapshot, chain_planned, chain_keys, chain_resolved)
+            chain_start = None
 
     def _undo_chain(self, start, end, snapshot, planned_count, keys, resolved) -> None:
         for account_id, values in snapshot.items():
@@ -1304,60 +1345,6 @@ class _Submission:
         )
         if closed_meanwhile:
             raise PeriodClosedMeanwhile
-
-
-class OwnConnections:
-    """One driver connection per thread, detached from the engine's pool, for ``Ledger.post``.
-
-    Made by the engine (so with its connect-time settings: SQLite's WAL, ``synchronous=FULL`` and busy
-    timeout; PostgreSQL's ``synchronous_commit`` and search path), then owned here: closed when the
-    ``Ledger`` goes, or when an error may have left it unusable."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.local = threading.local()
-        self.lock = threading.Lock()
-        self.opened: list = []
-        weakref.finalize(self, OwnConnections._close_all, self.opened, self.lock)
-
-    def get(self):  # noqa: ANN201 - a sqlite3 or psycopg connection
-        conn = getattr(self.local, "conn", None)
-        if conn is not None and self.local.pid == os.getpid():
-            return conn
-        pooled = self.engine.raw_connection()
-        conn = pooled.driver_connection
-        pooled.detach()  # ours from now on: the pool neither pings, resets nor counts it
-        if is_postgres(self.engine):
-            # This connection only runs the single-post statements: short index lookups whose planning
-            # costs more than their execution. Left to itself PostgreSQL re-plans some on every call
-            # (a custom plan looks cheaper once it sees the parameters); a generic plan is made once.
-            conn.execute("SET plan_cache_mode = force_generic_plan")
-            conn.commit()
-        self.local.conn, self.local.pid = conn, os.getpid()
-        with self.lock:
-            self.opened.append(conn)
-        return conn
-
-    def discard(self, conn) -> None:  # noqa: ANN001
-        self.local.conn = None
-        with self.lock:
-            if conn in self.opened:
-                self.opened.remove(conn)
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001, S110 - already broken: closing is best effort
-            pass
-
-    def close_all(self) -> None:
-        self.local = threading.local()
-        OwnConnections._close_all(self.opened, self.lock)
-
-    @staticmethod
-    def _close_all(opened: list, lock: threading.Lock) -> None:
-        with lock:
-            for conn in opened:
-                conn.close()
-            opened.clear()
 
 
 def expired_pending_query(moment: datetime, limit: int) -> Select:

@@ -155,13 +155,14 @@ def test_a_period_closed_while_a_post_is_in_flight_refuses_it(postgres_engine, m
 
 def test_a_pending_voided_while_its_post_is_in_flight_refuses_the_post(postgres_engine, monkeypatch):
     """Post and void of the same pending both read it as open before taking their locks; the one that commits
-    second must be told the pending is already resolved (not get a raw unique-key error), and nothing moves."""
+    second must be told the pending is already resolved (not get a raw unique-key error), and nothing moves.
+    The voider is another ``Ledger``: within one, group commit queues the two one behind the other."""
     import threading
 
     from ledger import engine as engine_module
     from ledger.entries import PostPendingRequest, VoidPendingRequest
 
-    ledger = Ledger(postgres_engine)
+    ledger, voiding = Ledger(postgres_engine), Ledger(postgres_engine)
     ledger.create_book(BOOK, "race", "financial")
     ledger.create_account(BOOK, "Assets:Bank")
     ledger.create_account(BOOK, "Expenses:Grants")
@@ -180,7 +181,7 @@ def test_a_pending_voided_while_its_post_is_in_flight_refuses_the_post(postgres_
         if not voided:
             voided.append("void")
             voider = threading.Thread(
-                target=lambda: ledger.submit([VoidPendingRequest("void", hold.transaction_id, reason="withdrawn")])
+                target=lambda: voiding.submit([VoidPendingRequest("void", hold.transaction_id, reason="withdrawn")])
             )
             voider.start()
             voider.join(timeout=30)
@@ -198,12 +199,13 @@ def test_a_pending_voided_while_its_post_is_in_flight_refuses_the_post(postgres_
 
 def test_the_same_key_posted_twice_at_once_records_it_once(postgres_engine, monkeypatch):
     """Two submits of one request both find its key free before locking; the second to commit must get the
-    stored result (exists), not a raw unique-key error, and the money moves once."""
+    stored result (exists), not a raw unique-key error, and the money moves once. The racer is another
+    ``Ledger`` (another process's shape): within one ``Ledger`` group commit queues the two one behind the other."""
     import threading
 
     from ledger import engine as engine_module
 
-    ledger = Ledger(postgres_engine)
+    ledger, racer = Ledger(postgres_engine), Ledger(postgres_engine)
     ledger.create_book(BOOK, "race", "financial")
     ledger.create_account(BOOK, "Assets:Bank")
     ledger.create_account(BOOK, "NetAssets:Appropriations")
@@ -216,7 +218,7 @@ def test_the_same_key_posted_twice_at_once_records_it_once(postgres_engine, monk
     def post_then_lock(submission) -> None:  # noqa: ANN001
         if not raced:
             raced.append(0)
-            other = threading.Thread(target=lambda: raced.append(ledger.submit([request])[0].transaction_id))
+            other = threading.Thread(target=lambda: raced.append(racer.submit([request])[0].transaction_id))
             other.start()
             other.join(timeout=30)
             assert not other.is_alive()
