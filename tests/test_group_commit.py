@@ -1,0 +1,260 @@
+"""Group commit (ledger.group_commit): concurrent posts share commits, each caller gets what a serial run
+would have given it, and a committer killed mid-batch loses nothing it acknowledged and writes nothing half."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from ledger.chain import seal, verify_chain
+from ledger.engine import T_POSTINGS, T_TRANSACTIONS, Ledger
+from ledger.errors import LedgerError, ResultCode
+from ledger.group_commit import GroupCommitter
+from ledger.queries import reconcile
+from tests.ledger_helpers import BOOK, chart, snapshot, transfer
+
+THREADS = 6
+CALLS_PER_THREAD = 12
+KILL_AFTER_ACKNOWLEDGED = 40
+
+
+def _calls_for(thread: int) -> list[tuple[str, list]]:
+    """One thread's calls, each ("post", [request]) or ("submit", requests). Every outcome here is the same
+    whatever the interleaving, so a serial run in any order gives each call the same codes."""
+    calls: list[tuple[str, list]] = []
+    for n in range(CALLS_PER_THREAD):
+        key = f"t{thread}-{n}"
+        shape = n % 6
+        if shape == 0:
+            calls.append(("post", [transfer(key, "Expenses:Grants", "Liabilities:Payables", f"{thread + 1}.{n:02d}")]))
+        elif shape == 1:  # unknown account: refused, nothing written
+            calls.append(("post", [transfer(key, "Expenses:Nowhere", "Liabilities:Payables", "1.00")]))
+        elif shape == 2:  # a replay of a stored key, and the same key with other content
+            calls.append(("post", [transfer("stored", "Expenses:Grants", "Liabilities:Payables", "7.00")]))
+            calls.append(("post", [transfer("stored", "Expenses:Grants", "Liabilities:Payables", "8.00")]))
+        elif shape == 3:  # a linked chain that holds
+            calls.append(
+                (
+                    "submit",
+                    [
+                        transfer(f"{key}a", "Expenses:Grants", "Liabilities:Payables", "2.00", linked=True),
+                        transfer(f"{key}b", "Assets:Receivable", "NetAssets:Appropriations", "2.00"),
+                    ],
+                )
+            )
+        elif shape == 4:  # a linked chain with a refused member fails whole
+            calls.append(
+                (
+                    "submit",
+                    [
+                        transfer(f"{key}a", "Expenses:Grants", "Liabilities:Payables", "3.00", linked=True),
+                        transfer(f"{key}b", "Expenses:Grants", "Liabilities:Payables", "3.00", book="nobook"),
+                    ],
+                )
+            )
+        else:  # an open-ended chain: its caller's last request says linked
+            calls.append(("submit", [transfer(key, "Expenses:Grants", "Liabilities:Payables", "4.00", linked=True)]))
+    return calls
+
+
+def _run(ledger: Ledger, kind: str, requests: list) -> list[tuple[str, int | None]]:
+    if kind == "post":
+        try:
+            result = ledger.post(requests[0])
+        except LedgerError as error:  # a refusal: record its code
+            return [(error.code.value, None)]
+        return [(result.code.value, result.transaction_id if result.code == ResultCode.EXISTS else None)]
+    return [
+        (result.code.value, result.transaction_id if result.code == ResultCode.EXISTS else None)
+        for result in ledger.submit(requests)
+    ]
+
+
+def _prepared(ledger: Ledger) -> int:
+    chart(ledger)
+    return ledger.post(transfer("stored", "Expenses:Grants", "Liabilities:Payables", "7.00")).transaction_id
+
+
+def test_concurrent_callers_share_commits_and_each_gets_its_serial_result(engine_factory):
+    calls = {thread: _calls_for(thread) for thread in range(THREADS)}
+    # The serial run first: on PostgreSQL each engine_factory() empties the same test schema.
+    serial = Ledger(engine_factory())
+    stored_id = _prepared(serial)
+    expected = {thread: [_run(serial, kind, requests) for kind, requests in calls[thread]] for thread in calls}
+    serial_books = snapshot(serial)
+    serial.close()
+    serial.engine.dispose()
+
+    concurrent = Ledger(engine_factory())
+    assert _prepared(concurrent) == stored_id
+
+    got: dict[int, list] = {}
+    start = threading.Barrier(THREADS)
+
+    def caller(thread: int) -> None:
+        start.wait()
+        got[thread] = [_run(concurrent, kind, requests) for kind, requests in calls[thread]]
+
+    workers = [threading.Thread(target=caller, args=(thread,)) for thread in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert got == expected
+    assert ("exists", stored_id) in {result for thread in got.values() for call in thread for result in call}
+    group = concurrent.group
+    assert group.largest_batch > 1 and group.batches < sum(len(c) for c in calls.values()), "nothing was grouped"
+    assert snapshot(concurrent) == serial_books
+    assert reconcile(concurrent.engine) == []
+    seal(concurrent.engine)
+    report = verify_chain(concurrent.engine)
+    assert report.intact and report.unsealed == 0
+    concurrent.close()
+    concurrent.engine.dispose()
+
+
+def test_concurrent_spending_accepts_exactly_what_the_balance_covers(ledger):
+    """No overdraft under any interleaving: 30 posts of 1.00 against 10.00 give 10 accepted, 20 refused."""
+    chart(ledger)
+    ledger.post(transfer("funding", "Assets:Bank", "NetAssets:Appropriations", "10.00"))
+    codes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(THREADS)
+
+    def spender(thread: int) -> None:
+        start.wait()
+        for n in range(5):
+            try:
+                code = ledger.post(transfer(f"s{thread}-{n}", "Expenses:Grants", "Assets:Bank", "1.00")).code.value
+            except LedgerError as error:  # a refusal: count its code
+                code = error.code.value
+            with lock:
+                codes.append(code)
+
+    workers = [threading.Thread(target=spender, args=(thread,)) for thread in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(codes) == sorted(["ok"] * 10 + ["credits_exceed_debits"] * 20)
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 0
+    assert reconcile(ledger.engine) == []
+
+
+def test_a_linked_chain_never_runs_into_the_next_callers_requests(ledger):
+    """Two callers in one shared commit: the first's open-ended chain fails on its own, the second posts."""
+    chart(ledger)
+    first = [transfer("open", "Expenses:Grants", "Liabilities:Payables", "1.00", linked=True)]
+    second = [transfer("next", "Expenses:Grants", "Liabilities:Payables", "2.00")]
+    results = ledger._commit_group([first, second])
+    assert [(r.index, r.code) for r in results[0]] == [(0, ResultCode.LINKED_EVENT_FAILED)]
+    assert [(r.index, r.code) for r in results[1]] == [(0, ResultCode.OK)]
+    assert ledger.account(BOOK, "Expenses:Grants").balance_fen == 200
+
+
+def test_a_batch_that_fails_whole_has_each_caller_run_alone():
+    """A database error in the shared commit: every caller of that batch reruns its own requests alone."""
+    gate = threading.Event()
+    alone: list[str] = []
+
+    def commit_batch(groups):
+        gate.wait(5)  # hold the first caller's commit until the others have queued behind it
+        if len(groups) > 1:
+            raise OSError("connection lost")
+        return [[f"batched {group[0]}"] for group in groups]
+
+    def commit_alone(requests):
+        alone.append(requests[0])
+        return [f"alone {requests[0]}"]
+
+    group = GroupCommitter(commit_batch, commit_alone)
+    answers: dict[str, list] = {}
+
+    def caller(name: str) -> None:
+        answers[name] = group.submit([name])
+
+    callers = [threading.Thread(target=caller, args=(name,)) for name in "abc"]
+    callers[0].start()
+    while group.batches < 1:  # "a" has taken its batch and waits at the gate
+        time.sleep(0.001)
+    for thread in callers[1:]:
+        thread.start()
+    while len(group._queue) < 2:
+        time.sleep(0.001)
+    gate.set()
+    for thread in callers:
+        thread.join()
+    assert answers == {"a": ["batched a"], "b": ["alone b"], "c": ["alone c"]}
+    assert sorted(alone) == ["b", "c"] and group.largest_batch == 2
+
+
+def test_a_lone_caller_never_waits_for_company():
+    group = GroupCommitter(lambda groups: [["done"] for _ in groups], lambda requests: ["alone"], wait_s=30)
+    began = time.monotonic()
+    assert [group.submit(["x"]) for _ in range(3)] == [["done"]] * 3
+    assert time.monotonic() - began < 5
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, threading
+    from datetime import date
+    from ledger.db import make_engine
+    from ledger.engine import Ledger, posting_specs
+    from ledger.entries import TransactionRequest
+
+    ledger = Ledger(make_engine(sys.argv[1]))
+    printing = threading.Lock()
+
+    def writer(thread):
+        for n in range(100_000):
+            key = f"k{thread}-{n}"
+            request = TransactionRequest(
+                key, posting_specs("gz", [("Expenses:Grants", "1.25"), ("Liabilities:Payables", "-1.25")]),
+                date(2026, 3, 10),
+            )
+            ledger.post(request)
+            with printing:  # acknowledged: the commit holding it has returned
+                sys.stdout.write(key + "\\n")
+                sys.stdout.flush()
+
+    for thread in range(8):
+        threading.Thread(target=writer, args=(thread,), daemon=True).start()
+    threading.Event().wait()
+    """
+)
+
+
+def test_a_committer_killed_mid_batch_loses_nothing_acknowledged_and_writes_nothing_half(ledger, database_url):
+    chart(ledger)
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, database_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    acknowledged: list[str] = []
+    try:
+        while len(acknowledged) < KILL_AFTER_ACKNOWLEDGED:
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            acknowledged.append(line.strip())
+    finally:
+        process.kill()  # SIGKILL: batches in flight die with it
+        process.wait()
+    with ledger.engine.connect() as conn:
+        stored = set(conn.execute(select(T_TRANSACTIONS.c.client_id)).scalars())
+        legs = dict(
+            conn.execute(select(T_POSTINGS.c.transaction_id, func.count()).group_by(T_POSTINGS.c.transaction_id)).all()
+        )
+    assert set(acknowledged) <= stored
+    assert len(legs) == len(stored) and set(legs.values()) == {2}
+    info = ledger.account(BOOK, "Expenses:Grants")
+    assert info.balance_fen == 125 * len(stored)
+    assert reconcile(ledger.engine) == []
+    seal(ledger.engine)
+    report = verify_chain(ledger.engine)
+    assert report.intact and report.unsealed == 0 and report.sealed == len(stored)
