@@ -54,22 +54,31 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
     admin.dispose()
 
 
+# Empties every table of the test schema (domain packages add their own) except Alembic's, and restarts the
+# sequences that were used, in one round trip. DELETE rather than TRUNCATE: on tables holding a test's few
+# rows, TRUNCATE of 65 tables costs 0.4-1.5 s (it swaps every table's files) against about 0.04 s here, and
+# the suite runs it before each of its ~550 PostgreSQL tests. Replica role silences the append-only and
+# foreign-key triggers for this cleanup only.
+_EMPTY_POSTGRES_SCHEMA = """
+DO $$
+DECLARE item record;
+BEGIN
+  SET LOCAL session_replication_role = replica;
+  FOR item IN SELECT tablename FROM pg_tables
+              WHERE schemaname = current_schema() AND tablename <> 'alembic_version' LOOP
+    EXECUTE format('DELETE FROM %I', item.tablename);
+  END LOOP;
+  FOR item IN SELECT sequencename FROM pg_sequences
+              WHERE schemaname = current_schema() AND last_value IS NOT NULL LOOP
+    PERFORM setval(format('%I', item.sequencename), 1, false);
+  END LOOP;
+END $$
+"""
+
+
 def _empty_postgres_tables(engine: Engine) -> None:
-    """Every table of the test schema (domain packages add their own) except Alembic's."""
     with engine.begin() as conn:
-        tables = (
-            conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                    "AND tablename <> 'alembic_version'"
-                )
-            )
-            .scalars()
-            .all()
-        )
-        # Replica role silences the append-only triggers for this cleanup only.
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(_EMPTY_POSTGRES_SCHEMA))
 
 
 @pytest.fixture(params=BACKENDS)
