@@ -83,6 +83,7 @@ def world(client, admin, books):
             "/v1/transactions", headers=admin | {"Idempotency-Key": f"seed-{book}"}, json=appropriation(book=book)
         )
         ids[book] = response.json()["transaction_id"]
+    _seed_funds_and_pools(ids, books)
     return ids
 
 
@@ -95,6 +96,8 @@ def _outside_scope_calls(app, world) -> list[tuple[str, str, dict | None]]:  # n
         "transaction_id": str(world[SZ_BOOK]),
         "credit_code": SZ_ENTERPRISE,
         "alert_id": "1",
+        **world.get(FUNDS_PATH_VALUES, {}),
+        **world.get(DOMAIN_PATH_VALUES, {}),
     }
     bodies = {
         ("POST", "/v1/books"): {"code": "440300-memo", "name": "x", "basis": "memo", "entity_code": "440300"},
@@ -102,6 +105,8 @@ def _outside_scope_calls(app, world) -> list[tuple[str, str, dict | None]]:  # n
         ("POST", "/v1/transactions"): appropriation("1.00", book=SZ_BOOK),
         ("POST", "/v1/batches"): {"requests": [appropriation("1.00", book=SZ_BOOK)]},
         ("POST", "/v1/alerts/{alert_id}/resolve"): {"reason": "sweep"},
+        **_funds_and_pools_bodies(world),
+        **VOUCHER_SUBSIDY_BODIES,
     }
     calls = []
     for route in _v1_routes(app):
@@ -116,7 +121,7 @@ def _outside_scope_calls(app, world) -> list[tuple[str, str, dict | None]]:  # n
 
 
 @pytest.mark.parametrize("role", list(INSIDE_GZ))
-def test_outside_scope_is_404_or_403_and_never_listed(client, app, key_for, world, role):
+def test_outside_scope_is_404_or_403_and_never_listed(client, app, key_for, world, shenzhen_domains, role):
     headers = key_for(role.value, *INSIDE_GZ[role]) | {"Idempotency-Key": f"sweep-{role}"}
     calls = _outside_scope_calls(app, world)
     assert len(calls) == len({(m, r.path) for r in _v1_routes(app) for m in r.methods}) - len(PUBLIC_ROUTES)
@@ -177,3 +182,215 @@ def test_voucher_positions_only_for_the_enterprise_itself_or_its_region(client, 
     assert client.get(f"/v1/enterprises/{SZ_ENTERPRISE}/voucher-positions", headers=office).status_code == 404
     bank = key_for("bank", f"institution:{GZ_ENTERPRISE}")
     assert client.get(f"/v1/enterprises/{GZ_ENTERPRISE}/voucher-positions", headers=bank).status_code == 403
+
+
+# ----- vouchers, subsidies and the approvals queue (issue 12): real Shenzhen objects behind the ids -----------
+
+DOMAIN_PATH_VALUES = "domain_path_values"
+SZ_VOUCHER_PROGRAM = "P440300-2026"
+SZ_SUBSIDY_PROGRAM = "sz-sweep-subsidy"
+ABSENT_ID = "999999"
+SWEEP_DAY = "2026-03-02"
+VOUCHER_SUBSIDY_BODIES = {
+    ("POST", "/v1/vouchers"): {
+        "program": SZ_VOUCHER_PROGRAM,
+        "enterprise": SZ_ENTERPRISE,
+        "amount": "1.00",
+        "on": SWEEP_DAY,
+    },
+    ("POST", "/v1/redemptions"): {
+        "program": SZ_VOUCHER_PROGRAM,
+        "enterprise": SZ_ENTERPRISE,
+        "provider": SZ_ENTERPRISE,
+        "category": "testing",
+        "contract_no": "SWEEP-1",
+        "contract_amount": "10.00",
+        "on": SWEEP_DAY,
+    },
+    ("POST", "/v1/redemptions/{redemption_id}/cancel"): {"reason": "sweep", "on": SWEEP_DAY},
+    ("POST", "/v1/redemptions/{redemption_id}/claim"): {"invoice_no": "S", "invoiced_amount": "1.00", "on": SWEEP_DAY},
+    ("POST", "/v1/redemptions/{redemption_id}/reimbursement"): {"on": SWEEP_DAY, "approval_doc": "sweep"},
+    ("POST", "/v1/voucher-programs/{code}/expiry"): {"as_of": "2026-07-01"},
+    ("POST", "/v1/settlements"): {
+        "region_a": "440300",
+        "region_b": "440400",
+        "period_label": "2026-Q1",
+        "period_start": "2026-01-01",
+        "period_end": "2026-03-31",
+        "on": "2026-04-02",
+    },
+    ("POST", "/v1/payment-batches"): {"region": "440300", "period_label": "2026-Q1", "on": "2026-04-02"},
+    ("POST", "/v1/subsidy-programs"): {"config": "placeholder: set by the shenzhen_domains fixture"},
+    ("POST", "/v1/subsidy-programs/{program_code}/applications"): {"institution": SZ_ENTERPRISE, "year": 2019},
+    ("POST", "/v1/subsidy-programs/{program_code}/year-ends"): {"year": 2019},
+    ("POST", "/v1/grants/{grant_id}/payments"): {"on": "2019-06-30"},
+    ("POST", "/v1/grants/{grant_id}/clawbacks"): {"reason": "sweep"},
+    ("POST", "/v1/approvals/{item_id}/approve"): {"approval_doc": "sweep", "on": SWEEP_DAY},
+    ("POST", "/v1/approvals/{item_id}/reject"): {"reason": "sweep", "on": SWEEP_DAY},
+}
+
+
+@pytest.fixture
+def shenzhen_domains(world, books):
+    """A Shenzhen voucher program with a submitted grant and a Shenzhen subsidy program with a submitted
+    application, made through the services, so the voucher, subsidy and approvals routes are swept against
+    objects that exist outside every Guangzhou scope (and the queue has Shenzhen items to hide)."""
+    from datetime import date
+
+    from subsidies.service import SubsidyService
+    from tests.subsidies.conftest import program_text
+    from tests.vouchers.conftest import program_config
+    from vouchers import programs
+    from vouchers.grants import submit_grant
+
+    programs.add_region(books, "440300", "深圳市")
+    programs.register_enterprise(
+        books,
+        SZ_ENTERPRISE,
+        registration_no="440300-SWEEP",
+        valid_from=date(2025, 1, 1),
+        valid_until=date(2027, 12, 31),
+    )
+    config = program_config("440300", SZ_VOUCHER_PROGRAM, recognized_regions=("440300",))
+    programs.create_program(
+        books, config, actor="sz-a", approver="sz-b", approval_doc="深科〔2026〕1号", on=date(2026, 1, 5)
+    )
+    voucher = submit_grant(
+        books, SZ_VOUCHER_PROGRAM, SZ_ENTERPRISE, "1000.00", maker="sz-a", on=date(2026, 2, 2), client_id="sweep"
+    )
+    text = (
+        program_text(SZ_SUBSIDY_PROGRAM)
+        .replace('region = "440100"', 'region = "440300"')
+        .replace("gz-budget", "sz-budget")
+        .replace("gz-finance", "sz-finance")
+    )
+    subsidies = SubsidyService(books)
+    subsidies.install_program(parse_subsidy_program(text), text, actor="sz-a")
+    application = subsidies.submit_application(
+        SZ_SUBSIDY_PROGRAM, SZ_ENTERPRISE, 2019, {"claim": "100.00"}, actor="sz-a", client_id="sweep"
+    )
+    VOUCHER_SUBSIDY_BODIES[("POST", "/v1/subsidy-programs")] = {"config": text}
+    world[DOMAIN_PATH_VALUES] = {
+        "code": SZ_VOUCHER_PROGRAM,
+        "program_code": SZ_SUBSIDY_PROGRAM,
+        "voucher_id": str(voucher),
+        "application_id": str(application),
+        "item_id": f"voucher_grant:{voucher}",
+        "redemption_id": ABSENT_ID,
+        "settlement_id": ABSENT_ID,
+        "batch_id": ABSENT_ID,
+        "grant_id": ABSENT_ID,
+    }
+    return world
+
+
+def parse_subsidy_program(text: str):  # noqa: ANN201
+    from subsidies.config import parse_program
+
+    return parse_program(text)
+
+
+# ----- guidance funds and risk pools (issue 12): real Shenzhen and Guangzhou objects behind the ids ------------
+
+FUNDS_PATH_VALUES = "funds_path_values"
+SWEEP_SUBFUND = {
+    "code": "SZ-NEW-1",
+    "name": "x",
+    "manager_code": SZ_ENTERPRISE,
+    "size": "1000.00",
+    "established_on": "2026-01-10",
+    "term_years": 5,
+    "investment_period_end": "2030-01-10",
+    "fee_basis": "paid_in",
+    "fee_rate": "1%",
+}
+
+
+def _seed_funds_and_pools(ids: dict, books) -> None:  # noqa: ANN001 - a Ledger
+    """A guidance fund, sub-fund and risk pool in each city (the funds and pool routes' path values are the
+    Shenzhen ones), so lists inside Guangzhou scopes hold rows and must still hide Shenzhen's."""
+    from .conftest import seed_funds_and_pools
+
+    seed_funds_and_pools(books, "GZ", "440100", GZ_ENTERPRISE, GZ_ENTERPRISE)
+    shenzhen = seed_funds_and_pools(books, "SZ", "440300", SZ_ENTERPRISE, SZ_ENTERPRISE)
+    ids[FUNDS_PATH_VALUES] = {name: str(value) for name, value in shenzhen.items()}
+
+
+def _funds_and_pools_bodies(world: dict) -> dict:
+    shenzhen = world.get(FUNDS_PATH_VALUES, {})
+    loan_id, claim_id = int(shenzhen.get("loan_id", 1)), int(shenzhen.get("claim_id", 1))
+    return {
+        ("POST", "/v1/funds"): {"code": "SZ-NEW", "name": "x", "region_code": "440300"},
+        ("POST", "/v1/funds/{fund}/sub-funds"): SWEEP_SUBFUND,
+        ("POST", "/v1/sub-funds/{subfund}/establishment"): {"on": "2026-02-01"},
+        ("POST", "/v1/sub-funds/{subfund}/commitments"): {
+            "investor_code": "LP-X",
+            "amount": "1.00",
+            "committed_on": "2026-03-01",
+        },
+        ("POST", "/v1/sub-funds/{subfund}/capital-calls"): {
+            "ratio": "10%",
+            "notice_on": "2026-03-01",
+            "due_on": "2026-03-31",
+        },
+        ("POST", "/v1/capital-calls/{call_id}/payments"): {
+            "investor_code": "LP-1",
+            "amount": "1.00",
+            "paid_on": "2026-02-20",
+        },
+        ("POST", "/v1/sub-funds/{subfund}/investments"): {
+            "enterprise_code": SZ_ENTERPRISE,
+            "amount": "1.00",
+            "invested_on": "2026-03-01",
+            "stage": "seed",
+            "is_local": True,
+            "sector": "x",
+            "hard_tech": False,
+        },
+        ("POST", "/v1/investments/{investment_id}/exits"): {
+            "cost": "1.00",
+            "proceeds": "1.00",
+            "exited_on": "2026-06-01",
+        },
+        ("POST", "/v1/sub-funds/{subfund}/valuations"): {"as_of": "2026-12-31", "nav": "1.00"},
+        ("POST", "/v1/sub-funds/{subfund}/fee-accruals"): {"through": "2026-12-31"},
+        ("POST", "/v1/sub-funds/{subfund}/distributions"): {
+            "distributed_on": "2026-12-31",
+            "capital": "1.00",
+            "income": "0.00",
+        },
+        ("POST", "/v1/risk-pools"): {
+            "code": "sz-new",
+            "name": "x",
+            "preset": "guangzhou",
+            "funders": [{"funder_code": "440300", "level": "city", "share": "100%"}],
+        },
+        ("POST", "/v1/risk-pools/{pool}/banks"): {
+            "bank_code": GZ_ENTERPRISE,
+            "source": "sweep",
+            "valid_from": "2026-01-01",
+            "valid_to": "2026-12-31",
+        },
+        ("POST", "/v1/risk-pools/{pool}/banks/{bank_code}/suspension"): {"suspended": True},
+        ("POST", "/v1/loans"): {
+            "pool": shenzhen.get("pool", "sz-pool"),
+            "bank_code": SZ_ENTERPRISE,
+            "enterprise_code": SZ_ENTERPRISE,
+            "loan_number": "SWEEP",
+            "principal": "1.00",
+            "disbursed_on": "2026-03-01",
+            "term_months": 12,
+            "filed_on": "2026-03-20",
+        },
+        ("POST", "/v1/loans/{loan_id}/status"): {"status": "overdue"},
+        ("POST", "/v1/loans/{loan_id}/revocation"): {"reason": "sweep"},
+        ("POST", "/v1/claims"): {"loan_id": loan_id, "non_performing": "1.00", "claimed_on": "2026-11-01"},
+        ("POST", "/v1/claims/{claim_id}/approval"): {"paid_on": "2026-11-20"},
+        ("POST", "/v1/claims/{claim_id}/rejection"): {"reason": "sweep"},
+        ("POST", "/v1/recoveries"): {
+            "claim_id": claim_id,
+            "gross": "1.00",
+            "costs": "0.00",
+            "recovered_on": "2027-01-01",
+        },
+    }

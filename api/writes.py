@@ -1,0 +1,201 @@
+"""Money-moving calls over the domain services: inside the request's unit of work, keyed by ``Idempotency-Key``,
+and answerable as a dry run.
+
+The domain services open their own unit (``ledger.engine.begin()``). A route hands them a ledger whose engine
+lends the request's connection inside a savepoint instead, so the service's writes, the stored response of the
+key and nothing else commit together when the unit of work commits (only the unit of work commits). A dry run
+runs the same service in a savepoint that is always rolled back: the would-be outcome, nothing kept.
+
+The stored response is written in the same database transaction as its effect (issue 12): a replay returns it
+with ``Idempotency-Replayed: true``; the same key with another body is ``exists_with_different_content``; a
+request whose key another request holds uncommitted waits for it on PostgreSQL and is then refused as
+``request_in_flight`` (SQLite serializes writers, so the later one finds the stored response)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Response
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from api.problems import ApiProblem, ledger_error_problem
+from api.scopes import Principal
+from ledger.engine import Ledger
+from ledger.errors import LedgerError, ResultCode
+
+REPLAYED_HEADER = "Idempotency-Replayed"
+REQUEST_IN_FLIGHT = "request_in_flight"
+_metadata = sa.MetaData()
+T_KEYED_WRITES = sa.Table(
+    "api_keyed_writes",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client", sa.String(100), nullable=False),
+    sa.Column("idempotency_key", sa.String(100), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("location", sa.String(300)),
+    sa.Column("body_json", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class JoinedEngine:
+    """Stands in for the engine of a domain service: ``begin()`` and ``connect()`` lend the request's
+    connection (``begin()`` inside a savepoint, so a refused call undoes only its own writes)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self._conn.begin_nested():
+            yield self._conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        yield self._conn
+
+    def execution_options(self, **_options: Any) -> JoinedEngine:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn.engine, name)  # dialect, url, name: those of the real engine
+
+
+def joined_ledger(ledger: Ledger, conn: Connection) -> Ledger:
+    """The same ledger, its reads and writes on ``conn``."""
+    joined = copy.copy(ledger)
+    facade = JoinedEngine(conn)
+    joined.engine = facade  # type: ignore[assignment]
+    joined.reader = facade  # type: ignore[assignment]
+    joined._own_connections = None  # noqa: SLF001 - its own driver connections would leave the unit of work
+    return joined
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a service call produced: the response body, where the object lives, and for a dry run the cap
+    that bound and the room it leaves (when the domain tells)."""
+
+    body: dict[str, Any]
+    location: str | None = None
+    binding_cap: str | None = None
+    room_left: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def fingerprint(path: str, content: Any) -> str:
+    text = json.dumps({"path": path, "content": content}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def keyed_write(
+    ledger: Ledger,
+    uow: Connection,
+    principal: Principal,
+    key: str,
+    *,
+    path: str,
+    content: Any,
+    produce: Callable[[Ledger], Written],
+    response: Response,
+    dry_run: bool = False,
+    created_status: int = 201,
+) -> dict[str, Any]:
+    """Run ``produce`` once per (client, key): the first response, stored with its effect, answers every replay."""
+    if dry_run:
+        return _dry_run(ledger, uow, produce, response)
+    print_ = fingerprint(path, content)
+    stored = (
+        uow.execute(
+            sa.select(T_KEYED_WRITES).where(
+                T_KEYED_WRITES.c.client == principal.client, T_KEYED_WRITES.c.idempotency_key == key
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if stored is not None:
+        return _replay(stored, print_, key, response)
+    try:
+        with uow.begin_nested():
+            row_id = uow.execute(
+                T_KEYED_WRITES.insert().values(
+                    client=principal.client,
+                    idempotency_key=key,
+                    fingerprint=print_,
+                    status=0,
+                    created_at=ledger.clock(),
+                )
+            ).inserted_primary_key[0]
+    except IntegrityError as error:
+        raise ApiProblem(
+            409, REQUEST_IN_FLIGHT, f"another request with Idempotency-Key {key!r} was being processed; retry it"
+        ) from error
+    written = produce(joined_ledger(ledger, uow))
+    uow.execute(
+        T_KEYED_WRITES.update()
+        .where(T_KEYED_WRITES.c.id == row_id)
+        .values(
+            status=created_status,
+            location=written.location,
+            body_json=json.dumps(written.body, ensure_ascii=False, default=str),
+        )
+    )
+    response.status_code = created_status
+    if written.location:
+        response.headers["Location"] = written.location
+    return written.body
+
+
+def _replay(stored, print_: str, key: str, response: Response) -> dict[str, Any]:  # noqa: ANN001 - a row mapping
+    if stored["fingerprint"] != print_:
+        code = ResultCode.EXISTS_WITH_DIFFERENT_CONTENT.value
+        raise ApiProblem(409, code, f"Idempotency-Key {key!r} was already used for another request")
+    response.headers[REPLAYED_HEADER] = "true"
+    response.status_code = stored["status"]
+    if stored["location"]:
+        response.headers["Location"] = stored["location"]
+    return json.loads(stored["body_json"])
+
+
+def _dry_run(ledger: Ledger, uow: Connection, produce: Callable[[Ledger], Written], response: Response) -> dict:
+    savepoint = uow.begin_nested()
+    try:
+        try:
+            written = produce(joined_ledger(ledger, uow))
+        except LedgerError as error:
+            problem = ledger_error_problem(error)
+            values = problem.extra.get("detail_values", {})
+            outcome = {
+                "dry_run": True,
+                "code": problem.code,
+                "message": problem.detail,
+                "result": None,
+                "binding_cap": values.get("rule", problem.code) if "room_left" in values else None,
+                "room_left": values.get("room_left"),
+                "detail_values": values,
+            }
+        else:
+            outcome = {
+                "dry_run": True,
+                "code": ResultCode.OK.value,
+                "message": "the call would succeed; nothing was written",
+                "result": written.body,
+                "binding_cap": written.binding_cap,
+                "room_left": written.room_left,
+                "detail_values": written.extra,
+            }
+    finally:
+        savepoint.rollback()
+    response.status_code = 200
+    return outcome
