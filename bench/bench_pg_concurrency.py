@@ -9,6 +9,9 @@ In a schema ``bench_<random>`` created for the run (``?schema=``) and dropped af
    Reported: transfers/s, p50/p99 latency, refused counts by code (and unexpected errors by type), how
    many transactions were still unsealed when the writers stopped; then, after a final seal,
    ``verify_chain`` intact with unsealed == 0, ``reconcile`` == [] and the money supply unchanged.
+   With ``--threads N`` the writers are N threads in one process sharing one ``Ledger`` (the shape of one
+   API worker), so their posts share commits (group commit); the JSON adds the commits and requests per
+   commit, and pgbench runs N clients.
 2. pgbench peer: the same number of clients for the same duration running bench/pgbench_transfer.sql
    (two account UPDATEs in id order + two entry INSERTs in one transaction, no hash chain) on its own
    tables ``pgb_accounts`` / ``pgb_entries`` in the same schema. Reported: TPS, p50/p99 latency, and the
@@ -77,20 +80,15 @@ def setup_ledger(url: str, accounts: int) -> None:
     ledger.engine.dispose()
 
 
-def worker(url: str, number: int, accounts: int, seed: int, duration: float, ready, start, results) -> None:
-    from ledger.db import make_engine
-    from ledger.engine import Ledger, posting_specs
+def post_transfers(ledger, number: int, accounts: int, seed: int, duration: float) -> dict:
+    """One writer's loop: random 2-leg transfers through ``Ledger.post`` until ``duration`` has passed."""
+    from ledger.engine import posting_specs
     from ledger.entries import TransactionRequest
     from ledger.errors import LedgerError
 
-    ledger = Ledger(make_engine(url))
     paths = wallets(accounts)
     rng = random.Random(seed * 1_000 + number)
     day = date(2026, 6, 15)
-    with ledger.engine.connect():
-        pass  # open the pooled connection before the clock starts
-    ready.put(number)
-    start.wait()
     codes: dict[str, int] = {}
     latencies: list[float] = []
     clock = time.monotonic
@@ -117,9 +115,59 @@ def worker(url: str, number: int, accounts: int, seed: int, duration: float, rea
             code = f"error:{type(error).__name__}"
         latencies.append(clock() - now)
         codes[code] = codes.get(code, 0) + 1
-    ended = clock()
+    return {"worker": number, "began": began, "ended": clock(), "codes": codes, "latencies": latencies}
+
+
+def worker(url: str, number: int, accounts: int, seed: int, duration: float, ready, start, results) -> None:
+    """One writer process (``--workers``)."""
+    from ledger.db import make_engine
+    from ledger.engine import Ledger
+
+    ledger = Ledger(make_engine(url))
+    with ledger.engine.connect():
+        pass  # open the pooled connection before the clock starts
+    ready.put(number)
+    start.wait()
+    outcome = post_transfers(ledger, number, accounts, seed, duration)
+    ledger.close()
     ledger.engine.dispose()
-    results.put({"worker": number, "began": began, "ended": ended, "codes": codes, "latencies": latencies})
+    results.put(outcome)
+
+
+def thread_workers(url: str, threads: int, accounts: int, seed: int, duration: float, ready, start, results) -> None:
+    """``--threads`` writers in one process sharing one ``Ledger`` (the shape of one API worker): their posts
+    go through group commit (ledger.group_commit)."""
+    import threading
+
+    from ledger.db import make_engine
+    from ledger.engine import Ledger
+
+    ledger = Ledger(make_engine(url))
+    with ledger.engine.connect():
+        pass
+    outcomes: list[dict] = []
+
+    def run(number: int) -> None:
+        start.wait()
+        outcomes.append(post_transfers(ledger, number, accounts, seed, duration))
+
+    writers = [threading.Thread(target=run, args=(number,)) for number in range(threads)]
+    for writer in writers:
+        writer.start()
+    ready.put("threads")
+    for writer in writers:
+        writer.join()
+    group = getattr(ledger, "group", None)  # absent before group commit (a before/after run)
+    batching = group and {
+        "commits": group.batches,
+        "requests": group.batched_requests,
+        "mean_requests_per_commit": round(group.batched_requests / group.batches, 2) if group.batches else None,
+        "largest_batch_callers": group.largest_batch,
+    }
+    ledger.close()
+    ledger.engine.dispose()
+    for outcome in outcomes:
+        results.put({**outcome, "group_commit": batching})
 
 
 def chainer(url: str, ready, start, stop, results) -> None:
@@ -157,24 +205,32 @@ def run_fundledger(url: str, args) -> dict:
     from ledger.engine import Ledger
     from ledger.queries import reconcile
 
-    log(f"fundledger: {args.workers} writers x {args.duration:g} s, {args.accounts} accounts, chainer sealing")
+    writers = args.threads or args.workers
+    shape = f"{args.threads} threads in one process" if args.threads else f"{args.workers} processes"
+    log(f"fundledger: {shape} x {args.duration:g} s, {args.accounts} accounts, chainer sealing")
     setup_ledger(url, args.accounts)
     context = multiprocessing.get_context("spawn")
     ready, results, chain_results = context.Queue(), context.Queue(), context.Queue()
     start, stop = context.Event(), context.Event()
-    processes = [
-        context.Process(
-            target=worker, args=(url, n, args.accounts, args.seed, args.duration, ready, start, results), daemon=True
-        )
-        for n in range(args.workers)
-    ]
+    if args.threads:
+        settings = (url, args.threads, args.accounts, args.seed, args.duration, ready, start, results)
+        processes = [context.Process(target=thread_workers, args=settings, daemon=True)]
+    else:
+        processes = [
+            context.Process(
+                target=worker,
+                args=(url, n, args.accounts, args.seed, args.duration, ready, start, results),
+                daemon=True,
+            )
+            for n in range(args.workers)
+        ]
     chain_process = context.Process(target=chainer, args=(url, ready, start, stop, chain_results), daemon=True)
     for process in [*processes, chain_process]:
         process.start()
     for _ in range(len(processes) + 1):
         ready.get(timeout=300)
     start.set()
-    outcomes = [results.get(timeout=args.duration + 300) for _ in processes]
+    outcomes = [results.get(timeout=args.duration + 300) for _ in range(writers)]
     engine = make_engine(url)
     with engine.connect() as conn:
         unsealed_at_stop = conn.execute(text("SELECT COUNT(*) FROM seal_queue")).scalar_one()
@@ -220,7 +276,9 @@ def run_fundledger(url: str, args) -> dict:
         and checks["process_exit_codes_ok"]
     )
     return {
-        "workers": args.workers,
+        "workers": writers,
+        "mode": "threads" if args.threads else "processes",
+        "group_commit": outcomes[0].get("group_commit"),
         "window_s": round(window, 3),
         "attempts": sum(codes.values()),
         "transfers_ok": ok,
@@ -349,11 +407,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="PostgreSQL URL, e.g. postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--workers", type=int, default=20, help="writer processes and pgbench clients (default 20)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="instead of --workers processes, this many writer threads in one process (group commit); "
+        "pgbench then runs this many clients",
+    )
     parser.add_argument("--accounts", type=int, default=50, help="accounts the transfers move between (default 50)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per side (default 20)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--skip-pgbench", action="store_true")
     args = parser.parse_args()
+    if args.threads:
+        args.workers = args.threads  # pgbench's clients
 
     result: dict = {"benchmark": "pg_concurrency", "machine": machine(), "seed": args.seed}
     with postgres_schema(args.url) as schema_url:
@@ -362,7 +429,8 @@ def main() -> None:
             result["pgbench"] = run_pgbench(args.url, schema_url, args)
     ours = result["fundledger"]
     human = (
-        f"pg concurrency ({args.workers} writers, {args.accounts} accounts, {args.duration:g} s): fundledger "
+        f"pg concurrency ({args.workers} writer {'threads' if args.threads else 'processes'}, "
+        f"{args.accounts} accounts, {args.duration:g} s): fundledger "
         f"{ours['transfers_per_s']:,.0f} transfers/s (p50 {ours['p50_ms']} ms, p99 {ours['p99_ms']} ms, "
         f"refused {ours['refused']}, errors {ours['errors']}, "
         f"checks {'ok' if ours['checks']['all_ok'] else 'FAILED'})"

@@ -6,6 +6,10 @@
 On a fresh SQLite file (the engine's own settings: WAL, synchronous=FULL, BEGIN IMMEDIATE):
 (a) single: one 2-leg transaction per ``Ledger.post`` call, each its own commit (default N=5,000) -> tx/s,
     p50/p99 latency. Target >= 2,000 tx/s.
+(c) threads: ``--threads`` (default 20) threads sharing one ``Ledger``, each posting its share of
+    ``--single`` 2-leg transactions with ``Ledger.post``, each acknowledged after its durable commit (a
+    commit may hold several threads' posts: group commit) -> tx/s, p50/p99 latency, commits made.
+    Target >= 3x the plain-sqlite3 one-commit-per-post peer below.
 (b) batched: ``Ledger.submit`` with batches of 1,000 2-leg transactions (default 50 batches) -> tx/s.
     Target >= 30,000 tx/s.
 (peers) the database alone: the same rows the posts write (transaction rows, posting rows, seal-queue rows,
@@ -44,6 +48,7 @@ from _common import (  # noqa: E402
 BOOK = "bench"
 TARGET_SINGLE_TX_S = 2_000
 TARGET_BATCH_TX_S = 30_000
+TARGET_THREADS_OVER_PEER = 3.0
 WARMUP = 50
 
 
@@ -95,6 +100,54 @@ def run_single(ledger, requests) -> dict:
         "max_ms": round(latencies[-1] * 1000, 3),
         "target_tx_per_s": TARGET_SINGLE_TX_S,
     }
+
+
+def run_threads(ledger, requests, threads: int) -> dict:
+    """``threads`` threads posting their shares of ``requests`` at once, one ``Ledger.post`` per request."""
+    import threading
+
+    shares = [requests[n::threads] for n in range(threads)]
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads + 1)
+    clock = time.perf_counter
+
+    def post_share(share) -> None:
+        mine = []
+        start.wait()
+        for request in share:
+            t0 = clock()
+            ledger.post(request)
+            mine.append(clock() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    writers = [threading.Thread(target=post_share, args=(share,)) for share in shares]
+    for writer in writers:
+        writer.start()
+    group = getattr(ledger, "group", None)  # absent before group commit (a before/after run)
+    commits_before = group.batches if group else None
+    start.wait()
+    started = clock()
+    for writer in writers:
+        writer.join()
+    seconds = clock() - started
+    latencies.sort()
+    result = {
+        "threads": threads,
+        "transactions": len(requests),
+        "seconds": round(seconds, 3),
+        "tx_per_s": rate(len(requests), seconds),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
+        "max_ms": round(latencies[-1] * 1000, 3),
+        "target_over_peer": TARGET_THREADS_OVER_PEER,
+    }
+    if group:
+        commits = group.batches - commits_before
+        result["commits"] = commits
+        result["mean_posts_per_commit"] = round(len(requests) / commits, 2) if commits else None
+    return result
 
 
 def run_batches(ledger, requests, batch_size: int) -> dict:
@@ -209,6 +262,10 @@ def run_suite(url: str, args, label: str) -> dict:
         log(f"{label}: (a) {args.single} single posts, one commit each")
         result["single"] = run_single(ledger, make_requests(rng, paths, "single", args.single))
         log(f"{label}: (a) {result['single']['tx_per_s']:,.0f} tx/s")
+    if args.threads:
+        log(f"{label}: (c) {args.single} posts from {args.threads} threads, each acknowledged after its commit")
+        result["threads"] = run_threads(ledger, make_requests(rng, paths, "threads", args.single), args.threads)
+        log(f"{label}: (c) {result['threads']['tx_per_s']:,.0f} tx/s")
     if not args.skip_batch:
         log(f"{label}: (b) {args.batches} batches of {args.batch_size}")
         requests = make_requests(rng, paths, "batch", args.batches * args.batch_size)
@@ -241,6 +298,7 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-single", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--threads", type=int, default=20, help="writer threads in (c); 0 skips (c) (default 20)")
     parser.add_argument("--workdir", type=Path, help="where the scratch SQLite file goes (default: system temp dir)")
     args = parser.parse_args()
 
@@ -256,7 +314,7 @@ def main() -> None:
             migrate(engine)
             engine.dispose()
             result["sqlite"] = run_suite(url, args, "sqlite")
-            if not args.skip_single:
+            if not args.skip_single or args.threads:
                 log("sqlite: (peer) the same rows with plain sqlite3, one durable commit each")
                 result["sqlite"]["peer_raw_commit"] = run_sqlite_peer(scratch / "post.db", args.accounts, args.single)
             if not args.skip_batch:
@@ -277,6 +335,14 @@ def main() -> None:
             pieces.append(
                 f"single {s['tx_per_s']:,.0f} tx/s (p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; target 2,000)"
             )
+        if "threads" in part:
+            t = part["threads"]
+            pieces.append(
+                f"{t['threads']} threads {t['tx_per_s']:,.0f} tx/s (p50 {t['p50_ms']} ms, p99 {t['p99_ms']} ms)"
+            )
+            if "peer_raw_commit" in part:
+                t["over_peer"] = round(t["tx_per_s"] / part["peer_raw_commit"]["tx_per_s"], 2)
+                pieces.append(f"threads/peer {t['over_peer']}x (target {TARGET_THREADS_OVER_PEER:g}x)")
         if "batch" in part:
             b = part["batch"]
             pieces.append(f"batch of {b['batch_size']} {b['tx_per_s']:,.0f} tx/s (target 30,000)")
