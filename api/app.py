@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api.auth import FailureLimiter
-from api.problems import install_problem_handlers
+from api.problems import document_problems, install_problem_handlers
 from api.routers import approvals as approval_routes
 from api.routers import auth as auth_routes
 from api.routers import books as book_routes
@@ -62,6 +64,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     for module in ROUTER_MODULES:
         app.include_router(module.router)
     _include_web_pages(app)
+    _publish_problems_in_openapi(app)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -77,6 +80,16 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     return app
 
 
+def _publish_problems_in_openapi(app: FastAPI) -> None:
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = document_problems(document)
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def _include_web_pages(app: FastAPI) -> None:
     """The server-rendered pages (api/web) share the app, its auth and its services."""
     from api import web
@@ -86,5 +99,16 @@ def _include_web_pages(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
+    # `fundledger serve` asks every worker to run the scheduler; the leader lock lets exactly one of them.
+    from jobs.scheduler import SCHEDULER_ENV, SchedulerService
+    from ledger.db import engine_url_for_workers
+
+    scheduler = None
+    if os.environ.get(SCHEDULER_ENV) == "1":
+        scheduler = SchedulerService(engine_url_for_workers(app.state.engine))
+        scheduler.start()
+    app.state.scheduler = scheduler
     yield
+    if scheduler is not None:
+        scheduler.stop()
     app.state.ledger.close()  # its own connections live outside the engine's pool

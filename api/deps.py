@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,6 +25,12 @@ CURSOR_TEXT_MAX_LENGTH = 2_000
 ROLES_ATTRIBUTE = "fundledger_roles"
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (fl_…) or a token from POST /v1/auth/token")
+
+
+def resource_path(*segments: object) -> str:
+    """The path of a created object for its ``Location`` header. Codes and account names are user text (often
+    Chinese, sometimes with ``/`` or ``:``); headers carry Latin-1 only, so each segment is percent-encoded."""
+    return "/v1/" + "/".join(quote(str(segment), safe="") for segment in segments)
 
 
 def ledger_of(request: Request) -> Ledger:
@@ -78,7 +85,10 @@ class PageRequest:
 
 
 def page_params(
-    limit: Annotated[int, Query(ge=1, description=f"at most {PAGE_LIMIT_MAX}")] = PAGE_LIMIT_DEFAULT,
+    # The maximum is documented but checked here, so a larger limit gets its own code (limit_too_large).
+    limit: Annotated[
+        int, Query(ge=1, description=f"at most {PAGE_LIMIT_MAX}", json_schema_extra={"maximum": PAGE_LIMIT_MAX})
+    ] = PAGE_LIMIT_DEFAULT,
     cursor: Annotated[str | None, Query(max_length=CURSOR_TEXT_MAX_LENGTH)] = None,
 ) -> tuple[int, str | None]:
     if limit > PAGE_LIMIT_MAX:

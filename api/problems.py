@@ -195,3 +195,74 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Logged for operators; the client learns only that the server failed.
         log.exception("unhandled error", exc_info=error)
         return problem_response(500, ApiCode.INTERNAL_ERROR, "the server could not answer this request")
+
+
+# ----- the OpenAPI document: every error a route can give, as problem+json ---------------------------
+
+# Statuses any authenticated route can answer with, whatever its handler does: the caller's credentials
+# (401, 429), its role (403), an object outside its scope or unknown (404), a rule (409), malformed input (422).
+DOCUMENTED_PROBLEM_STATUSES = {
+    "401": ("credentials_required", "no or bad credentials"),
+    "403": ("role_forbidden", "the caller's role may not do this"),
+    "404": ("not_found", "unknown, or outside the caller's scope"),
+    "409": ("rule_refused", "a rule of the ledger or of the domain refused the request (its code says which)"),
+    "422": ("request_invalid", "the request is malformed (errors[] points at each field)"),
+    "429": ("rate_limited", "too many failed authentications"),
+}
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "the rule's result code"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pointer": {"type": "string", "description": "JSON pointer to the field at fault"},
+                    "code": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def _problem_response_doc(code: str, description: str, status: int) -> dict[str, Any]:
+    example = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title_of(code),
+        "status": status,
+        "detail": description,
+        "code": code,
+        "errors": [],
+    }
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}, "example": example}},
+    }
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Every operation documents the problem+json answers it can give (replacing FastAPI's default 422
+    body, which is not what this API sends), so clients and schemathesis see the real contract."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status, (code, description) in DOCUMENTED_PROBLEM_STATUSES.items():
+                documented = responses.get(status)
+                text = documented.get("description", description) if status != "422" and documented else description
+                responses[status] = _problem_response_doc(code, text, int(status))
+    return openapi

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
+from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires, resource_path
 from api.problems import ApiCode, ApiProblem
 from api.routers import BOOKKEEPING_ROLES, READ_ROLES
 from api.schemas.core import (
@@ -56,7 +56,7 @@ def create_book(body: BookIn, principal: Bookkeeper, ledger: LedgerDep, uow: Uni
     if not book_visible(ledger, principal, body.model_dump()):
         raise ApiProblem(403, ApiCode.ROLE_FORBIDDEN, "a book outside your scope")
     ledger.create_book(body.code, body.name, body.basis, entity_code=body.entity_code, conn=uow)
-    response.headers["Location"] = f"/v1/books/{body.code}"
+    response.headers["Location"] = resource_path("books", body.code)
     return BookOut(code=body.code, name=body.name, basis=body.basis, entity_code=body.entity_code)
 
 
@@ -95,7 +95,7 @@ def create_account(
         owner_code=body.owner_code,
         conn=uow,
     )
-    response.headers["Location"] = f"/v1/books/{book}/accounts/{body.path}"
+    response.headers["Location"] = resource_path("books", book, "accounts", body.path)
     return AccountOut.of(ledger.account(book, body.path, conn=uow))
 
 

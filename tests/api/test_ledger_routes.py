@@ -205,3 +205,12 @@ def test_operations_reads(client, admin, books):
     assert verify["clean"] is True and verify["transactions"] >= 1
     assert client.get("/v1/alerts", headers=admin).json() == {"items": [], "next_cursor": None}
     assert client.get("/v1/job-runs", headers=admin).status_code == 200
+
+
+def test_location_of_an_object_named_in_chinese_is_percent_encoded(client, admin, books):
+    """Found by schemathesis: a book code outside Latin-1 made the Location header raise (a 500)."""
+    created = client.post("/v1/books", headers=admin, json={"code": "广州-备查", "name": "备查簿", "basis": "memo"})
+    assert created.status_code == 201
+    location = created.headers["Location"]
+    assert location == "/v1/books/%E5%B9%BF%E5%B7%9E-%E5%A4%87%E6%9F%A5"
+    assert client.get(location, headers=admin).json()["code"] == "广州-备查"
