@@ -35,6 +35,7 @@ from ledger.analytics import (
     accounts_query,
     duckdb_over,
     month_totals_query,
+    reading,
 )
 from ledger.engine import T_ACCOUNTS, T_MONTH_TOTALS
 from ledger.spreadsheet import Column, Sheet
@@ -81,12 +82,16 @@ def _month_range(first_period: str | None, last_period: str | None) -> str:
 
 
 def subfund_metrics_over_time(
-    engine: Engine, *, first_period: str | None = None, last_period: str | None = None
+    engine: Engine,
+    *,
+    first_period: str | None = None,
+    last_period: str | None = None,
+    source: LiveSource | None = None,
 ) -> list[dict]:
     """Per sub-fund and month end (fen, exact ratios): commitment, called, unfunded, paid-in, distributed,
     NAV, DPI, RVPI, TVPI and leverage, the figures ``funds.metrics.subfund_metrics`` gives for that date."""
-    with LiveSource(engine) as source:
-        subfunds = source.table(
+    with reading(engine, source) as live:
+        subfunds = live.table(
             select(T_SUBFUNDS.c.code, T_GUIDANCE.c.code, T_SUBFUNDS.c.size_fen, T_SUBFUNDS.c.id).join(
                 T_GUIDANCE, T_GUIDANCE.c.id == T_SUBFUNDS.c.guidance_fund_id
             ),
@@ -97,9 +102,9 @@ def subfund_metrics_over_time(
             for code in subfunds["subfund"].to_pylist()
             for suffix in ("", ":memo")
         ]
-        accounts = source.table(accounts_query(SUBFUND_PREFIXES, books=books), ACCOUNT_COLUMNS)
-        months = source.table(_month_totals_of(SUBFUND_PREFIXES, books), MONTH_TOTAL_COLUMNS)
-        valuations = source.table(
+        accounts = live.table(accounts_query(SUBFUND_PREFIXES, books=books), ACCOUNT_COLUMNS)
+        months = live.table(_month_totals_of(SUBFUND_PREFIXES, books), MONTH_TOTAL_COLUMNS)
+        valuations = live.table(
             select(T_VALUATIONS.c.subfund_id, T_VALUATIONS.c.as_of, T_VALUATIONS.c.id, T_VALUATIONS.c.nav_fen),
             VALUATION_COLUMNS,
         )
@@ -171,19 +176,19 @@ def subfund_metrics_over_time(
     return report
 
 
-def pool_statements(engine: Engine, *, through: date | None = None) -> list[dict]:
+def pool_statements(engine: Engine, *, through: date | None = None, source: LiveSource | None = None) -> list[dict]:
     """Per pool, funder and month with movements (fen): contributed, compensation paid, recovered, and the
     running remaining (contributed − paid + recovered, from the first month to this one)."""
-    with LiveSource(engine) as source:
-        funders = source.table(
+    with reading(engine, source) as live:
+        funders = live.table(
             select(T_POOLS.c.code, T_FUNDERS.c.funder_code, T_FUNDERS.c.position).join(
                 T_POOLS, T_POOLS.c.id == T_FUNDERS.c.pool_id
             ),
             FUNDER_COLUMNS,
         )
         books = sorted({f"{POOL_BOOK_PREFIX}{code}" for code in funders["pool"].to_pylist()})
-        accounts = source.table(accounts_query(POOL_PREFIXES, books=books), ACCOUNT_COLUMNS)
-        months = source.table(_month_totals_of(POOL_PREFIXES, books), MONTH_TOTAL_COLUMNS)
+        accounts = live.table(accounts_query(POOL_PREFIXES, books=books), ACCOUNT_COLUMNS)
+        months = live.table(_month_totals_of(POOL_PREFIXES, books), MONTH_TOTAL_COLUMNS)
     connection = duckdb_over({"funders": funders, "accounts": accounts, "month_totals": months})
     last_period = f"{through:%Y-%m}" if through else None
     try:
@@ -222,7 +227,7 @@ def pool_statements(engine: Engine, *, through: date | None = None) -> list[dict
     ]
 
 
-def fund_sheets(engine: Engine, *, through: date | None = None) -> list[Sheet]:
+def fund_sheets(engine: Engine, *, through: date | None = None, source: LiveSource | None = None) -> list[Sheet]:
     """The fund and pool sections of the analytics workbook (month ends up to ``through``'s month)."""
     last_period = f"{through:%Y-%m}" if through else None
     return [
@@ -241,7 +246,7 @@ def fund_sheets(engine: Engine, *, through: date | None = None) -> list[Sheet]:
                 Column("tvpi", "TVPI", "ratio"),
                 Column("leverage", "撬动比", "ratio"),
             ),
-            subfund_metrics_over_time(engine, last_period=last_period),
+            subfund_metrics_over_time(engine, last_period=last_period, source=source),
             totals=False,  # month-end positions do not add up over months
         ),
         Sheet(
@@ -255,7 +260,7 @@ def fund_sheets(engine: Engine, *, through: date | None = None) -> list[Sheet]:
                 Column("recovered_fen", "追偿收回", "fen"),
                 Column("remaining_fen", "累计余额", "fen"),
             ),
-            pool_statements(engine, through=through),
+            pool_statements(engine, through=through, source=source),
             totals=False,  # the running remaining does not add up over months
         ),
     ]

@@ -24,6 +24,7 @@ the zip entries' times), so an export rerun for the same period writes an identi
 
 from __future__ import annotations
 
+import csv
 import io
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -64,6 +65,8 @@ YUAN_FORMAT = "#,##0.00"
 INT_FORMAT = "#,##0"
 RATIO_FORMAT = "0.00%"
 DATE_FORMAT = "yyyy-mm-dd"
+# A ratio in CSV: six decimal places, half up (0.333333 for 1/3); the exact fraction stays in the report.
+CSV_RATIO_PLACES = 6
 
 
 class ColumnKind(StrEnum):
@@ -326,3 +329,57 @@ def xlsx_bytes(sheets: Sequence[Sheet], unit: str = YUAN) -> bytes:
     finally:
         workbook.close()
     return buffer.getvalue()
+
+
+def _csv_text(column: Column, value: object, sheet: Sheet, unit: str) -> str:
+    if value is None:
+        return ""
+    if column.kind == ColumnKind.FEN:
+        return str(fen_shown(_integer(value, sheet.title, column.key), unit))
+    if column.kind == ColumnKind.INT:
+        return str(_integer(value, sheet.title, column.key))
+    if column.kind == ColumnKind.RATIO:
+        if isinstance(value, Fraction):
+            exact = Decimal(value.numerator) / Decimal(value.denominator)
+        elif isinstance(value, Decimal | int) and not isinstance(value, bool):
+            exact = Decimal(value)
+        else:
+            raise LedgerError(
+                SpreadsheetCode.SPREADSHEET_CELL_INVALID,
+                f"sheet {sheet.title!r} column {column.key!r} needs a Fraction or Decimal ratio",
+                sheet=sheet.title,
+                column=column.key,
+            )
+        return str(exact.quantize(Decimal(1).scaleb(-CSV_RATIO_PLACES), rounding=ROUND_HALF_UP))
+    if column.kind == ColumnKind.DATE:
+        if not isinstance(value, date) or isinstance(value, datetime):
+            raise LedgerError(
+                SpreadsheetCode.SPREADSHEET_CELL_INVALID,
+                f"sheet {sheet.title!r} column {column.key!r} needs a date",
+                sheet=sheet.title,
+                column=column.key,
+            )
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise LedgerError(
+            SpreadsheetCode.SPREADSHEET_CELL_INVALID,
+            f"sheet {sheet.title!r} column {column.key!r} needs text",
+            sheet=sheet.title,
+            column=column.key,
+        )
+    return value
+
+
+def csv_bytes(sheet: Sheet, unit: str = YUAN) -> bytes:
+    """One section as CSV (UTF-8 with a BOM, so a spreadsheet program on a Chinese system reads the headers):
+    the same headers as the workbook, amounts as decimal strings in ``unit`` (never a float), no totals row
+    (a CSV is data to load, and a loader would count the total twice)."""
+    _check_sheets([sheet], unit)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [f"{column.header}（{unit}）" if column.kind == ColumnKind.FEN else column.header for column in sheet.columns]
+    )
+    for row in sheet.rows:
+        writer.writerow([_csv_text(column, row.get(column.key), sheet, unit) for column in sheet.columns])
+    return buffer.getvalue().encode("utf-8-sig")

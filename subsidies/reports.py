@@ -18,12 +18,21 @@ compared, in tests/test_reports_subsidies.py, with ``subsidies.audit``'s figures
 
 from __future__ import annotations
 
+from datetime import date
 from fractions import Fraction
 
 import pyarrow as pa
 from sqlalchemy import Engine, select
 
-from ledger.analytics import ACCOUNT_COLUMNS, LEG_COLUMNS, LiveSource, accounts_query, duckdb_over, legs_query
+from ledger.analytics import (
+    ACCOUNT_COLUMNS,
+    LEG_COLUMNS,
+    LiveSource,
+    accounts_query,
+    duckdb_over,
+    legs_query,
+    reading,
+)
 from ledger.spreadsheet import Column, Sheet
 from subsidies import books
 from subsidies.config import ProgramConfig, parse_program
@@ -69,7 +78,7 @@ def _program_tables(programs: list[ProgramConfig]) -> dict[str, pa.Table]:
     }
 
 
-def _open(engine: Engine, programs: list[ProgramConfig]):  # noqa: ANN202 - a DuckDB connection
+def _open(engine: Engine, programs: list[ProgramConfig], through: date | None, source: LiveSource | None):  # noqa: ANN202
     prefixes = (
         books.expense_account(""),
         books.payable_account(""),
@@ -78,14 +87,14 @@ def _open(engine: Engine, programs: list[ProgramConfig]):  # noqa: ANN202 - a Du
         "BudgetBalance:FundsAvailable:",
     )
     program_books = sorted({book for p in programs for book in (p.budget_book, p.financial_book)})
-    with LiveSource(engine) as source:
-        accounts = source.table(accounts_query(prefixes, books=program_books), ACCOUNT_COLUMNS)
-        legs = source.table(legs_query(prefixes, books=program_books), LEG_COLUMNS)
+    with reading(engine, source) as live:
+        accounts = live.table(accounts_query(prefixes, books=program_books), ACCOUNT_COLUMNS)
+        legs = live.table(legs_query(prefixes, books=program_books, through=through), LEG_COLUMNS)
     return duckdb_over({"accounts": accounts, "legs": legs, **_program_tables(programs)})
 
 
 _GRANTED_SQL = f"""
-    CREATE TABLE granted AS
+    CREATE TEMP TABLE granted AS
     WITH expense AS (
         SELECT l.transaction_id, p.program, p.financial_book, l.program_year AS year, sum(l.amount_fen) AS amount_fen
         FROM legs l JOIN accounts a USING (account_id)
@@ -104,12 +113,14 @@ _GRANTED_SQL = f"""
 """
 
 
-def subsidies_by_institution(engine: Engine, program_code: str | None = None) -> list[dict]:
-    """Per program, institution and program year: granted, and per institution cap its limit, used, room
-    and excess (the amount over a ``warn`` cap; 0 under it). The shape of ``subsidies.audit``'s
-    ``institution_year_report`` plus ``program`` and ``excess_fen``."""
+def subsidies_by_institution(
+    engine: Engine, program_code: str | None = None, *, through: date | None = None, source: LiveSource | None = None
+) -> list[dict]:
+    """Per program, institution and program year: granted (by entries dated up to ``through``), and per
+    institution cap its limit, used, room and excess (the amount over a ``warn`` cap; 0 under it). The
+    shape of ``subsidies.audit``'s ``institution_year_report`` plus ``program`` and ``excess_fen``."""
     programs = installed_programs(engine, program_code)
-    connection = _open(engine, programs)
+    connection = _open(engine, programs, through, source)
     try:
         connection.execute(_GRANTED_SQL)
         rows = connection.execute(
@@ -152,11 +163,16 @@ def subsidies_by_institution(engine: Engine, program_code: str | None = None) ->
     return list(report.values())
 
 
-def budget_execution(engine: Engine, program_code: str | None = None) -> list[dict]:
+def budget_execution(
+    engine: Engine, program_code: str | None = None, *, through: date | None = None, source: LiveSource | None = None
+) -> list[dict]:
     """预算执行 per program and program year (fen): appropriated, carried in, expended, committed, swept,
-    available, awardees, and the execution ratio expended / (appropriated + carried in) as a Fraction."""
+    available, awardees, and the execution ratio expended / (appropriated + carried in) as a Fraction.
+
+    ``through`` bounds the entries read (appropriated, carried in, expended, swept, awardees); committed
+    and available are the accounts' cached totals, the state now."""
     programs = installed_programs(engine, program_code)
-    connection = _open(engine, programs)
+    connection = _open(engine, programs, through, source)
     try:
         connection.execute(_GRANTED_SQL)
         funds_prefix = "BudgetBalance:FundsAvailable:"
@@ -222,10 +238,10 @@ def budget_execution(engine: Engine, program_code: str | None = None) -> list[di
     return report
 
 
-def subsidy_sheets(engine: Engine) -> list[Sheet]:
+def subsidy_sheets(engine: Engine, *, through: date | None = None, source: LiveSource | None = None) -> list[Sheet]:
     """The two subsidy sections of the analytics workbook: by institution against caps, budget execution."""
     by_institution = []
-    for entry in subsidies_by_institution(engine):
+    for entry in subsidies_by_institution(engine, through=through, source=source):
         caps = {cap["rule"]: cap for cap in entry["caps"]}
         year_cap, lifetime_cap = caps.get("institution_year"), caps.get("lifetime")
         by_institution.append(
@@ -240,7 +256,7 @@ def subsidy_sheets(engine: Engine) -> list[Sheet]:
                 "excess": sum(cap["excess_fen"] for cap in entry["caps"]),
             }
         )
-    execution = [{**row, "year": str(row["year"])} for row in budget_execution(engine)]
+    execution = [{**row, "year": str(row["year"])} for row in budget_execution(engine, through=through, source=source)]
     return [
         Sheet(
             "补贴按单位年度",

@@ -129,10 +129,11 @@ def test_duckdb_of_an_unknown_book_is_refused(ledger):
 def test_live_trial_balance_equals_the_database_one_for_every_as_of_date_depth_and_book(ledger):
     build_journal(ledger)
     for as_of in AS_OF_DATES:
-        for depth in (None, 1):
-            for book in (None, CITY, QUOTA):
-                expected = trial_balance(ledger, book=book, as_of=as_of, depth=depth)
-                assert trial_balance_live(ledger.engine, as_of, book=book, depth=depth) == expected, (as_of, depth)
+        assert trial_balance_live(ledger.engine, as_of) == trial_balance(ledger, as_of=as_of), as_of
+    for as_of in (None, date(2026, 2, 19)):
+        for depth, book in ((1, None), (None, CITY), (1, QUOTA)):
+            expected = trial_balance(ledger, book=book, as_of=as_of, depth=depth)
+            assert trial_balance_live(ledger.engine, as_of, book=book, depth=depth) == expected, (as_of, depth, book)
     assert trial_balance_live(ledger.engine, date(2026, 3, 5))  # not a comparison of empty lists
 
 

@@ -18,6 +18,7 @@ from ledger.spreadsheet import (
     Column,
     Sheet,
     SpreadsheetCode,
+    csv_bytes,
     fen_shown,
     xlsx_bytes,
 )
@@ -169,3 +170,15 @@ def test_bad_input_is_refused_with_its_code(make, code):
     with pytest.raises(LedgerError) as refused:
         make()
     assert refused.value.code == code
+
+
+def test_csv_carries_the_same_headers_and_exact_decimal_amounts_without_a_totals_row():
+    text = csv_bytes(Sheet("补贴", COLUMNS, ROWS)).decode("utf-8-sig")
+    assert text.splitlines() == [
+        "单位名称,拨付金额（元）,笔数,占比,日期",
+        "广州某某科技有限公司,1234567.89,3,0.333333,2026-03-31",
+        "华南某研究院,0.10,1,0.500000,2026-04-01",
+        "某大学,-12345650.00,2,,",
+    ]
+    wan = csv_bytes(Sheet("补贴", COLUMNS, ROWS), unit="万元").decode("utf-8-sig").splitlines()
+    assert wan[1].split(",")[1] == "123.46" and wan[0].split(",")[1] == "拨付金额（万元）"

@@ -16,9 +16,19 @@ tests/test_reports_vouchers.py compares every figure with the voucher services' 
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import Engine, select
 
-from ledger.analytics import ACCOUNT_COLUMNS, LEG_COLUMNS, LiveSource, accounts_query, duckdb_over, legs_query
+from ledger.analytics import (
+    ACCOUNT_COLUMNS,
+    LEG_COLUMNS,
+    LiveSource,
+    accounts_query,
+    duckdb_over,
+    legs_query,
+    reading,
+)
 from ledger.spreadsheet import Column, Sheet
 from vouchers import books
 from vouchers.models import VoucherProgram
@@ -44,13 +54,13 @@ def _region_of_book(column: str) -> str:
     return f"split_part({column}, '-', 2)"
 
 
-def voucher_usage(engine: Engine) -> list[dict]:
+def voucher_usage(engine: Engine, *, source: LiveSource | None = None) -> list[dict]:
     """Per region and program (fen): granted, reserved, used, expired, available, expensed, and the
     number of enterprises holding a quota."""
     regions = _regions(engine)
     region_books = [books.memo_book(region) for region in regions] + [books.financial_book(r) for r in regions]
-    with LiveSource(engine) as source:
-        accounts = source.table(
+    with reading(engine, source) as live:
+        accounts = live.table(
             accounts_query((QUOTA_PREFIX, QUOTA_USED_PREFIX, EXPENSE_PREFIX), books=region_books), ACCOUNT_COLUMNS
         )
     connection = duckdb_over({"accounts": accounts})
@@ -95,14 +105,16 @@ def voucher_usage(engine: Engine) -> list[dict]:
     ]
 
 
-def cross_region_flows(engine: Engine) -> list[dict]:
-    """Per payer region, payee region and month (YYYY-MM, by the claim's or settlement's date), in fen:
-    owed by claims, settled, and open (owed less settled)."""
+def cross_region_flows(engine: Engine, *, through: date | None = None, source: LiveSource | None = None) -> list[dict]:
+    """Per payer region, payee region and month (YYYY-MM, by the claim's or settlement's date, up to
+    ``through``), in fen: owed by claims, settled, and open (owed less settled)."""
     regions = _regions(engine)
     financial_books = [books.financial_book(region) for region in regions]
-    with LiveSource(engine) as source:
-        accounts = source.table(accounts_query((INTER_REGION_PAYABLE_PREFIX,), books=financial_books), ACCOUNT_COLUMNS)
-        legs = source.table(legs_query((INTER_REGION_PAYABLE_PREFIX,), books=financial_books), LEG_COLUMNS)
+    with reading(engine, source) as live:
+        accounts = live.table(accounts_query((INTER_REGION_PAYABLE_PREFIX,), books=financial_books), ACCOUNT_COLUMNS)
+        legs = live.table(
+            legs_query((INTER_REGION_PAYABLE_PREFIX,), books=financial_books, through=through), LEG_COLUMNS
+        )
     connection = duckdb_over({"accounts": accounts, "legs": legs})
     try:
         rows = connection.execute(
@@ -134,8 +146,8 @@ def cross_region_flows(engine: Engine) -> list[dict]:
     ]
 
 
-def voucher_sheets(engine: Engine) -> list[Sheet]:
-    """The voucher sections of the analytics workbook."""
+def voucher_sheets(engine: Engine, *, through: date | None = None, source: LiveSource | None = None) -> list[Sheet]:
+    """The voucher sections of the analytics workbook: usage (the quotas now) and flows up to ``through``."""
     return [
         Sheet(
             "创新券使用",
@@ -150,7 +162,7 @@ def voucher_sheets(engine: Engine) -> list[Sheet]:
                 Column("expensed_fen", "本地区支出", "fen"),
                 Column("enterprises", "企业数", "int"),
             ),
-            voucher_usage(engine),
+            voucher_usage(engine, source=source),
         ),
         Sheet(
             "跨区域结算",
@@ -162,6 +174,6 @@ def voucher_sheets(engine: Engine) -> list[Sheet]:
                 Column("settled_fen", "已结算", "fen"),
                 Column("open_fen", "未结算", "fen"),
             ),
-            cross_region_flows(engine),
+            cross_region_flows(engine, through=through, source=source),
         ),
     ]
