@@ -7,15 +7,12 @@ import importlib
 import json
 import sys
 from enum import StrEnum
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api import cli_jobs, cli_views
-from api.bootstrap import DOMAIN_PACKAGES, migrate
 from api.cli_format import AmountUnit, Column, ColumnKind, amount_text, emit_rows
 from api.cli_format import OutputFormat as TableFormat
 from api.cli_support import (
@@ -29,10 +26,14 @@ from api.cli_support import (
     parse_optional_date,
     run_refusable,
 )
-from ledger.chain import CHAINER_BATCH_SIZE, background_chainer, seal
-from ledger.engine import Ledger
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import format_fen
+
+# Start-up: `fundledger --help` and `--version` import no database, web or domain module (SQLAlchemy,
+# FastAPI, DuckDB, PyArrow, the domain packages); each command imports what it needs when it runs.
+# docs/BENCHMARKS.md ("CLI start-up") has the figures; tests/cli/test_cli_startup.py keeps it so.
+if TYPE_CHECKING:
+    from ledger.engine import Ledger
 
 # Files this large are imported with a chainer process sealing alongside (its start-up costs ~1 s).
 IMPORT_CONCURRENT_SEAL_MIN_BYTES = 8 * 1024 * 1024
@@ -79,6 +80,8 @@ FormatOption = Annotated[TableFormat, typer.Option("--format", help="table, csv 
 
 
 def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("fundledger")
     except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
@@ -115,6 +118,8 @@ _date = parse_optional_date
 @app.command()
 def init(database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
+    from api.bootstrap import migrate
+
     engine = engine_for(database_url, create=True)
     _run(lambda: migrate(engine))
     console.print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
@@ -123,6 +128,10 @@ def init(database_url: DatabaseOption = None) -> None:
 @app.command()
 def demo(database_url: DatabaseOption = None) -> None:
     """Load a realistic sample: Guangzhou programs, a guidance fund, a risk pool, YRD vouchers."""
+    from api.bootstrap import DOMAIN_PACKAGES, migrate
+    from ledger.chain import seal
+    from ledger.engine import Ledger
+
     engine = engine_for(database_url, create=True)
     _run(lambda: migrate(engine))
     ledger = Ledger(engine)
@@ -195,6 +204,7 @@ def post(
     Without --atomic the items have their own results (a refused item does not stop the others); with
     --atomic the file is one linked chain that succeeds or fails whole. A retried file changes nothing:
     each id already posted answers "exists"."""
+    from ledger.chain import seal
     from ledger.jsonio import link_all, parse_document
 
     ledger = _ledger(database_url)
@@ -251,6 +261,9 @@ def import_(
     database_url: DatabaseOption = None,
 ) -> None:
     """Stream a CSV journal in, committed per chunk; re-running skips what is already posted."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ledger.chain import CHAINER_BATCH_SIZE, background_chainer, seal
     from ledger.importer import default_import_source, import_csv
 
     codec = IMPORT_ENCODINGS.get(encoding.lower())

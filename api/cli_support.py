@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from api.cli_database import DatabaseRefusal, open_engine
-from ledger.db import DATABASE_URL_ENV
-from ledger.engine import Ledger
 from ledger.errors import LedgerError, ResultCode
-from ledger.numbers import parse_date
+
+if TYPE_CHECKING:  # SQLAlchemy and the engine load only inside the commands that open a database
+    from sqlalchemy import Engine
+
+    from ledger.engine import Ledger
+
+# ledger.db.DATABASE_URL_ENV, written out here so that ``--help`` does not import SQLAlchemy
+# (tests/cli/test_cli_startup.py checks that the two agree).
+DATABASE_URL_ENV = "FUNDLEDGER_DATABASE_URL"
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -50,22 +53,35 @@ def run_refusable(action):
         return action()
     except LedgerError as error:
         fail(str(error.code.value if hasattr(error.code, "value") else error.code), error.message)
-    except DatabaseRefusal as error:
-        fail(error.code, error.message)
     except FileNotFoundError as error:
         fail(ResultCode.FILE_INVALID.value, f"{error.filename} does not exist")
-    except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        fail(DATABASE_ERROR, reason)
+    except Exception as error:
+        # Imported here, not at start-up: an action that raised one of these has loaded them already.
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from api.cli_database import DatabaseRefusal
+
+        if isinstance(error, DatabaseRefusal):
+            fail(error.code, error.message)
+        if isinstance(error, SQLAlchemyError):
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            fail(DATABASE_ERROR, reason)
+        raise
 
 
 def engine_for(database_url: str | None, *, create: bool = False) -> Engine:
+    from api.cli_database import open_engine
+
     return run_refusable(lambda: open_engine(database_url, create=create))
 
 
 def ledger_for(database_url: str | None) -> Ledger:
+    from ledger.engine import Ledger
+
     return Ledger(engine_for(database_url))
 
 
 def parse_optional_date(text: str | None) -> date | None:
+    from ledger.numbers import parse_date
+
     return None if text is None else run_refusable(lambda: parse_date(text))
