@@ -85,7 +85,8 @@ def grant(conn: Connection, grant_id: int) -> dict | None:
         return None
     item = dict(row)
     item["flags"] = [
-        dict(flag) for flag in conn.execute(select(FLAGS).where(FLAGS.c.grant_id == grant_id).order_by(FLAGS.c.id))
+        dict(flag)
+        for flag in conn.execute(select(FLAGS).where(FLAGS.c.grant_id == grant_id).order_by(FLAGS.c.id)).mappings()
     ]
     return _with_region(conn, [item])[0]
 

@@ -1,0 +1,221 @@
+"""The approvals queue over HTTP (both backends): items of both domains in one list, scoped by region; approve
+and reject through the owning service with the caller as checker (never the recorder); replays; a key held by
+an uncommitted request (PostgreSQL: refused as in flight; SQLite: serialized, then replayed)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi import Response
+
+from api import auth
+from api.problems import ApiProblem
+from api.scopes import Principal, Role
+from api.writes import REQUEST_IN_FLIGHT, Written, keyed_write
+from ledger.engine import Ledger
+from tests.subsidies.conftest import credit_code, program_text
+from tests.vouchers.conftest import SHANGHAI, build_scheme
+
+PROGRAM = f"P{SHANGHAI}-2026"
+SUBSIDY_PROGRAM = "gz-queue-test"
+GUANGZHOU = "440100"
+INSTITUTE = credit_code(7)
+
+
+@pytest.fixture
+def person(engine):
+    def make(name: str, role: str, *scopes: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {auth.create_key(engine, name, role, list(scopes)).key}"}
+
+    return make
+
+
+@pytest.fixture
+def world(engine, person):
+    ledger = Ledger(engine)
+    scheme = build_scheme(ledger, regions=(SHANGHAI,))
+    ledger.register_institution(INSTITUTE, "广州某研究院", "research_institute", region_code=GUANGZHOU)
+    return {
+        "scheme": scheme,
+        "sh_clerk": person("sh-clerk", "finance_office", f"region:{SHANGHAI}"),
+        "sh_director": person("sh-director", "finance_office", f"region:{SHANGHAI}"),
+        "sh_auditor": person("sh-auditor", "auditor", f"region:{SHANGHAI}"),
+        "gz_clerk": person("gz-clerk", "finance_office", f"region:{GUANGZHOU}"),
+        "gz_director": person("gz-director", "finance_office", f"region:{GUANGZHOU}"),
+        "province": person("east-office", "finance_office", "region:310000", f"region:{GUANGZHOU}"),
+        "firm": person("sh-firm", "enterprise", f"institution:{scheme.enterprises[SHANGHAI]}"),
+    }
+
+
+def keyed(headers: dict, key: str) -> dict:
+    return headers | {"Idempotency-Key": key}
+
+
+def voucher_item(client, world) -> str:
+    body = {
+        "program": PROGRAM,
+        "enterprise": world["scheme"].enterprises[SHANGHAI],
+        "amount": "1000.00",
+        "on": "2026-02-02",
+    }
+    created = client.post("/v1/vouchers", headers=keyed(world["sh_clerk"], "g"), json=body)
+    return f"voucher_grant:{created.json()['id']}"
+
+
+def subsidy_item(client, world) -> str:
+    text = program_text(SUBSIDY_PROGRAM)
+    assert (
+        client.post("/v1/subsidy-programs", headers=keyed(world["gz_clerk"], "i"), json={"config": text}).status_code
+        == 201
+    )
+    body = {"institution": INSTITUTE, "year": 2019, "base_figures": {"claim": "1000.00"}}
+    created = client.post(
+        f"/v1/subsidy-programs/{SUBSIDY_PROGRAM}/applications", headers=keyed(world["gz_clerk"], "a"), json=body
+    )
+    return f"subsidy_application:{created.json()['id']}"
+
+
+def decide(client, headers, item: str, verb: str, key: str, **body):
+    values = (
+        {"approval_doc": "doc-1", "on": "2026-02-03"}
+        if verb == "approve"
+        else {"reason": "材料不全", "on": "2026-02-03"}
+    )
+    return client.post(f"/v1/approvals/{item}/{verb}", headers=keyed(headers, key), json=values | body)
+
+
+def listed(client, headers) -> list[str]:
+    return [item["id"] for item in client.get("/v1/approvals", headers=headers).json()["items"]]
+
+
+def test_the_queue_holds_both_domains_and_each_region_sees_its_own(client, world):
+    voucher, subsidy = voucher_item(client, world), subsidy_item(client, world)
+    assert listed(client, world["sh_clerk"]) == [voucher]
+    assert listed(client, world["gz_clerk"]) == [subsidy]
+    assert listed(client, world["province"]) == [voucher, subsidy]
+    assert listed(client, world["sh_auditor"]) == [voucher]
+    shown = client.get(f"/v1/approvals/{voucher}", headers=world["sh_clerk"]).json()
+    assert (shown["kind"], shown["amount"], shown["recorded_by"]) == ("voucher_grant", "1000.00", "key:sh-clerk")
+    assert client.get(f"/v1/approvals/{voucher}", headers=world["gz_clerk"]).status_code == 404
+    assert client.get("/v1/approvals", headers=world["firm"]).status_code == 403
+    page = client.get("/v1/approvals?limit=1", headers=world["province"]).json()
+    rest = client.get(f"/v1/approvals?limit=1&cursor={page['next_cursor']}", headers=world["province"]).json()
+    assert [item["id"] for item in page["items"] + rest["items"]] == [voucher, subsidy] and rest["next_cursor"] is None
+    only = client.get("/v1/approvals?kind=subsidy_application", headers=world["province"]).json()["items"]
+    assert [item["id"] for item in only] == [subsidy]
+
+
+def test_an_auditor_reads_the_queue_but_cannot_decide(client, world):
+    item = voucher_item(client, world)
+    refused = decide(client, world["sh_auditor"], item, "approve", "a")
+    assert refused.status_code == 403 and refused.json()["code"] == "role_forbidden"
+    assert listed(client, world["sh_clerk"]) == [item]
+
+
+def test_outside_its_region_an_item_is_not_found(client, world):
+    item = voucher_item(client, world)
+    outside = decide(client, world["gz_director"], item, "approve", "o")
+    assert outside.status_code == 404 and outside.json()["code"] == "approval_not_found"
+    malformed = client.post("/v1/approvals/nothing/approve", headers=keyed(world["sh_director"], "m"), json={})
+    assert malformed.status_code == 422
+
+
+def test_rejection_needs_another_person_and_a_reason(client, world):
+    voucher, subsidy = voucher_item(client, world), subsidy_item(client, world)
+    own = decide(client, world["sh_clerk"], voucher, "reject", "r0")
+    assert own.status_code == 409 and own.json()["code"] == "approver_must_differ_from_maker"
+    no_reason = decide(client, world["sh_director"], voucher, "reject", "r1", reason="")
+    assert no_reason.status_code == 422
+    rejected = decide(client, world["sh_director"], voucher, "reject", "r2")
+    assert rejected.status_code == 200 and rejected.json()["result"]["status"] == "rejected"
+    grant = client.get(f"/v1/vouchers/{voucher.split(':')[1]}", headers=world["sh_clerk"]).json()
+    assert (grant["status"], grant["reason"], grant["checker"]) == ("rejected", "材料不全", "key:sh-director")
+    assert decide(client, world["gz_director"], subsidy, "reject", "r3").status_code == 200
+    assert listed(client, world["province"]) == []
+    late = decide(client, world["sh_director"], voucher, "approve", "late")
+    assert late.status_code == 409 and late.json()["code"] == "grant_already_decided"
+
+
+def test_an_approval_replays_and_refuses_another_body_under_its_key(client, world):
+    item = voucher_item(client, world)
+    first = decide(client, world["sh_director"], item, "approve", "k")
+    assert first.status_code == 200 and first.json()["result"]["granted"] == "1000.00"
+    again = decide(client, world["sh_director"], item, "approve", "k")
+    assert again.headers["Idempotency-Replayed"] == "true" and again.json() == first.json()
+    other = decide(client, world["sh_director"], item, "approve", "k", approval_doc="doc-2")
+    assert other.status_code == 409 and other.json()["code"] == "exists_with_different_content"
+    named = decide(client, world["sh_director"], item, "approve", "k2", approver="me")
+    assert named.status_code == 422 and named.json()["code"] == "body_names_actor"
+
+
+def test_a_payment_batch_cannot_be_rejected_here(client, world, person):
+    scheme = world["scheme"]
+    body = {"program": PROGRAM, "enterprise": scheme.enterprises[SHANGHAI], "amount": "20000.00", "on": "2026-02-02"}
+    grant = client.post("/v1/vouchers", headers=keyed(world["sh_clerk"], "g"), json=body).json()["id"]
+    assert decide(client, world["sh_director"], f"voucher_grant:{grant}", "approve", "a").status_code == 200
+    reservation = {
+        "program": PROGRAM,
+        "enterprise": scheme.enterprises[SHANGHAI],
+        "provider": scheme.providers[SHANGHAI],
+        "category": "testing",
+        "contract_no": "C-1",
+        "contract_amount": "10000.00",
+        "on": "2026-03-01",
+    }
+    redemption = client.post("/v1/redemptions", headers=keyed(world["firm"], "r"), json=reservation).json()["id"]
+    lab = person("sh-lab", "service_provider", f"institution:{scheme.providers[SHANGHAI]}")
+    claim = {"invoice_no": "INV-1", "invoiced_amount": "10000.00", "on": "2026-04-01"}
+    filed = client.post(f"/v1/redemptions/{redemption}/claim", headers=keyed(lab, "c"), json=claim).json()["approval"]
+    assert decide(client, world["sh_director"], filed, "approve", "v", on="2026-04-02").status_code == 200
+    batch = client.post(
+        "/v1/payment-batches",
+        headers=keyed(world["sh_clerk"], "b"),
+        json={"region": SHANGHAI, "period_label": "2026-Q2", "on": "2026-07-01"},
+    ).json()
+    refused = decide(client, world["sh_director"], f"voucher_payment_batch:{batch['id']}", "reject", "x")
+    assert refused.status_code == 409 and refused.json()["code"] == "approval_cannot_be_rejected"
+
+
+def test_a_key_held_by_an_uncommitted_request_is_in_flight_or_serialized(engine):
+    """Two units of work with one key: on PostgreSQL the second waits for the first and is refused as in flight;
+    on SQLite writers are serialized, so the second finds the first's stored response and replays it."""
+    ledger = Ledger(engine)
+    principal = Principal(name="key:racer", client="key:race", role=Role.ADMIN, scopes=())
+    calls = []
+
+    def produce(_joined: Ledger) -> Written:
+        calls.append(1)
+        return Written({"n": len(calls)}, "/v1/somewhere")
+
+    def write(uow, response: Response):  # noqa: ANN001
+        return keyed_write(ledger, uow, principal, "same", path="/v1/x", content={}, produce=produce, response=response)
+
+    outcome: dict = {}
+
+    def second() -> None:
+        response = Response()
+        try:
+            with engine.begin() as uow:
+                outcome["body"] = write(uow, response)
+                outcome["replayed"] = response.headers.get("Idempotency-Replayed")
+        except ApiProblem as problem:
+            outcome["problem"] = (problem.status, problem.code)
+
+    first_uow = engine.connect()
+    first_tx = first_uow.begin()
+    try:
+        assert write(first_uow, Response()) == {"n": 1}
+        racer = threading.Thread(target=second)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), "the second request waits while the first holds the key"
+        first_tx.commit()
+        racer.join(30)
+    finally:
+        first_uow.close()
+    if engine.dialect.name == "postgresql":
+        assert outcome == {"problem": (409, REQUEST_IN_FLIGHT)}
+    else:
+        assert outcome == {"body": {"n": 1}, "replayed": "true"}
+    assert calls == [1]
