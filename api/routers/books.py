@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -106,9 +106,17 @@ def get_account(book: BookCode, path: AccountPath, principal: Reader, ledger: Le
 
 
 @router.get("/books/{book}/accounts/{path}/balance", response_model=BalanceOut)
-def get_balance(book: BookCode, path: AccountPath, principal: Reader, ledger: LedgerDep, as_of: date | None = None):
+def get_balance(
+    book: BookCode,
+    path: AccountPath,
+    principal: Reader,
+    ledger: LedgerDep,
+    as_of: date | None = None,
+    recorded_before: RecordedBefore = None,
+):
     require_book(ledger, principal, book)
-    return BalanceOut.of(balance(ledger, book, path, as_of=as_of), as_of)
+    found = balance(ledger, book, path, as_of=as_of, recorded_before=recorded_before)
+    return BalanceOut.of(found, as_of, recorded_before)
 
 
 @router.get("/books/{book}/accounts/{path}/history", response_model=HistoryPage)
@@ -150,35 +158,56 @@ def close_period(book: BookCode, period: PeriodText, principal: Bookkeeper, ledg
     return PeriodCloseOut(book=book, period=period)
 
 
-def _trial_balance_rows(ledger, principal: Principal, book: str | None, as_of: date | None, depth: int | None):  # noqa: ANN001
+def _trial_balance_rows(
+    ledger,  # noqa: ANN001
+    principal: Principal,
+    book: str | None,
+    as_of: date | None,
+    depth: int | None,
+    recorded_before: datetime | None = None,
+):
     if book is not None:
         require_book(ledger, principal, book)
     visible = {row["code"] for row in visible_books(ledger, principal)}
     return [
         TrialBalanceRowOut.of(row)
-        for row in trial_balance(ledger, book=book, as_of=as_of, depth=depth)
+        for row in trial_balance(ledger, book=book, as_of=as_of, depth=depth, recorded_before=recorded_before)
         if row.book in visible
     ]
 
 
+# Bi-temporal reads: the books as recorded before this moment (RFC 3339; without an offset, Shanghai time).
+RecordedBefore = Annotated[
+    datetime | None, Query(description="only transactions recorded before this moment (RFC 3339)")
+]
 TrialBook = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
 TrialDepth = Annotated[int | None, Query(ge=1, le=TRIAL_BALANCE_DEPTH_MAX)]
 
 
 @router.get("/trial-balance", response_model=list[TrialBalanceRowOut])
 def get_trial_balance(
-    principal: Reader, ledger: LedgerDep, book: TrialBook = None, as_of: date | None = None, depth: TrialDepth = None
+    principal: Reader,
+    ledger: LedgerDep,
+    book: TrialBook = None,
+    as_of: date | None = None,
+    depth: TrialDepth = None,
+    recorded_before: RecordedBefore = None,
 ):
-    return _trial_balance_rows(ledger, principal, book, as_of, depth)
+    return _trial_balance_rows(ledger, principal, book, as_of, depth, recorded_before)
 
 
 @router.get("/trial-balance.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def get_trial_balance_csv(
-    principal: Reader, ledger: LedgerDep, book: TrialBook = None, as_of: date | None = None, depth: TrialDepth = None
+    principal: Reader,
+    ledger: LedgerDep,
+    book: TrialBook = None,
+    as_of: date | None = None,
+    depth: TrialDepth = None,
+    recorded_before: RecordedBefore = None,
 ):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["book", "account", "type", "currency", "debit", "credit"])
-    for row in _trial_balance_rows(ledger, principal, book, as_of, depth):
+    for row in _trial_balance_rows(ledger, principal, book, as_of, depth, recorded_before):
         writer.writerow([row.book, row.account, row.type, row.currency, row.debit, row.credit])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")

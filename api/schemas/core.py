@@ -5,7 +5,7 @@ JSON reader parses (``ledger.jsonio``), so HTTP and ``fundledger post`` accept e
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +90,7 @@ class BalanceOut(BaseModel):
     account: str
     currency: str
     as_of: date | None
+    recorded_before: datetime | None = None
     debits: str
     credits: str
     debits_pending: str
@@ -97,13 +98,14 @@ class BalanceOut(BaseModel):
     balance: str
 
     @classmethod
-    def of(cls, value: Balance, as_of: date | None) -> BalanceOut:
+    def of(cls, value: Balance, as_of: date | None, recorded_before: datetime | None = None) -> BalanceOut:
         money = lambda fen: format_fen(fen, value.currency)  # noqa: E731
         return cls(
             book=value.book,
             account=value.account,
             currency=value.currency,
             as_of=as_of,
+            recorded_before=recorded_before,
             debits=money(value.debits_fen),
             credits=money(value.credits_fen),
             debits_pending=money(value.debits_pending_fen),

@@ -214,3 +214,31 @@ def test_location_of_an_object_named_in_chinese_is_percent_encoded(client, admin
     location = created.headers["Location"]
     assert location == "/v1/books/%E5%B9%BF%E5%B7%9E-%E5%A4%87%E6%9F%A5"
     assert client.get(location, headers=admin).json()["code"] == "广州-备查"
+
+
+def test_balances_and_trial_balance_as_recorded_before_a_moment(client, admin, books):
+    """Bi-temporal: a transaction recorded later, even one back-dated into January, is not in the books as
+    they stood before it was recorded; ``as_of`` and ``recorded_before`` combine."""
+    from datetime import UTC, datetime
+    from urllib.parse import quote
+
+    first = client.post("/v1/transactions", headers=admin | {"Idempotency-Key": "r1"}, json=appropriation("100.00"))
+    assert first.status_code == 201
+    between = datetime.now(UTC).isoformat()
+    later = appropriation("40.00", day="2026-01-20")
+    assert client.post("/v1/transactions", headers=admin | {"Idempotency-Key": "r2"}, json=later).status_code == 201
+    url = f"/v1/books/{GZ_BOOK}/accounts/Assets:Bank:Treasury/balance"
+    before = client.get(f"{url}?recorded_before={quote(between)}", headers=admin).json()
+    assert before["balance"] == "100.00" and before["recorded_before"] is not None
+    assert client.get(url, headers=admin).json()["balance"] == "140.00"
+    both = client.get(f"{url}?recorded_before={quote(between)}&as_of=2026-01-10", headers=admin).json()
+    assert both["balance"] == "100.00"
+    nothing_yet = client.get(f"{url}?recorded_before=2000-01-01T00:00:00%2B08:00", headers=admin).json()
+    assert nothing_yet["balance"] == "0.00"
+    rows = client.get(f"/v1/trial-balance?book={GZ_BOOK}&recorded_before={quote(between)}", headers=admin).json()
+    assert {(row["account"], row["debit"], row["credit"]) for row in rows} == {
+        ("Assets:Bank:Treasury", "100.00", "0.00"),
+        ("NetAssets:Appropriations", "0.00", "100.00"),
+    }
+    bad = client.get(f"{url}?recorded_before=yesterday", headers=admin)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
