@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated
 
 import typer
@@ -19,7 +20,6 @@ from api.cli_support import (
     ledger_for,
     run_refusable,
 )
-from ledger.chain import seal
 
 JOB_NOT_FOUND = "job_not_found"
 
@@ -30,41 +30,54 @@ jobs_app = typer.Typer(help="Scheduled jobs: list, run one now, or run the sched
 
 JOB_COLUMNS = [
     Column("job", "job"),
-    Column("schedule", "schedule"),
+    Column("schedule", "schedule (Asia/Shanghai)"),
+    Column("next_run", "next run"),
     Column("last_period", "last period"),
     Column("status", "status"),
     Column("counts", "counts"),
     Column("description", "what it does"),
 ]
+EXIT_SCHEDULER_REFUSED = 1
+SCHEDULER_REFUSED = "scheduler_already_running"
+
+
+def _local(moment) -> str | None:  # noqa: ANN001 - a datetime or None
+    from ledger.numbers import SHANGHAI
+
+    return None if moment is None else moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M %z")
 
 
 @jobs_app.command("list")
 def jobs_list(output_format: FormatOption = TableFormat.table, database_url: DatabaseOption = None) -> None:
-    """The jobs, their schedule and their last run."""
-    from jobs.definitions import CHAINER_INTERVAL_S, JOBS
-    from jobs.runs import last_runs
+    """The jobs, their schedule, the next run and the last run."""
+    from jobs.config import jobs_config
+    from jobs.definitions import CHAINER_INTERVAL_S, JOBS, SEAL_CHAIN
+    from jobs.runs import last_runs, utc_now
 
+    config = run_refusable(jobs_config)
     runs = run_refusable(lambda: last_runs(engine_for(database_url)))
-    rows = [
-        {
-            "job": "seal-chain",
-            "schedule": f"every {CHAINER_INTERVAL_S} s",
-            "description": "hash chain + voucher numbers (unrecorded)",
-        }
-    ]
+    now = utc_now()
+    rows = []
     for name, spec in JOBS.items():
         run = runs.get(name, {})
-        schedule = ", ".join(f"{key}={value}" for key, value in spec.trigger.items() if key != "trigger")
         rows.append(
             {
                 "job": name,
-                "schedule": f"{spec.trigger['trigger']} {schedule}",
+                "schedule": config.schedule(name),
+                "next_run": _local(config.next_run(name, now)),
                 "last_period": run.get("period_key"),
                 "status": run.get("status"),
                 "counts": run.get("counts_json"),
                 "description": spec.description,
             }
         )
+    rows.append(
+        {
+            "job": SEAL_CHAIN,
+            "schedule": f"every {CHAINER_INTERVAL_S} s",
+            "description": "hash chain + voucher numbers (not recorded: it drains a queue)",
+        }
+    )
     emit_rows(console, rows, JOB_COLUMNS, output_format, title="jobs")
 
 
@@ -74,35 +87,126 @@ def jobs_run(
     period: Annotated[str | None, typer.Option(help="Period key; default: the current one.")] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Run one job now, once per period key; exits non-zero if it failed or opened critical alerts."""
-    from jobs.definitions import JOBS, run
+    """Run one job now, once per period key; exits non-zero if it failed or found something."""
+    from jobs.definitions import JOBS, SEAL_CHAIN, run
+    from ledger.chain import seal
 
-    if name == "seal-chain":
+    if name == SEAL_CHAIN:
         sealed = seal(engine_for(database_url))
-        console.print(f"seal-chain: sealed {sealed} transactions")
+        console.print(f"{SEAL_CHAIN}: sealed {sealed} transactions")
         return
     if name not in JOBS:
-        fail(JOB_NOT_FOUND, f"no job {name!r}; known: seal-chain, {', '.join(JOBS)}")
+        fail(JOB_NOT_FOUND, f"no job {name!r}; known: {', '.join(JOBS)}, {SEAL_CHAIN}")
     result = run_refusable(lambda: run(ledger_for(database_url), name, key=period))
     console.print(f"{result.job} [{result.period_key}]: {result.status} {json.dumps(result.counts)}")
     if result.counts.get("findings"):
         raise typer.Exit(1)
 
 
+def print_run(job: str, timed, error: BaseException | None) -> None:  # noqa: ANN001 - a TimedRun or None
+    """One line per scheduled run: job, period key, status, counts, duration."""
+    if timed is None:
+        console.print(f"{job}: error {type(error).__name__}: {error}")
+        return
+    result = timed.result
+    attempts = f" after {timed.attempts} attempts" if timed.attempts > 1 else ""
+    console.print(
+        f"{job} [{result.period_key or '-'}]: {result.status}{attempts} {json.dumps(result.counts)} "
+        f"in {timed.duration_s:.2f} s" + (f" ({timed.error})" if timed.error else "")
+    )
+
+
 @jobs_app.command("schedule")
 def jobs_schedule(database_url: DatabaseOption = None) -> None:
-    """Run the scheduler in the foreground (on PostgreSQL, only the process holding the leader lock)."""
-    from jobs.scheduler import build_scheduler, leadership
+    """Run the scheduler in the foreground: one line per run and the next run times. Only one scheduler
+    runs per ledger (PostgreSQL: the others wait for the lead; SQLite: a second one refuses)."""
+    from jobs.config import jobs_config
+    from jobs.definitions import JOBS
+    from jobs.runs import utc_now
+    from jobs.scheduler import build_scheduler, leadership, sqlite_database
     from ledger.db import engine_url_for_workers
 
+    config = run_refusable(jobs_config)
     url = engine_url_for_workers(engine_for(database_url))  # a plain path resolved, ?schema= kept
+    if not sqlite_database(url):
+        console.print("waiting for the scheduler lock (another process may lead)")
     with leadership(url) as leader:
-        if leader:
-            console.print("scheduler running; Ctrl-C stops it")
-            try:
-                build_scheduler(url, blocking=True).start()
-            except (KeyboardInterrupt, SystemExit):
-                pass
+        if not leader:
+            fail(SCHEDULER_REFUSED, leader.reason, EXIT_SCHEDULER_REFUSED)
+        now = utc_now()
+        console.print(f"scheduler running in pid {os.getpid()}; Ctrl-C stops it")
+        for name in JOBS:
+            console.print(f"next {name}: {_local(config.next_run(name, now))} ({config.schedule(name)})")
+        try:
+            build_scheduler(url, blocking=True, config=config, on_run=print_run).start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+
+
+MONITOR_COLUMNS = [
+    Column("name", "monitor"),
+    Column("book", "book"),
+    Column("account", "account"),
+    Column("rule", "rule"),
+    Column("severity", "severity"),
+    Column("region", "region"),
+]
+monitors_app = typer.Typer(help="Balance monitors: a rule on an account the breach scan alerts on.")
+jobs_app.add_typer(monitors_app, name="monitor")
+
+
+@monitors_app.command("add")
+def monitor_add(
+    name: str,
+    book: Annotated[str, typer.Option("--book")],
+    account: Annotated[str, typer.Option("--account")],
+    field: Annotated[str, typer.Option("--field", help="balance, available, debits_posted, credits_posted, ...")],
+    operator: Annotated[str, typer.Option("--operator", help="<, <=, > or >=")],
+    threshold: Annotated[str, typer.Option("--threshold", help='An amount with its unit: "10万", "5000.00元".')],
+    severity: Annotated[str, typer.Option("--severity")] = "warning",
+    actor: Annotated[str, typer.Option("--actor")] = "cli",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Watch an account: one alert when the rule holds, cleared when it no longer does."""
+    from jobs.monitors import add_monitor
+
+    ledger = ledger_for(database_url)
+    added = run_refusable(
+        lambda: add_monitor(
+            ledger,
+            name,
+            book=book,
+            account=account,
+            field=field,
+            operator=operator,
+            threshold=threshold,
+            severity=severity,
+            actor=actor,
+        )
+    )
+    console.print(f"monitor {added['name']}: {added['book']}/{added['account']} {field} {operator} {threshold}")
+
+
+@monitors_app.command("list")
+def monitor_list(output_format: FormatOption = TableFormat.table, database_url: DatabaseOption = None) -> None:
+    """The balance monitors."""
+    from jobs.monitors import monitors
+    from ledger.money import format_fen
+
+    rows = [
+        {**row, "rule": f"{row['field']} {row['operator']} {format_fen(row['threshold_fen'])}"}
+        for row in run_refusable(lambda: monitors(engine_for(database_url)))
+    ]
+    emit_rows(console, rows, MONITOR_COLUMNS, output_format, title=f"monitors: {len(rows)}")
+
+
+@monitors_app.command("remove")
+def monitor_remove(name: str, database_url: DatabaseOption = None) -> None:
+    """Stop watching; its alert clears on the next breach scan."""
+    from jobs.monitors import remove_monitor
+
+    run_refusable(lambda: remove_monitor(engine_for(database_url), name))
+    console.print(f"monitor {name} removed")
 
 
 ALERT_COLUMNS = [

@@ -12,7 +12,7 @@ breach persists. At most one active alert per (kind, subject), by a partial uniq
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -91,22 +91,27 @@ class Finding:
 
 
 def record_findings(
-    conn: Connection, job: str, findings: Iterable[Finding], kinds: Iterable[str], now: datetime | None = None
+    conn: Connection,
+    job: str,
+    findings: Iterable[Finding],
+    kinds: Iterable[str],
+    now: datetime | None = None,
+    *,
+    subjects: Collection[str] | None = None,
 ) -> int:
     """Open an alert per new finding, refresh the active ones still found, clear the active alerts of
-    ``kinds`` not found. On the caller's connection (the job's run is finished in the same transaction).
-    Returns how many alerts of these kinds are open (active and not resolved by a person) afterwards."""
+    ``kinds`` (and of ``subjects``, if given) not found. On the caller's connection (the job's run is finished
+    in the same transaction). Returns how many of these alerts are open (active and not resolved by a
+    person) afterwards."""
     findings = _one_per_subject(findings)
     kinds = set(kinds) | {finding.kind for finding in findings}
     now = now or utc_now()
-    active = {
-        (row.kind, row.subject): row
-        for row in conn.execute(
-            select(T_ALERTS.c.id, T_ALERTS.c.kind, T_ALERTS.c.subject, T_ALERTS.c.resolved_at).where(
-                T_ALERTS.c.kind.in_(sorted(kinds)), T_ALERTS.c.cleared_at.is_(None)
-            )
-        )
-    }
+    query = select(T_ALERTS.c.id, T_ALERTS.c.kind, T_ALERTS.c.subject, T_ALERTS.c.resolved_at).where(
+        T_ALERTS.c.kind.in_(sorted(kinds)), T_ALERTS.c.cleared_at.is_(None)
+    )
+    if subjects is not None:
+        query = query.where(T_ALERTS.c.subject.in_(sorted(set(subjects) | {finding.subject for finding in findings})))
+    active = {(row.kind, row.subject): row for row in conn.execute(query)}
     open_count = 0
     for finding in findings:
         figures = _figures(finding)

@@ -1,48 +1,90 @@
-"""The scheduled jobs. Thin: each calls the ledger or a domain package and turns what it finds into
-alerts through ``jobs.runs``. Period keys are Asia/Shanghai dates or minutes."""
+"""The scheduled jobs. Thin: each calls the ledger or a domain package and turns what it finds into alerts
+through ``jobs.runs``. Each job's period key names the work it does (Asia/Shanghai): a minute, a day, the
+month before (settlement) or the year before (year-end); one period key is done once.
+
+A failing run is retried with backoff (``jobs.config``); when every attempt failed it leaves a critical
+``job_failed`` alert, which its next successful run clears. Every unit a job writes is one transaction of
+the domain service, and the run's alerts and success are one more, so a job killed mid-run leaves no half
+unit: its run stays marked running (taken over later) and its rerun finishes what is left.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import select
 
+from jobs.alerts import Finding, record_findings
 from jobs.audit import audit_all, domain_control_kinds
-from jobs.runs import Finding, JobOutcome, RunResult, run_job, utc_now
+from jobs.config import JobsConfig, jobs_config
+from jobs.runs import JobOutcome, RunResult, run_job, utc_now
 from ledger.chain import seal
 from ledger.db import make_engine
 from ledger.engine import Ledger
 from ledger.numbers import SHANGHAI
 
+log = logging.getLogger("fundledger.jobs")
+
 LEDGER_ALERT_KINDS = ("chain_broken", "cached_balance_differs", "month_totals_differ", "book_does_not_balance")
+JOB_FAILED = "job_failed"
+JOB_ACTOR_PREFIX = "job:"
+PERIODS = ("minute", "day", "month_before", "year_before")
 
 
 @dataclass(frozen=True)
 class JobSpec:
     name: str
     description: str
-    period: str  # "minute" or "day": how the period key is cut (Asia/Shanghai)
-    trigger: dict  # APScheduler trigger arguments
-    action: Callable[[Ledger, datetime], JobOutcome]
+    period: str  # one of PERIODS: how the period key is cut (Asia/Shanghai)
+    action: Callable[[Ledger, datetime, str, JobsConfig], JobOutcome]  # (ledger, now, period key, config)
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    """One scheduled run as ``jobs schedule`` prints it."""
+
+    result: RunResult
+    duration_s: float
+    attempts: int = 1
+    error: str = ""
+    next_runs: dict[str, datetime | None] = field(default_factory=dict)
 
 
 def period_key(period: str, moment: datetime) -> str:
     local = moment.astimezone(SHANGHAI)
-    return local.strftime("%Y-%m-%dT%H:%M") if period == "minute" else local.strftime("%Y-%m-%d")
+    if period == "minute":
+        return local.strftime("%Y-%m-%dT%H:%M")
+    if period == "day":
+        return local.strftime("%Y-%m-%d")
+    if period == "month_before":
+        return (local.date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    if period == "year_before":
+        return str(local.year - 1)
+    raise ValueError(f"period {period!r} is not one of {PERIODS}")
 
 
-def _expire_pending(ledger: Ledger, now: datetime) -> JobOutcome:
+def _month_bounds(key: str) -> tuple[date, date]:
+    first = date.fromisoformat(f"{key}-01")
+    next_month = (first + timedelta(days=32)).replace(day=1)
+    return first, next_month - timedelta(days=1)
+
+
+def _expire_pending(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
     results = ledger.expire_pending(now=now)
     return JobOutcome(counts={"voided": sum(1 for result in results if result.ok)})
 
 
-def _reconcile(ledger: Ledger, now: datetime) -> JobOutcome:
+def _reconcile(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
     result = audit_all(ledger.engine)
     report = result.core.chain
-    findings = [Finding("chain_broken", "hash chain", message, "critical") for message in report.findings]
+    findings = [
+        Finding("chain_broken", "hash chain", message, "critical", rule="chain_broken") for message in report.findings
+    ]
     for finding in [*result.core.findings, *result.controls]:
         findings.append(
             Finding(
@@ -52,6 +94,7 @@ def _reconcile(ledger: Ledger, now: datetime) -> JobOutcome:
                 "critical",
                 amount_fen=finding.actual_fen,
                 limit_fen=finding.expected_fen,
+                rule=finding.kind,
             )
         )
     return JobOutcome(
@@ -66,90 +109,210 @@ def _reconcile(ledger: Ledger, now: datetime) -> JobOutcome:
     )
 
 
-def _voucher_expiry(ledger: Ledger, now: datetime) -> JobOutcome:
+def _breach_scan(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
+    from jobs.scan import breach_scan
+
+    return breach_scan(ledger, now, config)
+
+
+def _voucher_expiry(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
     from vouchers.expiry import run_expiry
     from vouchers.models import VoucherProgram
 
     table = VoucherProgram.__table__
     with ledger.reader.connect() as conn:
         programs = [row[0] for row in conn.execute(select(table.c.code).order_by(table.c.code))]
-    today = now.astimezone(SHANGHAI).date()
-    for program in programs:
-        run_expiry(ledger, program, as_of=today)
-    return JobOutcome(counts={"programs": len(programs)})
+    today = date.fromisoformat(key)
+    voided = returned = 0
+    for program in programs:  # one unit of work per program, keyed by its date: a rerun skips what is done
+        result = run_expiry(ledger, program, as_of=today)
+        voided += result.reservations_voided
+        returned += result.quotas_returned
+    return JobOutcome(counts={"programs": len(programs), "reservations_voided": voided, "quotas_returned": returned})
 
 
-def _fund_checks(ledger: Ledger, now: datetime) -> JobOutcome:
-    from funds.checks import check_pool, check_subfund
-    from funds.codes import FundsCode
-    from funds.models import Pool, SubFund
+def _settlement(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
+    """Settle every region pair with cross-region claims in the month before (when an approver is
+    configured), then compare both regions' statements; a pair left unsettled or a disagreement is an alert."""
+    from vouchers.scan import (
+        SETTLEMENT_DUE,
+        SETTLEMENT_KINDS,
+        SETTLEMENT_STATEMENTS_DIFFER,
+        settlement_disagreement,
+        settlement_pairs_due,
+    )
+    from vouchers.settlement import settle
 
-    with ledger.reader.connect() as conn:
-        subfunds = [row[0] for row in conn.execute(select(SubFund.__table__.c.code).order_by("code"))]
-        pools = [row[0] for row in conn.execute(select(Pool.__table__.c.code).order_by("code"))]
-    today = now.astimezone(SHANGHAI).date()
-    found = [finding for code in subfunds for finding in check_subfund(ledger, code, today)]
-    found += [finding for code in pools for finding in check_pool(ledger, code)]
-    findings = [
-        Finding(
-            str(finding.code),
-            finding.subject,
-            finding.message,
-            "warning",
-            amount_fen=finding.amount_fen,
-            limit_fen=finding.limit_fen,
+    first, last = _month_bounds(key)
+    approver = config.settlement.approver
+    findings, settled = [], 0
+    for low, high in settlement_pairs_due(ledger, first, last):
+        subject = f"{low}/{high}:{key}"
+        if approver is None:
+            findings.append(
+                Finding(
+                    SETTLEMENT_DUE,
+                    subject,
+                    f"claims between {low} and {high} in {key} wait for settlement (no settlement approver configured)",
+                    "info",
+                    region=low,
+                    rule=SETTLEMENT_DUE,
+                )
+            )
+            continue
+        row = settle(
+            ledger,
+            low,
+            high,
+            period_label=key,
+            period_start=first,
+            period_end=last,
+            on=now.astimezone(SHANGHAI).date(),
+            actor=f"{JOB_ACTOR_PREFIX}settlement",
+            approver=approver,
         )
-        for finding in found
-    ]
-    # The job owns every funds code as an alert kind, so a breach that is gone resolves on the next run.
-    kinds = tuple(sorted(str(code) for code in FundsCode))
-    return JobOutcome(counts={"subfunds": len(subfunds), "pools": len(pools)}, findings=findings, alert_kinds=kinds)
+        if row is None:
+            continue
+        settled += 1
+        problem = settlement_disagreement(ledger, row["id"])
+        if problem is not None:
+            findings.append(
+                Finding(SETTLEMENT_STATEMENTS_DIFFER, subject, problem, "critical", region=low, rule="statements_agree")
+            )
+    return JobOutcome(
+        counts={"settled": settled, "findings": len(findings)}, findings=findings, alert_kinds=SETTLEMENT_KINDS
+    )
+
+
+def _year_end(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
+    """Close the year before in every subsidy program that has it: unused budget carried over (结转) or
+    recovered (收回), as each program is configured. The period key is the close's idempotency key."""
+    from subsidies.models import PROGRAMS
+    from subsidies.service import SubsidyService
+
+    service = SubsidyService(ledger)
+    year = int(key)
+    with ledger.reader.connect() as conn:
+        codes = conn.execute(select(PROGRAMS.c.code).order_by(PROGRAMS.c.code)).scalars().all()
+    closed = swept = 0
+    for code in codes:
+        if year not in service.program(code).years:
+            continue
+        result = service.close_year(
+            code,
+            year,
+            actor=f"{JOB_ACTOR_PREFIX}year-end",
+            client_id=f"job-year-end:{key}",
+            on=date(year, 12, 31),
+        )
+        closed += 1
+        swept += int(result.get("amount_fen") or 0)
+    return JobOutcome(counts={"programs_closed": closed, "swept_fen": swept})
 
 
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
+        JobSpec("expire-pending", "void pending transactions whose expiry has passed", "minute", _expire_pending),
         JobSpec(
-            "expire-pending",
-            "void pending transactions whose expiry has passed",
-            "minute",
-            {"trigger": "interval", "minutes": 1},
-            _expire_pending,
+            "voucher-expiry",
+            "unused voucher quota back to the budget after use-by; reservations voided after redeem-by",
+            "day",
+            _voucher_expiry,
         ),
         JobSpec(
             "reconcile",
             "hash chain intact; cached balances and month totals equal postings; every book balances; "
             "every domain sub-ledger equals its control accounts",
             "day",
-            {"trigger": "cron", "hour": 2, "minute": 0},
             _reconcile,
         ),
         JobSpec(
-            "voucher-expiry",
-            "unused voucher quota back to the budget after use-by; reservations voided after redeem-by",
+            "breach-scan",
+            "limit-breach scan: subsidy warn caps, awardees and budgets; sub-fund structure, targets, 返投, idle "
+            "money, first call, fees; pools and banks near their limits; voucher budgets and unused quota; "
+            "balance monitors",
             "day",
-            {"trigger": "cron", "hour": 0, "minute": 30},
-            _voucher_expiry,
+            _breach_scan,
         ),
         JobSpec(
-            "fund-checks",
-            "limit-breach scan of sub-funds (guidance share and largest stake, target investment, local "
-            "re-investment, idle money) and pools (filing caps let through by warn)",
-            "day",
-            {"trigger": "cron", "hour": 3, "minute": 0},
-            _fund_checks,
+            "settlement",
+            "inter-region voucher settlement of the month before, both regions' statements compared",
+            "month_before",
+            _settlement,
+        ),
+        JobSpec(
+            "year-end",
+            "subsidy programs' unused budget of the year before carried over (结转) or recovered (收回)",
+            "year_before",
+            _year_end,
         ),
     )
 }
 # The chainer is not a recorded job: sealing is idempotent by nature (it drains the queue) and runs
 # every few seconds, which would fill job_runs with a row per run.
 CHAINER_INTERVAL_S = 2
+SEAL_CHAIN = "seal-chain"
 
 
-def run(ledger: Ledger, name: str, *, now: datetime | None = None, key: str | None = None) -> RunResult:
+def run(
+    ledger: Ledger,
+    name: str,
+    *,
+    now: datetime | None = None,
+    key: str | None = None,
+    config: JobsConfig | None = None,
+) -> RunResult:
+    """Run one job once for its period key. A failure is recorded (the run and a ``job_failed`` alert) and
+    raised; a success clears that alert."""
     spec = JOBS[name]
+    config = config or jobs_config()
     moment = now or utc_now()
-    return run_job(ledger.engine, name, key or period_key(spec.period, moment), lambda: spec.action(ledger, moment))
+    key = key or period_key(spec.period, moment)
+    try:
+        result = run_job(ledger.engine, name, key, lambda: spec.action(ledger, moment, key, config))
+    except Exception as error:
+        _job_failed(ledger, name, key, error)
+        raise
+    if result.status == "succeeded":
+        with ledger.engine.begin() as conn:
+            record_findings(conn, name, [], (JOB_FAILED,), subjects=(name,))
+    return result
+
+
+def run_with_retries(
+    ledger: Ledger,
+    name: str,
+    *,
+    now: datetime | None = None,
+    config: JobsConfig | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TimedRun:
+    """``run``, tried again after each failure with the configured backoff; the last failure is raised."""
+    config = config or jobs_config()
+    moment = now or utc_now()
+    started = time.monotonic()
+    delays = config.retry.delays_s()
+    for attempt in range(len(delays) + 1):
+        try:
+            result = run(ledger, name, now=moment, config=config)
+            return TimedRun(result, time.monotonic() - started, attempt + 1)
+        except Exception as error:
+            if attempt == len(delays):
+                raise
+            log.warning("job %s attempt %d failed (%s); again in %s s", name, attempt + 1, error, delays[attempt])
+            sleep(delays[attempt])
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _job_failed(ledger: Ledger, name: str, key: str, error: Exception) -> None:
+    message = f"run {key} failed: {type(error).__name__}: {error}"
+    finding = Finding(JOB_FAILED, name, message, "critical", rule=JOB_FAILED)
+    try:
+        with ledger.engine.begin() as conn:
+            record_findings(conn, name, [finding], (JOB_FAILED,), subjects=(name,))
+    except Exception:  # noqa: BLE001 - the database itself may be what failed; the run's error is raised
+        log.exception("could not record the failure of job %s", name)
 
 
 @lru_cache(maxsize=4)
@@ -158,9 +321,15 @@ def _engine(database_url: str):
     return make_engine(database_url)
 
 
-def scheduled_run(database_url: str, name: str) -> None:
+def scheduled_run(database_url: str, name: str) -> TimedRun:
     """Entry point the scheduler stores (by reference) for each recorded job."""
-    run(Ledger(_engine(database_url)), name)
+    ledger = Ledger(_engine(database_url))
+    started = time.monotonic()
+    try:
+        return run_with_retries(ledger, name)
+    except Exception as error:  # noqa: BLE001 - recorded and alerted by run(); the scheduler goes on
+        result = RunResult(name, "", "failed", {"error": 1}, str(error))
+        return TimedRun(result, time.monotonic() - started, jobs_config().retry.attempts, str(error))
 
 
 def scheduled_seal(database_url: str) -> None:

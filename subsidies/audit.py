@@ -1,11 +1,16 @@
 """Read-only audit views: per institution per year against each cap, per program budget and awardees,
-and the list of clipped (核减) and warn-mode grants. Amounts are integer fen."""
+the list of clipped (核减) and warn-mode grants, and the breach scan of what ``warn`` rules let through.
+Amounts are integer fen."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 
-from subsidies.models import FLAGS, GRANTS, YEAR_ENDS
+from ledger.money import format_fen
+from subsidies.models import FLAGS, GRANTS, PROGRAMS, YEAR_ENDS
+from subsidies.rules import CAP_CODES
 from subsidies.service import ACTIVE_GRANT_STATUSES, SubsidyService
 
 REPORT_ROWS_MAX = 10_000
@@ -114,3 +119,156 @@ def flagged_grants(service: SubsidyService, program_code: str | None = None) -> 
         query = query.where(GRANTS.c.program_code == program_code)
     with service.engine.connect() as conn:
         return [dict(row) for row in conn.execute(query).mappings()]
+
+
+# ----- limit-breach scan ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """A ``warn`` rule a program let a grant through (the scheduled breach scan turns it into an alert).
+
+    ``amount_fen`` is what was granted (or the awardee count), ``limit_fen`` the rule's limit and
+    ``excess_fen`` how far beyond it; ``citation`` is the rule's policy source."""
+
+    code: str
+    rule: str
+    program: str
+    subject: str
+    region: str
+    amount_fen: int
+    limit_fen: int
+    excess_fen: int
+    citation: str
+    message: str
+
+
+def _citation(source) -> str:  # noqa: ANN001 - subsidies.config.Source
+    return f"{source.document} {source.article}"
+
+
+def breach_scan(service: SubsidyService) -> list[Breach]:
+    """Every breach of a ``warn`` cap or budget in every installed program, as it stands today: institutions
+    over their per-year or lifetime cap, years over their awardee count or budget, grants over the per-claim
+    cap. A grant clawed back no longer counts, so its breach disappears with it."""
+    with service.engine.connect() as conn:
+        codes = conn.execute(select(PROGRAMS.c.code).order_by(PROGRAMS.c.code)).scalars().all()
+    breaches: list[Breach] = []
+    for code in codes:
+        breaches += _program_breaches(service, service.program(code))
+    return breaches
+
+
+def _program_breaches(service: SubsidyService, program) -> list[Breach]:  # noqa: ANN001 - ProgramConfig
+    warned = {cap.kind: cap for cap in program.caps if cap.enforcement == "warn"}
+    active = (GRANTS.c.program_code == program.code) & GRANTS.c.status.in_(ACTIVE_GRANT_STATUSES)
+    found: list[Breach] = []
+
+    def add(rule: str, subject: str, amount: int, limit: int, citation: str, message: str) -> None:
+        found.append(
+            Breach(
+                str(CAP_CODES[rule]),
+                rule,
+                program.code,
+                f"{program.code}:{subject}",
+                program.region,
+                amount,
+                limit,
+                amount - limit,
+                citation,
+                message,
+            )
+        )
+
+    with service.engine.connect() as conn:
+        if (cap := warned.get("institution_year")) is not None:
+            rows = conn.execute(
+                select(GRANTS.c.institution_code, GRANTS.c.program_year, func.sum(GRANTS.c.amount_fen))
+                .where(active)
+                .group_by(GRANTS.c.institution_code, GRANTS.c.program_year)
+                .having(func.sum(GRANTS.c.amount_fen) > cap.amount)
+                .order_by(GRANTS.c.institution_code, GRANTS.c.program_year)
+                .limit(REPORT_ROWS_MAX)
+            ).all()
+            for institution, year, granted in rows:
+                add(
+                    "institution_year",
+                    f"{institution}:{year}",
+                    int(granted),
+                    cap.amount,
+                    _citation(cap.source),
+                    f"{institution} was granted {format_fen(int(granted))} in {year}, above the per-year cap of "
+                    f"{format_fen(cap.amount)}",
+                )
+        if (cap := warned.get("lifetime")) is not None:
+            rows = conn.execute(
+                select(GRANTS.c.institution_code, func.sum(GRANTS.c.amount_fen))
+                .where(active)
+                .group_by(GRANTS.c.institution_code)
+                .having(func.sum(GRANTS.c.amount_fen) > cap.amount)
+                .order_by(GRANTS.c.institution_code)
+                .limit(REPORT_ROWS_MAX)
+            ).all()
+            for institution, granted in rows:
+                add(
+                    "lifetime",
+                    institution,
+                    int(granted),
+                    cap.amount,
+                    _citation(cap.source),
+                    f"{institution} was granted {format_fen(int(granted))} in all, above the lifetime cap of "
+                    f"{format_fen(cap.amount)}",
+                )
+        if (cap := warned.get("per_claim")) is not None:
+            rows = conn.execute(
+                select(GRANTS.c.id, GRANTS.c.institution_code, GRANTS.c.amount_fen)
+                .where(active, GRANTS.c.amount_fen > cap.amount)
+                .order_by(GRANTS.c.id)
+                .limit(REPORT_ROWS_MAX)
+            ).all()
+            for grant_id, institution, granted in rows:
+                add(
+                    "per_claim",
+                    f"grant-{grant_id}",
+                    int(granted),
+                    cap.amount,
+                    _citation(cap.source),
+                    f"grant {grant_id} to {institution} is {format_fen(int(granted))}, above the per-claim cap of "
+                    f"{format_fen(cap.amount)}",
+                )
+        if (cap := warned.get("awardees_per_year")) is not None:
+            rows = conn.execute(
+                select(GRANTS.c.program_year, func.count(func.distinct(GRANTS.c.institution_code)))
+                .where(active)
+                .group_by(GRANTS.c.program_year)
+                .having(func.count(func.distinct(GRANTS.c.institution_code)) > cap.count)
+                .order_by(GRANTS.c.program_year)
+            ).all()
+            for year, awardees in rows:
+                # A count, not money: amount and limit are the numbers of awardees.
+                add(
+                    "awardees_per_year",
+                    f"awardees:{year}",
+                    int(awardees),
+                    cap.count,
+                    _citation(cap.source),
+                    f"{awardees} institutions were granted awards in {year}, above the limit of {cap.count}",
+                )
+        if program.budget.enforcement == "warn":
+            for year in program.years:
+                room = service.budget_room(conn, program, year)
+                if room >= 0:
+                    continue
+                granted = conn.execute(
+                    select(func.coalesce(func.sum(GRANTS.c.amount_fen), 0)).where(active, GRANTS.c.program_year == year)
+                ).scalar_one()
+                add(
+                    "program_budget",
+                    f"budget:{year}",
+                    int(granted),
+                    int(granted) + room,
+                    _citation(program.budget.source),
+                    f"grants of {year} total {format_fen(int(granted))}, {format_fen(-room)} beyond the funds "
+                    f"available to the program",
+                )
+    return found

@@ -87,9 +87,17 @@ def test_expire_pending_job_voids_what_expired(ledger):
     assert ledger.account(BOOK, "Assets:Bank").credits_pending == 0
 
 
-def test_domain_jobs_run_on_an_empty_ledger(ledger):
-    assert run(ledger, "voucher-expiry", now=NOW).counts == {"programs": 0}
-    assert run(ledger, "fund-checks", now=NOW).counts["subfunds"] == 0
+def test_every_job_runs_on_an_empty_ledger_and_finds_nothing(ledger):
+    expected = {
+        "voucher-expiry": {"programs": 0, "reservations_voided": 0, "quotas_returned": 0},
+        "breach-scan": {"subsidies": 0, "funds": 0, "vouchers": 0, "monitors": 0, "alerts_open": 0},
+        "settlement": {"settled": 0, "findings": 0, "alerts_open": 0},
+        "year-end": {"programs_closed": 0, "swept_fen": 0},
+        "expire-pending": {"voided": 0},
+    }
+    for name, counts in expected.items():
+        assert run(ledger, name, now=NOW).counts == counts, name
+    assert alerts(ledger.engine) == []
 
 
 def test_the_scheduler_stores_every_job(database_url):
