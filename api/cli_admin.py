@@ -87,15 +87,22 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option(help="port")] = DEFAULT_PORT,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler/--no-scheduler", help="also run the scheduled jobs (one leader per ledger)")
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Run the HTTP API (uvicorn)."""
+    """Run the HTTP API (uvicorn) and the scheduler: of several serve processes on one ledger exactly one
+    schedules the jobs, another takes over when it dies (api.app._lifespan, jobs.scheduler)."""
     import os
 
     import uvicorn
 
+    from jobs.scheduler import SCHEDULER_ENV
+
     if database_url:
         os.environ[DATABASE_URL_ENV] = database_url
+    os.environ[SCHEDULER_ENV] = "1" if scheduler else "0"  # read by every worker's lifespan
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
