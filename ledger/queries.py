@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, case, func, select
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select
 
 from ledger.accounts import path_at_depth
 from ledger.db import read_only, read_snapshot
@@ -153,6 +153,98 @@ def history(ledger: Ledger, book: str, account: str, *, limit: int = 100) -> lis
             }
         )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of an account's posted movements; ``next_after`` is the (date, posting id) the next page
+    starts after, or None on the last page."""
+
+    rows: list[dict]
+    next_after: tuple[date, int] | None
+
+
+def history_page(
+    ledger: Ledger,
+    book: str,
+    account: str,
+    *,
+    limit: int,
+    after: tuple[date, int] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> HistoryPage:
+    """A page of an account's posted movements in (date, posting) order with the running balance, read by
+    keyset: the cost follows the page, not the account's journal. The opening balance of the page comes from
+    the month totals up to the day before plus that day's earlier postings."""
+    if limit > HISTORY_ROWS_MAX or limit < 1:
+        raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"a history page holds 1 to {HISTORY_ROWS_MAX} rows")
+    info = ledger.account(book, account)
+    movements = T_POSTINGS.c
+    where = [movements.account_id == info.id, movements.pending.is_(False)]
+    if date_from is not None:
+        where.append(movements.effective_date >= date_from)
+    if date_to is not None:
+        where.append(movements.effective_date <= date_to)
+    if after is not None:
+        after_day, after_id = after
+        where.append(
+            or_(
+                movements.effective_date > after_day,
+                and_(movements.effective_date == after_day, movements.id > after_id),
+            )
+        )
+    with read_snapshot(ledger.engine) as conn:
+        rows = conn.execute(
+            select(
+                movements.id,
+                movements.transaction_id,
+                movements.effective_date,
+                movements.amount_fen,
+                T_TRANSACTIONS.c.memo,
+                T_TRANSACTIONS.c.kind,
+            )
+            .join(T_TRANSACTIONS, T_TRANSACTIONS.c.id == movements.transaction_id)
+            .where(*where)
+            .order_by(movements.effective_date, movements.id)
+            .limit(limit + 1)
+        ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        running = _opening_balance(conn, info.id, rows[0]) if rows else 0
+    result = []
+    for posting_id, tx_id, effective_date, amount, memo, kind in rows:
+        running += amount
+        result.append(
+            {
+                "posting_id": posting_id,
+                "transaction_id": tx_id,
+                "date": effective_date,
+                "amount_fen": amount,
+                "balance_fen": running,
+                "memo": memo,
+                "kind": kind,
+            }
+        )
+    last = result[-1] if result else None
+    return HistoryPage(result, (last["date"], last["posting_id"]) if more and last else None)
+
+
+def _opening_balance(conn: Connection, account_id: int, first_row) -> int:  # noqa: ANN001 - a result row
+    """The account's posted balance just before ``first_row`` (its posting id and date are columns 0 and 2)."""
+    first_id, first_day = first_row[0], first_row[2]
+    debits, credits = posted_totals_as_of(conn, first_day - timedelta(days=1), account_id=account_id).get(
+        account_id, (0, 0)
+    )
+    same_day_before = conn.execute(
+        select(func.coalesce(func.sum(T_POSTINGS.c.amount_fen), 0)).where(
+            T_POSTINGS.c.account_id == account_id,
+            T_POSTINGS.c.pending.is_(False),
+            T_POSTINGS.c.effective_date == first_day,
+            T_POSTINGS.c.id < first_id,
+        )
+    ).scalar_one()
+    return debits - credits + int(same_day_before)
 
 
 def _account_directory(engine: Engine, book: str | None) -> dict[int, tuple[str, str, str, str]]:

@@ -9,7 +9,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires, resource_path
+from api.deps import (
+    LedgerDep,
+    PageParams,
+    UnitOfWork,
+    decode_cursor,
+    encode_cursor,
+    paginate,
+    requires,
+    resource_path,
+)
 from api.problems import ApiCode, ApiProblem
 from api.routers import BOOKKEEPING_ROLES, READ_ROLES
 from api.schemas.core import (
@@ -27,7 +36,7 @@ from api.schemas.core import (
 )
 from api.scopes import Principal, book_visible, require_book, visible_books
 from ledger.money import format_fen
-from ledger.queries import HISTORY_ROWS_MAX, balance, history, trial_balance
+from ledger.queries import balance, history_page, trial_balance
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 Reader = Annotated[Principal, Depends(requires(*READ_ROLES))]
@@ -131,12 +140,14 @@ def get_history(
 ):
     require_book(ledger, principal, book)
     info = ledger.account(book, path)
-    rows = [
-        (position, row)
-        for position, row in enumerate(history(ledger, book, path, limit=HISTORY_ROWS_MAX))
-        if (date_from is None or row["date"] >= date_from) and (date_to is None or row["date"] <= date_to)
-    ]
-    chunk, cursor = paginate(rows, lambda item: item[0], page, {"from": date_from, "to": date_to})
+    limit, cursor = page
+    filters = {"from": date_from, "to": date_to}
+    after = None if cursor is None else _history_position(decode_cursor(cursor, filters))
+    found = history_page(ledger, book, path, limit=limit, after=after, date_from=date_from, date_to=date_to)
+    next_cursor = None
+    if found.next_after is not None:
+        day, posting_id = found.next_after
+        next_cursor = encode_cursor([day.isoformat(), posting_id], filters)
     items = [
         HistoryRowOut(
             transaction_id=row["transaction_id"],
@@ -146,9 +157,18 @@ def get_history(
             memo=row["memo"],
             kind=row["kind"],
         )
-        for _position, row in chunk
+        for row in found.rows
     ]
-    return {"items": items, "next_cursor": cursor}
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _history_position(after: object) -> tuple[date, int]:
+    """A history cursor holds the (date, posting id) the next page starts after."""
+    try:
+        day, posting_id = after  # type: ignore[misc]
+        return date.fromisoformat(day), int(posting_id)
+    except (TypeError, ValueError) as error:
+        raise ApiProblem(422, ApiCode.CURSOR_INVALID, "the cursor is not one this server made") from error
 
 
 @router.post("/books/{book}/periods/{period}/close", response_model=PeriodCloseOut)
