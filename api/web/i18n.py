@@ -149,6 +149,35 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "ledger.postings": "分录",
         "ledger.reason": "原因",
         "ledger.none": "无",
+        "fund.title": "引导基金",
+        "fund.subfunds": "子基金指标",
+        "fund.subfund": "子基金",
+        "fund.commitment": "认缴",
+        "fund.called": "已催缴",
+        "fund.unfunded": "未缴",
+        "fund.paid_in": "实缴",
+        "fund.distributed": "已分配",
+        "fund.leverage": "撬动比",
+        "fund.guidance_total": "引导基金合计",
+        "fund.tvpi_chart": "各子基金月末 TVPI",
+        "provider.title": "服务机构",
+        "provider.redemptions": "待申领与已申领的兑付",
+        "provider.enterprise": "企业",
+        "provider.contract_amount": "合同金额",
+        "provider.paid_on": "支付日期",
+        "nav.fund": "基金",
+        "nav.provider": "我的兑付",
+        "status.reserved": "已冻结",
+        "status.claimed": "已申领",
+        "status.cancelled": "已取消",
+        "status.expired": "已过期",
+        "status.approved": "已批准",
+        "status.paid": "已支付",
+        "status.clawed_back": "已追回",
+        "payout.unpaid": "未支付",
+        "payout.in_batch": "支付批次审批中",
+        "payout.paid": "已支付",
+        "payout.paid_by_enterprise": "企业已全额支付（通用）",
     },
     Language.en: {
         "app.name": "fundledger",
@@ -269,6 +298,35 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "ledger.postings": "Postings",
         "ledger.reason": "Reason",
         "ledger.none": "none",
+        "fund.title": "Guidance fund",
+        "fund.subfunds": "Sub-fund metrics",
+        "fund.subfund": "Sub-fund",
+        "fund.commitment": "Commitment",
+        "fund.called": "Called",
+        "fund.unfunded": "Unfunded",
+        "fund.paid_in": "Paid-in",
+        "fund.distributed": "Distributed",
+        "fund.leverage": "Leverage",
+        "fund.guidance_total": "Guidance fund total",
+        "fund.tvpi_chart": "TVPI per sub-fund at each month end",
+        "provider.title": "Service provider",
+        "provider.redemptions": "Redemptions to claim and claimed",
+        "provider.enterprise": "Enterprise",
+        "provider.contract_amount": "Contract amount",
+        "provider.paid_on": "Paid on",
+        "nav.fund": "Fund",
+        "nav.provider": "My redemptions",
+        "status.reserved": "reserved",
+        "status.claimed": "claimed",
+        "status.cancelled": "cancelled",
+        "status.expired": "expired",
+        "status.approved": "approved",
+        "status.paid": "paid",
+        "status.clawed_back": "clawed back",
+        "payout.unpaid": "unpaid",
+        "payout.in_batch": "in a payment batch awaiting approval",
+        "payout.paid": "paid",
+        "payout.paid_by_enterprise": "paid in full by the enterprise (通用)",
     },
 }
 
@@ -291,6 +349,14 @@ def translate(language: Language, key: str, **values: object) -> str:
     """The message for ``key``; a key missing from the catalogue raises (a test walks every template)."""
     text = MESSAGES[language][key]
     return text.format(**values) if values else text
+
+
+def label(language: Language, prefix: str, value: str | None) -> str:
+    """A stored status shown in the page's language; a status the catalogue does not know yet is shown as
+    stored rather than failing the page (the test lists the ones it must know)."""
+    if value is None:
+        return ""
+    return MESSAGES[language].get(f"{prefix}.{value}", value)
 
 
 def money_text(fen: int | None, unit: Unit, currency: str = DEFAULT_CURRENCY) -> str:

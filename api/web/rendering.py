@@ -18,7 +18,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from api.problems import ApiProblem
 from api.scopes import Principal, Role
-from api.web.i18n import Language, Unit, date_text, moment_text, money_text, parse_language, parse_unit, translate
+from api.web.i18n import (
+    Language,
+    Unit,
+    date_text,
+    label,
+    moment_text,
+    money_text,
+    parse_language,
+    parse_unit,
+    translate,
+)
 from api.web.session import CSRF_FIELD, WebSession, attach_presession, read_session
 from ledger.errors import LedgerError
 
@@ -50,6 +60,9 @@ class Page:
 
     def t(self, key: str, **values: object) -> str:
         return translate(self.language, key, **values)
+
+    def label(self, prefix: str, value: str | None) -> str:
+        return label(self.language, prefix, value)
 
     def money(self, fen: int | None, currency: str = "CNY") -> str:
         return money_text(fen, self.unit, currency)
@@ -119,6 +132,7 @@ def render(page: Page, template: str, status: int = 200, **context: Any) -> HTML
         page=page,
         t=page.t,
         money=page.money,
+        label=page.label,
         day=date_text,
         moment=moment_text,
         csrf_field=CSRF_FIELD,

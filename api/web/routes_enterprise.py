@@ -23,7 +23,7 @@ from vouchers.views import QuotaPosition, enterprise_positions, redemption_histo
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
 ENTERPRISE_READERS = (Role.ENTERPRISE, Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN)
 EnterprisePage = Annotated[Page, Depends(signed_in(*ENTERPRISE_READERS))]
-CreditCode = Annotated[str, Path(pattern=CREDIT_CODE.pattern)]
+CreditCode = Annotated[str, Path(max_length=18)]  # checked below: a malformed code is a 404 page too
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -40,7 +40,7 @@ def _ledger(page: Page) -> Ledger:
 
 def _require_enterprise(page: Page, code: str) -> dict:
     """The institution, if this user may see it; otherwise the same 404 as an unknown one."""
-    entity = _ledger(page).entity(code)
+    entity = _ledger(page).entity(code) if CREDIT_CODE.match(code) else None
     region = entity.get("region_code") if entity else None
     if entity is None or entity["kind"] != "institution" or not page.principal.covers_institution(code, region):
         raise PageRefusal(404, page.t("error.not_found"), "entity_not_found")

@@ -73,9 +73,9 @@ def _budget_chart(page: Page, rows: list[dict]) -> str:
     return chart_json(
         {
             "tooltip": {"trigger": "axis"},
-            "legend": {"data": [page.t(key) for key, _ in series]},
-            "grid": {"left": 80, "right": 20, "bottom": 90},
-            "xAxis": {"type": "category", "data": [row["code"] for row in rows], "axisLabel": {"rotate": 30}},
+            "legend": {"top": 0, "data": [page.t(key) for key, _ in series]},
+            "grid": {"left": 90, "right": 20, "top": 50, "bottom": 80},
+            "xAxis": {"type": "category", "data": [row["code"] for row in rows], "axisLabel": {"rotate": 20}},
             "yAxis": {"type": "value", "name": "万元" if page.unit.value == "wan" else "元"},
             "series": [
                 {"name": page.t(key), "type": "bar", "data": [_chart_value(page, row[field]) for row in rows]}
@@ -95,29 +95,43 @@ def _cap_rows(page: Page, service: SubsidyService, programs: list) -> list[dict]
     return rows
 
 
+ENFORCEMENT_COLOURS = {"stop": "#b42318", "clip": "#dc6803", "warn": "#eaaa08"}
+CAP_MARK_SIZE = [28, 4]  # a short horizontal bar: the cap drawn across its own column
+
+
 def _cap_chart(page: Page, rows: list[dict]) -> str:
-    """Each institution-year's grant as a bar against its per-year cap (a line), where the program has one."""
+    """Each institution-year's grant as a bar coloured by its cap's enforcement (stop / clip / warn), with
+    the per-year cap drawn across it, where the program has one."""
     capped = [
         (row, cap) for row in rows for cap in row["caps"] if cap["rule"] == "institution_year" and cap["limit_fen"]
     ]
-    labels = [f"{row['program']} {row['institution_name']} {row['year']}" for row, _ in capped]
+    labels = [f"{row['institution_name']} {row['year']}" for row, _ in capped]
     return chart_json(
         {
             "tooltip": {"trigger": "axis"},
-            "legend": {"data": [page.t("enterprise.granted"), page.t("finance.limit")]},
-            "grid": {"left": 80, "right": 20, "bottom": 140},
-            "xAxis": {"type": "category", "data": labels, "axisLabel": {"rotate": 30, "fontSize": 10}},
+            "legend": {"top": 0, "data": [page.t("enterprise.granted"), page.t("finance.limit")]},
+            "grid": {"left": 90, "right": 20, "top": 50, "bottom": 110},
+            "xAxis": {"type": "category", "data": labels, "axisLabel": {"rotate": 20, "fontSize": 11}},
             "yAxis": {"type": "value", "name": "万元" if page.unit.value == "wan" else "元"},
             "series": [
                 {
                     "name": page.t("enterprise.granted"),
                     "type": "bar",
-                    "data": [_chart_value(page, row["granted_fen"]) for row, _ in capped],
+                    "barMaxWidth": 48,
+                    "data": [
+                        {
+                            "value": _chart_value(page, row["granted_fen"]),
+                            "itemStyle": {"color": ENFORCEMENT_COLOURS[cap["enforcement"]]},
+                        }
+                        for row, cap in capped
+                    ],
                 },
                 {
                     "name": page.t("finance.limit"),
-                    "type": "line",
-                    "step": "middle",
+                    "type": "scatter",
+                    "symbol": "rect",
+                    "symbolSize": CAP_MARK_SIZE,
+                    "itemStyle": {"color": "#1f2933"},
                     "data": [_chart_value(page, cap["limit_fen"]) for _, cap in capped],
                 },
             ],

@@ -43,6 +43,10 @@ def check_csrf(page: Page, submitted: str | None) -> None:
 def home_of(role: Role, scope_values: list[str]) -> str:
     if role is Role.ENTERPRISE and scope_values:
         return f"{WEB_PREFIX}/enterprises/{scope_values[0]}"
+    if role is Role.SERVICE_PROVIDER and scope_values:
+        return f"{WEB_PREFIX}/providers/{scope_values[0]}"
+    if role is Role.FUND_MANAGER and scope_values:
+        return f"{WEB_PREFIX}/funds/{scope_values[0]}"
     if role in (Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN):
         return f"{WEB_PREFIX}/finance"
     return f"{WEB_PREFIX}/home"

@@ -9,8 +9,10 @@ test-artifacts/screenshots/ for a reviewer. A missing browser fails the suite: i
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +35,7 @@ GZ_ENTERPRISE_NAME = "广州某科技有限公司（演示）"
 SH_ENTERPRISE_NAME = "上海市示范科技有限公司"
 GZ_ENTERPRISE = "91440101MA59A0023L"
 SH_ENTERPRISE = "91310000MA1D0X0K1Y"
+SH_PROVIDER = "12310000MB2P0Y0R2N"
 SERVICE_PROGRAM = "gz-service-demonstration"
 SERVICE_PROGRAM_NAME = "广州市科技服务示范机构建设"
 DEMONSTRATION_PLAN = "gz-demonstration-plan"
@@ -57,21 +60,51 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "api.cli", *args]
 
 
+def _shared_folder(tmp_path_factory) -> Path:
+    """The run's temporary folder every xdist worker shares (a worker's own base is one level below)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _demo_database(tmp_path_factory, env: dict[str, str]) -> tuple[Path, str]:
+    """One demo database per test run, built by the first worker that needs it (the demo is the slow
+    part), with what ``fundledger demo`` printed: the demo users and their passwords."""
+    shared = _shared_folder(tmp_path_factory)
+    built = shared / "web-demo.db"
+    printed = shared / "web-demo.txt"
+    with (shared / "web-demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            building = shared / "web-demo-building.db"
+            demo = subprocess.run(
+                _cli("demo", "--database-url", f"sqlite:///{building}"),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=DEMO_SECONDS,
+            )
+            assert demo.returncode == 0, demo.stderr[-3000:]
+            printed.write_text(demo.stdout, encoding="utf-8")
+            building.rename(built)
+    return built, printed.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("browser")
-    database = f"sqlite:///{folder / 'demo.db'}"
     env = os.environ | {"FUNDLEDGER_ENV": "development", "FUNDLEDGER_JWT_SECRET": SECRET, "COLUMNS": "200"}
-    demo = subprocess.run(
-        _cli("demo", "--database-url", database), env=env, capture_output=True, text=True, timeout=DEMO_SECONDS
-    )
-    assert demo.returncode == 0, demo.stderr[-3000:]
-    passwords = {m.group(1): m.group(2) for m in map(DEMO_USER_LINE.match, demo.stdout.splitlines()) if m}
+    built, printed = _demo_database(tmp_path_factory, env)
+    shutil.copy(built, folder / "demo.db")  # each server writes to its own copy
+    database = f"sqlite:///{folder / 'demo.db'}"
+    passwords = {m.group(1): m.group(2) for m in map(DEMO_USER_LINE.match, printed.splitlines()) if m}
     assert {"gz-clerk", "gz-director", "gz-enterprise", "sh-enterprise", "gz-auditor", "admin"} <= set(passwords)
     port = _free_port()
     log = (folder / "serve.log").open("wb")
     server = subprocess.Popen(
-        _cli("serve", "--port", str(port), "--database-url", database), env=env, stdout=log, stderr=log
+        _cli("serve", "--no-scheduler", "--port", str(port), "--database-url", database),
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -179,12 +212,26 @@ def test_each_role_logs_in_and_sees_only_its_own_data(context, site):
     _shot(page, "auditor-transaction")
     _logout(page)
 
-    for username in ("gz-fund-manager", "gz-bank", "sh-provider"):
-        page = _login(context, site, username)
-        assert page.url.endswith("/web/home")
-        assert page.goto(f"{site.base}/web/enterprises/{SH_ENTERPRISE}").status == 403
-        _shot(page, f"{username}-home")
-        _logout(page)
+    page = _login(context, site, "gz-fund-manager")
+    assert page.url.endswith("/web/funds/gz-tt-gf")
+    assert "gz-seed-1" in page.get_by_test_id("subfunds").inner_text()
+    page.wait_for_selector("[data-testid=tvpi-chart][data-drawn=true] canvas")
+    _shot(page, "fund-manager-guidance-fund")
+    assert page.goto(f"{site.base}/web/finance").status == 403
+    _logout(page)
+
+    page = _login(context, site, "sh-provider")
+    assert page.url.endswith(f"/web/providers/{SH_PROVIDER}")
+    claimed = page.get_by_test_id("provider-redemptions").inner_text()
+    assert SH_ENTERPRISE_NAME in claimed and "已支付" in claimed
+    _shot(page, "provider-redemptions")
+    assert page.goto(f"{site.base}/web/enterprises/{SH_ENTERPRISE}").status == 403
+    _logout(page)
+
+    page = _login(context, site, "gz-bank")
+    assert page.url.endswith("/web/home")
+    _shot(page, "bank-home")
+    _logout(page)
 
 
 def _queue_row(page, institution_name: str):
