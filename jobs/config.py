@@ -12,6 +12,12 @@ is retried, and the scan's "nearly reached" thresholds. Defaults below; a TOML f
     attempts = 3
     backoff_s = 30
 
+    [settlement]
+    approver = "settlement-office"   # without one the job reports the pairs due and settles nothing
+
+    [analytics]
+    directory = "/var/lib/fundledger/exports"
+
 Ratios are exact ("20%", "9/10"), never floats.
 """
 
@@ -43,7 +49,7 @@ DEFAULT_SCHEDULES = {
     "breach-scan": "0 3 * * *",
     "settlement": "0 4 1 * *",  # the month before, on the 1st
     "year-end": "0 5 1 1 *",  # the year before, on 1 January
-    "analytics-export": "30 5 * * *",
+    "analytics-export": "30 5 1 * *",  # the month before, on the 1st
 }
 
 
@@ -93,11 +99,18 @@ class Settlement(_Strict):
     approval_doc: str | None = Field(default=None, max_length=200)
 
 
+class Analytics(_Strict):
+    """Where the analytics export writes a directory per period (relative: to the scheduler's directory)."""
+
+    directory: str = Field(default="analytics-exports", min_length=1, max_length=1000)
+
+
 class JobsConfig(_Strict):
     schedules: dict[str, str] = Field(default_factory=dict)  # overrides of DEFAULT_SCHEDULES
     thresholds: Thresholds = Thresholds()
     retry: Retry = Retry()
     settlement: Settlement = Settlement()
+    analytics: Analytics = Analytics()
 
     @field_validator("schedules")
     @classmethod
@@ -118,9 +131,40 @@ class JobsConfig(_Strict):
         return self.trigger(name).get_next_fire_time(None, after.astimezone(SHANGHAI))
 
 
+CRON_WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # cron: 0 and 7 are Sunday
+
+
+def _cron_weekdays(field: str) -> str:
+    """A cron weekday field in names: APScheduler numbers weekdays from Monday = 0, cron from Sunday = 0,
+    so "1-5" must reach it as Monday to Friday, not Tuesday to Saturday."""
+    if not any(character.isdigit() for character in field):
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            first, last = (int(bound) for bound in span.split("-", 1))
+        else:
+            first = last = int(span)
+        if not (0 <= first <= last <= 7 and step >= 1):
+            raise ValueError(f"weekday field {field!r}: days run 0-7 (0 and 7: Sunday)")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(CRON_WEEKDAY_NAMES[day] for day in sorted(days))
+
+
 def cron_trigger(expression: str) -> CronTrigger:
+    """A standard five-field cron expression (minute hour day month weekday), Asia/Shanghai."""
+    fields = expression.split()
     try:
-        return CronTrigger.from_crontab(expression, timezone=SHANGHAI)
+        if len(fields) != 5:
+            raise ValueError("five fields: minute hour day month weekday")
+        minute, hour, day, month, weekday = fields
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=_cron_weekdays(weekday), timezone=SHANGHAI
+        )
     except ValueError as error:
         raise ValueError(f"cron expression {expression!r}: {error}") from error
 

@@ -132,8 +132,9 @@ def _voucher_expiry(ledger: Ledger, now: datetime, key: str, config: JobsConfig)
 
 
 def _settlement(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
-    """Settle every region pair with cross-region claims in the month before (when an approver is
-    configured), then compare both regions' statements; a pair left unsettled or a disagreement is an alert."""
+    """Settle every region pair's cross-region claims of each month up to the month before, under that
+    month's label (when an approver is configured), then compare both regions' statements; a pair left
+    unsettled or a disagreement is an alert."""
     from vouchers.scan import (
         SETTLEMENT_DUE,
         SETTLEMENT_KINDS,
@@ -143,28 +144,29 @@ def _settlement(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> 
     )
     from vouchers.settlement import settle
 
-    first, last = _month_bounds(key)
     approver = config.settlement.approver
     findings, settled = [], 0
-    for low, high in settlement_pairs_due(ledger, first, last):
-        subject = f"{low}/{high}:{key}"
+    for low, high, month in settlement_pairs_due(ledger, _month_bounds(key)[1]):
+        subject = f"{low}/{high}:{month}"
         if approver is None:
             findings.append(
                 Finding(
                     SETTLEMENT_DUE,
                     subject,
-                    f"claims between {low} and {high} in {key} wait for settlement (no settlement approver configured)",
+                    f"claims between {low} and {high} in {month} wait for settlement (no settlement approver "
+                    "configured)",
                     "info",
                     region=low,
                     rule=SETTLEMENT_DUE,
                 )
             )
             continue
+        first, last = _month_bounds(month)
         row = settle(
             ledger,
             low,
             high,
-            period_label=key,
+            period_label=month,
             period_start=first,
             period_end=last,
             on=now.astimezone(SHANGHAI).date(),
@@ -210,6 +212,15 @@ def _year_end(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> Jo
     return JobOutcome(counts={"programs_closed": closed, "swept_fen": swept})
 
 
+def _analytics_export(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
+    """The month before as Parquet, CSV and workbooks (jobs.analytics_export); a period already exported
+    is left as it was."""
+    from jobs.analytics_export import export_analytics
+
+    result = export_analytics(ledger.engine, key, config.analytics.directory)
+    return JobOutcome(counts={"files": len(result.files), "written": int(result.written)})
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
@@ -247,6 +258,12 @@ JOBS: dict[str, JobSpec] = {
             "year_before",
             _year_end,
         ),
+        JobSpec(
+            "analytics-export",
+            "the month before as Parquet (journal), CSV per report section and .xlsx in 元 and 万元",
+            "month_before",
+            _analytics_export,
+        ),
     )
 }
 # The chainer is not a recorded job: sealing is idempotent by nature (it drains the queue) and runs
@@ -262,9 +279,10 @@ def run(
     now: datetime | None = None,
     key: str | None = None,
     config: JobsConfig | None = None,
+    alert_on_failure: bool = True,
 ) -> RunResult:
-    """Run one job once for its period key. A failure is recorded (the run and a ``job_failed`` alert) and
-    raised; a success clears that alert."""
+    """Run one job once for its period key. A failure is recorded (the run, and a ``job_failed`` alert
+    unless a retry follows) and raised; a success clears that alert."""
     spec = JOBS[name]
     config = config or jobs_config()
     moment = now or utc_now()
@@ -272,7 +290,8 @@ def run(
     try:
         result = run_job(ledger.engine, name, key, lambda: spec.action(ledger, moment, key, config))
     except Exception as error:
-        _job_failed(ledger, name, key, error)
+        if alert_on_failure:
+            _job_failed(ledger, name, key, error)
         raise
     if result.status == "succeeded":
         with ledger.engine.begin() as conn:
@@ -295,7 +314,7 @@ def run_with_retries(
     delays = config.retry.delays_s()
     for attempt in range(len(delays) + 1):
         try:
-            result = run(ledger, name, now=moment, config=config)
+            result = run(ledger, name, now=moment, config=config, alert_on_failure=attempt == len(delays))
             return TimedRun(result, time.monotonic() - started, attempt + 1)
         except Exception as error:
             if attempt == len(delays):

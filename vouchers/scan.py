@@ -170,21 +170,21 @@ SETTLEMENT_STATEMENTS_DIFFER = "voucher_settlement_statements_differ"
 SETTLEMENT_KINDS = (SETTLEMENT_DUE, SETTLEMENT_STATEMENTS_DIFFER)
 
 
-def settlement_pairs_due(ledger: Ledger, period_start: date, period_end: date) -> list[tuple[str, str]]:
-    """Region pairs (low, high by code) with claimed cross-region redemptions of the period not yet settled."""
+def settlement_pairs_due(ledger: Ledger, through: date) -> list[tuple[str, str, str]]:
+    """(low region, high region, month "YYYY-MM") of every claimed cross-region redemption not yet settled,
+    claimed on or before ``through``: a month left unsettled is picked up by a later run."""
     with ledger.engine.connect() as conn:
         rows = conn.execute(
-            select(T_REDEMPTIONS.c.enterprise_region, T_REDEMPTIONS.c.provider_region)
+            select(T_REDEMPTIONS.c.enterprise_region, T_REDEMPTIONS.c.provider_region, T_REDEMPTIONS.c.claimed_on)
             .where(
                 T_REDEMPTIONS.c.status == "claimed",
                 T_REDEMPTIONS.c.settlement_id.is_(None),
                 T_REDEMPTIONS.c.enterprise_region != T_REDEMPTIONS.c.provider_region,
-                T_REDEMPTIONS.c.claimed_on >= period_start,
-                T_REDEMPTIONS.c.claimed_on <= period_end,
+                T_REDEMPTIONS.c.claimed_on <= through,
             )
             .distinct()
         ).all()
-    return sorted({tuple(sorted(pair)) for pair in rows})
+    return sorted({(*sorted((home, away)), claimed_on.strftime("%Y-%m")) for home, away, claimed_on in rows})
 
 
 def settlement_disagreement(ledger: Ledger, settlement_id: int) -> str | None:
