@@ -15,6 +15,7 @@ import typer
 from api import cli_jobs, cli_views
 from api.cli_format import AmountUnit, Column, ColumnKind, amount_text, emit_rows
 from api.cli_format import OutputFormat as TableFormat
+from api.cli_lang import Language, label, set_language
 from api.cli_support import (
     EXIT_USAGE,
     DatabaseOption,
@@ -99,8 +100,17 @@ def _main_options(
     show_version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    language: Annotated[
+        Language | None,
+        typer.Option(
+            "--lang",
+            help="Headers and labels: zh or en (before the command). Default: FUNDLEDGER_LANG, else Chinese "
+            "when the locale (LC_ALL, LC_MESSAGES, LANG) is zh_*, else English.",
+        ),
+    ] = None,
 ) -> None:
     """fundledger: a double-entry ledger for public science-and-technology finance."""
+    set_language(language)
 
 
 class ExportFormat(StrEnum):
@@ -163,8 +173,9 @@ DEMO_NEXT_COMMANDS = (
     "verify",
     "funds metrics --guidance gz-tt-gf --as-of 2027-12-31",
     "pools statement gz-sme-pool --banks",
-    "subsidies report gz-income-award-pilot",
-    "settlements statement 1 310000",
+    "subsidies report --year 2019",
+    "settlements list",
+    "settlements statement 310000 320500 2026Q1",
     "vouchers positions CREDIT_CODE   (an enterprise: `fundledger account list --book vouchers-310000-memo`)",
     "export --format beancount -o demo.beancount",
 )
@@ -421,14 +432,18 @@ def _print_trial_balance(
         rows.append(
             {
                 "book": book_code,
-                "account": "total",
+                "account": label("total"),
                 "type": "",
                 "currency": currency,
                 "debit_fen": debit,
                 "credit_fen": credit,
             }
         )
-    title = f"trial balance of {book or 'every book'} as of {as_of.isoformat() if as_of else 'today (all postings)'}"
+    title = label(
+        "trial balance of {book} as of {as_of}",
+        book=book or label("every book"),
+        as_of=as_of.isoformat() if as_of else label("today (all postings)"),
+    )
     emit_rows(console, rows, columns, output_format, title=title, unit=unit)
 
 
@@ -604,7 +619,14 @@ def account_list(
         }
         for info in accounts
     ]
-    emit_rows(console, rows, ACCOUNT_COLUMNS, output_format, title=f"accounts of {book or 'every book'}", unit=unit)
+    emit_rows(
+        console,
+        rows,
+        ACCOUNT_COLUMNS,
+        output_format,
+        title=label("accounts of {book}", book=book or label("every book")),
+        unit=unit,
+    )
 
 
 @periods_app.command("close")

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from api.cli_lang import label
 from ledger.money import DEFAULT_CURRENCY, currency_places, format_fen, from_fen
 
 # 1 万元 = 10 000 元: shown with four more places than the currency has, so no fen is ever rounded away.
@@ -90,7 +91,7 @@ def _human_value(row: dict, column: Column, unit: AmountUnit) -> str:
     if column.kind is ColumnKind.amount:
         return amount_text(value, row.get("currency", DEFAULT_CURRENCY), unit)
     if isinstance(value, bool):
-        return "yes" if value else ""
+        return label("yes") if value else ""
     return str(plain_value(value))
 
 
@@ -134,15 +135,17 @@ TEXT_COLUMN_MIN_WIDTH = 12
 
 def build_table(rows: list[dict], columns: list[Column], *, title: str, unit: AmountUnit) -> Table:
     has_amounts = any(column.kind is ColumnKind.amount for column in columns)
+    title = label(title)  # a title the command built with label() is already translated and stays as it is
     table = Table(title=Text(f"{title} ({unit.value})" if has_amounts else title))
     for column in columns:
+        header = label(column.header)
         if column.kind is ColumnKind.text:
             # Folded on a narrow terminal, but never squeezed to nothing while the numbers keep their width.
-            longest = max((len(_human_value(row, column, unit)) for row in rows), default=0)
-            width = min(max(longest, len(column.header)), TEXT_COLUMN_MIN_WIDTH)
-            table.add_column(Text(column.header), overflow="fold", min_width=width)
+            longest = max((cell_len(_human_value(row, column, unit)) for row in rows), default=0)
+            width = min(max(longest, cell_len(header)), TEXT_COLUMN_MIN_WIDTH)
+            table.add_column(Text(header), overflow="fold", min_width=width)
         else:
-            table.add_column(Text(column.header), justify="right", no_wrap=True)
+            table.add_column(Text(header), justify="right", no_wrap=True)
     for row in rows:
         # Text cells: Rich markup and emoji codes never rewrite a name such as "Assets:Bank:".
         table.add_row(*(Text(_human_value(row, column, unit)) for column in columns))
@@ -153,11 +156,21 @@ def print_table(console: Console, rows: list[dict], columns: list[Column], *, ti
     print_renderable(console, build_table(rows, columns, title=title, unit=unit))
 
 
+# Rich shortens a cell that does not fit its unwrappable column (a number, a header) with this character.
+ELLIPSIS = "…"
+
+
 def _fits(renderable: Table, width: int) -> bool:
-    """Whether the table, folded to ``width``, keeps every line within it (Rich crops what does not fit)."""
+    """Whether the table, folded to ``width``, keeps every line within it (Rich crops what does not fit) and
+    shortens no number or header: Rich squeezes even no-wrap columns when the table is too wide, marking each
+    shortened cell with an ellipsis, so the rendering may hold no more ellipses than the cells themselves."""
     trial = Console(file=io.StringIO(), width=width, emoji=False, highlight=False, color_system=None)
     trial.print(renderable, crop=False)
-    return all(cell_len(line) <= width for line in trial.file.getvalue().splitlines())
+    rendered = trial.file.getvalue()
+    own = sum(str(column.header).count(ELLIPSIS) for column in renderable.columns)
+    own += sum(str(cell).count(ELLIPSIS) for column in renderable.columns for cell in column.cells)
+    own += str(renderable.title or "").count(ELLIPSIS)
+    return rendered.count(ELLIPSIS) <= own and all(cell_len(line) <= width for line in rendered.splitlines())
 
 
 def print_renderable(console: Console, renderable: Table) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from api.cli_format import AmountUnit, Column, ColumnKind, OutputFormat, emit_rows, plain_value
+from api.cli_lang import label
 from api.cli_support import (
     EXIT_USAGE,
     USAGE_ERROR,
@@ -45,6 +46,7 @@ POSITION_COLUMNS = [
     Column("paid_fen", "paid (of used)", ColumnKind.amount),
 ]
 CAP_COLUMNS = [
+    Column("program", "program"),
     Column("institution", "institution"),
     Column("year", "year", ColumnKind.number),
     Column("granted_fen", "granted", ColumnKind.amount),
@@ -125,33 +127,62 @@ def voucher_positions(
         for position in positions
         if (program is None or position.program == program) and (year is None or position.year == year)
     ]
-    emit_rows(console, rows, POSITION_COLUMNS, output_format, title=f"voucher positions of {enterprise}", unit=unit)
+    emit_rows(
+        console,
+        rows,
+        POSITION_COLUMNS,
+        output_format,
+        title=label("voucher positions of {enterprise}", enterprise=enterprise),
+        unit=unit,
+    )
 
 
 @subsidies_app.command("report")
 def subsidies_report(
-    program: Annotated[str, typer.Argument(help="Subsidy program code, e.g. gz-income-award-pilot.")],
+    program: Annotated[
+        str | None, typer.Argument(help="Subsidy program code, e.g. gz-income-award-pilot; omit it for every program.")
+    ] = None,
     year: Annotated[int | None, typer.Option(help="Only this program year.")] = None,
     institution: Annotated[str | None, typer.Option(help="Only this institution (credit code).")] = None,
     output_format: FormatOption = OutputFormat.table,
     unit: UnitOption = AmountUnit.yuan,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Per institution per year: granted, and against each cap its limit, used and room (stop, clip or warn)."""
+    """Per program, institution and year: granted, and against each cap its limit, used and room, with the
+    cap's enforcement (stop: refused beyond it, clip: cut to it, warn: granted and flagged)."""
+    from subsidies import listings
     from subsidies.audit import institution_year_report
     from subsidies.service import SubsidyService
 
-    service = SubsidyService(ledger_for(database_url))
-    report = run_refusable(lambda: institution_year_report(service, program))
+    ledger = ledger_for(database_url)
+    service = SubsidyService(ledger)
+
+    def installed() -> list[str]:
+        if program is not None:
+            return [service.program(program).code]  # an unknown program is refused with its code
+        with ledger.reader.connect() as conn:
+            return [config.code for _row, config in listings.programs(conn)]
+
     rows = []
-    for entry in report:
-        if (year is not None and entry["year"] != year) or (
-            institution is not None and entry["institution"] != institution
-        ):
-            continue
-        base = {"institution": entry["institution"], "year": entry["year"], "granted_fen": entry["granted_fen"]}
-        rows.extend({**base, **cap} for cap in entry["caps"]) if entry["caps"] else rows.append(base)
-    emit_rows(console, rows, CAP_COLUMNS, output_format, title=f"subsidy program {program}: caps", unit=unit)
+    for code in run_refusable(installed):
+        for entry in run_refusable(lambda code=code: institution_year_report(service, code)):
+            if (year is not None and entry["year"] != year) or (
+                institution is not None and entry["institution"] != institution
+            ):
+                continue
+            base = {
+                "program": code,
+                "institution": entry["institution"],
+                "year": entry["year"],
+                "granted_fen": entry["granted_fen"],
+            }
+            rows.extend({**base, **cap} for cap in entry["caps"]) if entry["caps"] else rows.append(base)
+    title = (
+        label("subsidy program {program}: caps", program=program)
+        if program is not None
+        else label("every subsidy program: caps")
+    )
+    emit_rows(console, rows, CAP_COLUMNS, output_format, title=title, unit=unit)
 
 
 @funds_app.command("metrics")
@@ -177,8 +208,11 @@ def fund_metrics(
         return guidance_fund_metrics(ledger, guidance, on)
 
     metrics = run_refusable(compute)
-    name = f"sub-fund {subfund}" if subfund is not None else f"guidance fund {guidance}"
-    emit_rows(console, [metrics], METRIC_COLUMNS, output_format, title=f"{name} as of {on.isoformat()}", unit=unit)
+    if subfund is not None:
+        title = label("sub-fund {code} as of {as_of}", code=subfund, as_of=on.isoformat())
+    else:
+        title = label("guidance fund {code} as of {as_of}", code=guidance, as_of=on.isoformat())
+    emit_rows(console, [metrics], METRIC_COLUMNS, output_format, title=title, unit=unit)
 
 
 @pools_app.command("statement")
@@ -196,26 +230,64 @@ def pool_statement(
     pools = RiskPools(ledger_for(database_url))
     if banks:
         rows = run_refusable(lambda: pools.bank_statement(pool, year))
-        emit_rows(console, rows, BANK_COLUMNS, output_format, title=f"pool {pool}: banks", unit=unit)
+        emit_rows(console, rows, BANK_COLUMNS, output_format, title=label("pool {pool}: banks", pool=pool), unit=unit)
         return
     rows = run_refusable(lambda: pools.funder_statement(pool))
-    emit_rows(console, rows, FUNDER_COLUMNS, output_format, title=f"pool {pool}: funders", unit=unit)
+    emit_rows(console, rows, FUNDER_COLUMNS, output_format, title=label("pool {pool}: funders", pool=pool), unit=unit)
 
 
-@settlements_app.command("statement")
-def settlement_statement(
-    settlement_id: Annotated[int, typer.Argument(help="Settlement id.")],
-    region: Annotated[str, typer.Argument(help="The side whose book is read (region code).")],
+SETTLEMENT_COLUMNS = [
+    Column("settlement", "id", ColumnKind.number),
+    Column("period", "period"),
+    Column("region_low", "region"),
+    Column("region_high", "counterparty"),
+    Column("low_owes_high_fen", "payable", ColumnKind.amount),
+    Column("high_owes_low_fen", "receivable", ColumnKind.amount),
+    Column("net_fen", "net payable", ColumnKind.amount),
+    Column("settled_on", "settled on"),
+    Column("approver", "approver"),
+]
+
+
+@settlements_app.command("list")
+def settlement_list(
+    region: Annotated[str | None, typer.Argument(help="Only settlements with this region (code).")] = None,
+    counterparty: Annotated[str | None, typer.Argument(help="Only those between REGION and this region.")] = None,
     output_format: FormatOption = OutputFormat.table,
     unit: UnitOption = AmountUnit.yuan,
     database_url: DatabaseOption = None,
 ) -> None:
-    """One side's statement of a settlement, read from its own financial book: per redemption and in total."""
+    """Settlements per region pair and period: what the lower-coded region owed the other, the reverse, and
+    the net it paid."""
+    from vouchers.reports import settlements_of
+
+    if counterparty is not None and region is None:
+        fail(USAGE_ERROR, "COUNTERPARTY needs REGION", EXIT_USAGE)
+    rows = run_refusable(lambda: settlements_of(ledger_for(database_url), region, counterparty))
+    title = label("settlements of {region} with {counterparty}", region=region or "*", counterparty=counterparty or "*")
+    emit_rows(console, rows, SETTLEMENT_COLUMNS, output_format, title=title, unit=unit)
+
+
+@settlements_app.command("statement")
+def settlement_statement(
+    region: Annotated[str, typer.Argument(help="The side whose own financial book is read (region code).")],
+    counterparty: Annotated[str, typer.Argument(help="The other region of the pair.")],
+    period: Annotated[str, typer.Argument(help="The settlement period, e.g. 2026Q1 (see `settlements list`).")],
+    output_format: FormatOption = OutputFormat.table,
+    unit: UnitOption = AmountUnit.yuan,
+    database_url: DatabaseOption = None,
+) -> None:
+    """REGION's statement of its settlement with COUNTERPARTY for PERIOD, read from its own financial book:
+    per redemption and in total."""
+    from vouchers.reports import settlement_id_for
     from vouchers.settlement import statement
 
-    result = run_refusable(lambda: statement(ledger_for(database_url), settlement_id, region))
+    ledger = ledger_for(database_url)
+    settlement_id = run_refusable(lambda: settlement_id_for(ledger, region, counterparty, period))
+    result = run_refusable(lambda: statement(ledger, settlement_id, region))
     summary = {
         **{column.key: getattr(result, column.key) for column in SETTLEMENT_SUMMARY_COLUMNS},
+        "settlement": settlement_id,
         "region": result.region,
         "counterparty": result.counterparty,
         "period": result.period_label,
@@ -229,7 +301,13 @@ def settlement_statement(
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
-    title = f"settlement {settlement_id} {result.period_label}: {result.region} with {result.counterparty}"
+    title = label(
+        "settlement {settlement} {period}: {region} with {counterparty}",
+        settlement=settlement_id,
+        period=result.period_label,
+        region=result.region,
+        counterparty=result.counterparty,
+    )
     emit_rows(console, result.items, SETTLEMENT_ITEM_COLUMNS, output_format, title=title, unit=unit)
     if output_format is OutputFormat.table:
         emit_rows(console, [summary], SETTLEMENT_SUMMARY_COLUMNS, output_format, title="totals", unit=unit)

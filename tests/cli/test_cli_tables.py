@@ -41,3 +41,13 @@ def test_a_wide_enough_terminal_keeps_the_table_within_its_width():
     text = _terminal_output(120)
     assert max(len(line) for line in text.splitlines()) <= 120
     assert "29,370,000.00" in text and "district" in text
+
+
+def test_a_table_whose_headers_and_negative_numbers_do_not_fit_is_printed_whole():
+    columns = [Column(f"amount_{index}_fen", f"settled receivable {index}", ColumnKind.amount) for index in range(7)]
+    rows = [{f"amount_{index}_fen": -1_000_000 for index in range(7)}]
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None, emoji=False)
+    print_table(console, rows, columns, title="totals", unit=AmountUnit.yuan)
+    text = out.getvalue()
+    assert "…" not in text and text.count("-10,000.00") == 7 and "settled receivable 6" in text

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from typer.testing import CliRunner
@@ -63,7 +64,7 @@ def test_voucher_positions_in_json_and_csv_equal_the_view(cli, demo_world):
     assert cli("vouchers", "positions", enterprise, "--year", "1999", "--format", "json").strip() == "[]"
 
 
-def test_subsidies_report_lists_each_cap_with_its_enforcement(cli, demo_world):
+def test_subsidies_report_lists_each_cap_with_its_enforcement_for_one_or_every_program(cli, demo_world):
     report = institution_year_report(SubsidyService(demo_world), "gz-income-award-pilot")
     rows = json.loads(cli("subsidies", "report", "gz-income-award-pilot", "--format", "json"))
     expected = [
@@ -73,6 +74,26 @@ def test_subsidies_report_lists_each_cap_with_its_enforcement(cli, demo_world):
     ]
     assert [(r["institution"], r["year"], r["rule"], r["enforcement"], r["room"]) for r in rows] == expected
     assert "clip" in {row["enforcement"] for row in rows}
+
+    # Without a program: every program in one listing (one demo load serves both checks: it is slow).
+    from subsidies import listings
+
+    service = SubsidyService(demo_world)
+    with demo_world.reader.connect() as conn:
+        codes = [config.code for _row, config in listings.programs(conn)]
+    expected = [
+        (code, entry["institution"], entry["year"], cap["rule"], cap["enforcement"], format_fen(cap["room_fen"]))
+        for code in codes
+        for entry in institution_year_report(service, code)
+        for cap in entry["caps"]
+    ]
+    rows = [row for row in json.loads(cli("subsidies", "report", "--format", "json")) if row["rule"] is not None]
+    assert [(r["program"], r["institution"], r["year"], r["rule"], r["enforcement"], r["room"]) for r in rows] == (
+        expected
+    )
+    assert len({row["program"] for row in rows}) > 1
+    only_2019 = json.loads(cli("subsidies", "report", "--year", "2019", "--format", "json"))
+    assert only_2019 and {row["year"] for row in only_2019} == {2019}
 
 
 def test_fund_metrics_equal_the_service(cli, demo_world):
@@ -101,12 +122,32 @@ def test_pool_statement_per_funder_and_per_bank(cli, demo_world):
     assert "8,000,000.00" in table and "…" not in table
 
 
-def test_settlement_statement_equals_the_service(cli, demo_world):
+def test_settlements_by_region_pair_and_period_equal_the_service(cli, database_url, demo_world):
     expected = statement(demo_world, 1, "310000")
-    payload = json.loads(cli("settlements", "statement", "1", "310000", "--format", "json"))
-    assert payload["counterparty"] == expected.counterparty
-    assert payload["net_payable"] == format_fen(expected.net_payable_fen)
-    assert [item["payable"] for item in payload["items"]] == [format_fen(i["payable_fen"]) for i in expected.items]
+    for arguments in (("310000", "320500"), ("310000", expected.counterparty)):
+        payload = json.loads(cli("settlements", "statement", *arguments, "2026Q1", "--format", "json"))
+        assert payload["settlement"] == 1 and payload["counterparty"] == expected.counterparty
+        assert payload["net_payable"] == format_fen(expected.net_payable_fen)
+        assert [item["payable"] for item in payload["items"]] == [format_fen(i["payable_fen"]) for i in expected.items]
+    other_side = json.loads(cli("settlements", "statement", "320500", "310000", "2026Q1", "--format", "json"))
+    assert other_side["region"] == "320500" and other_side["payable"] == payload["receivable"]
+
+    # The listing per region pair and period, and a period never settled (one demo load for all: it is slow).
+    every = json.loads(cli("settlements", "list", "--format", "json"))
+    assert [(row["region_low"], row["region_high"], row["period"]) for row in every] == [
+        ("310000", "320500", "2026Q1"),
+        ("310000", "330100", "2026Q1"),
+        ("320500", "330100", "2026Q1"),
+    ]
+    assert all(Decimal(r["net"]) == Decimal(r["low_owes_high"]) - Decimal(r["high_owes_low"]) for r in every)
+    assert len(json.loads(cli("settlements", "list", "330100", "--format", "json"))) == 2
+    [pair] = json.loads(cli("settlements", "list", "330100", "310000", "--format", "json"))
+    assert pair["settlement"] == 2
+    arguments = ["settlements", "statement", "310000", "320500", "2026Q2"]
+    result = runner.invoke(app, arguments, env={"FUNDLEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: settlement_not_found: ") and "settled periods: 2026Q1" in line
 
 
 def test_unknown_pool_is_one_error_line(database_url, demo_world):
