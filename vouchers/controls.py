@@ -59,7 +59,7 @@ GRANT_KIND, EXPIRY_KIND, PAYMENT_KIND = "voucher_quota_grant", "voucher_quota_ex
 REIMBURSEMENT_KIND = "voucher_enterprise_reimbursement"
 INTER_REGION_RECEIVABLE_PREFIX = "Assets:Receivable:InterRegion"
 INTER_REGION_PAYABLE_PREFIX = "Liabilities:Payable:InterRegion"
-BUDGET_REVENUE_PREFIX, BUDGET_EXPENDITURE_PREFIX = "BudgetRevenue", "BudgetExpenditure"
+BUDGET_BALANCE_PREFIX = "BudgetBalance"  # 资金结存: moved by every budget revenue and budget expenditure
 
 SUBJECT_CLAIMS = "voucher redemptions claimed ↔ Expenses:Vouchers"
 SUBJECT_GRANTS = "vouchers_grants granted_fen ↔ Memo:Quota grants"
@@ -387,8 +387,9 @@ def _dual_basis(conn: Connection) -> list[Finding]:
         fin, budget = books.financial_book(region), books.budget_book(region)
         selectors[f"{region} treasury"] = (fin, books.TREASURY)
         selectors[f"{region} receivable"] = (fin, INTER_REGION_RECEIVABLE_PREFIX)
-        selectors[f"{region} revenue"] = (budget, BUDGET_REVENUE_PREFIX)
-        selectors[f"{region} expenditure"] = (budget, BUDGET_EXPENDITURE_PREFIX)
+        # The budgetary book balances in every transaction (the engine refuses it otherwise), so what its
+        # 资金结存 accounts move is exactly budget revenue less budget expenditure: one selector instead of two.
+        selectors[f"{region} budget"] = (budget, BUDGET_BALANCE_PREFIX)
     legs = transaction_legs(conn, selectors)
     if not legs:
         return []
@@ -409,7 +410,7 @@ def _dual_basis(conn: Connection) -> list[Finding]:
         unit = f"settlement {row.link_id}" if settlement else f"transaction {tx}"
         for region in regions:
             treasury = groups.get(f"{region} treasury", 0)
-            budget = -groups.get(f"{region} revenue", 0) - groups.get(f"{region} expenditure", 0)
+            budget = groups.get(f"{region} budget", 0)
             clearing = advances.get((tx, region), 0)
             if settlement:
                 clearing = -groups.get(f"{region} receivable", 0)
