@@ -20,7 +20,13 @@ from api import approval_requests as requests_store
 from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
 from api.problems import ApiProblem
 from api.routers.transactions import DryRun, IdempotencyKey
-from api.routers.vouchers import CLAIM_REQUEST, REIMBURSEMENT_REQUEST, SETTLEMENT_REQUEST, RegionFilter
+from api.routers.vouchers import (
+    CLAIM_REQUEST,
+    PROGRAM_REQUEST,
+    REIMBURSEMENT_REQUEST,
+    SETTLEMENT_REQUEST,
+    RegionFilter,
+)
 from api.schemas.approvals import ApprovalIn, ApprovalItemOut, DecisionOut, RejectionIn
 from api.schemas.core import page_of
 from api.schemas.transactions import check_idempotency_key
@@ -32,9 +38,10 @@ from ledger.money import format_fen
 from subsidies import listings as subsidy_listings
 from subsidies.service import SubsidyService
 from vouchers import listings as voucher_listings
+from vouchers.config import ProgramConfig
 from vouchers.grants import approve_grant, reject_grant
 from vouchers.payments import approve_batch, pay_reimbursement
-from vouchers.programs import require_maker_checker
+from vouchers.programs import create_program, require_maker_checker
 from vouchers.redemptions import claim
 from vouchers.settlement import settle
 
@@ -47,7 +54,7 @@ VOUCHER_GRANT = "voucher_grant"
 PAYMENT_BATCH = "voucher_payment_batch"
 SUBSIDY_APPLICATION = "subsidy_application"
 SUBSIDY_CLAWBACK = "subsidy_clawback"
-STORED_KINDS = (CLAIM_REQUEST, SETTLEMENT_REQUEST, REIMBURSEMENT_REQUEST)
+STORED_KINDS = (PROGRAM_REQUEST, CLAIM_REQUEST, SETTLEMENT_REQUEST, REIMBURSEMENT_REQUEST)
 KINDS = (VOUCHER_GRANT, PAYMENT_BATCH, *STORED_KINDS, SUBSIDY_APPLICATION, SUBSIDY_CLAWBACK)
 APPROVAL_NOT_FOUND = "approval_not_found"
 APPROVAL_CANNOT_BE_REJECTED = "approval_cannot_be_rejected"
@@ -142,6 +149,8 @@ def _stored_summary(row: dict) -> str:
     payload = row["payload"]
     if row["kind"] == CLAIM_REQUEST:
         return f"provider's claim, invoice {payload['invoice_no']}"
+    if row["kind"] == PROGRAM_REQUEST:
+        return f"创新券 program {payload['name']} ({payload['year']})"
     if row["kind"] == SETTLEMENT_REQUEST:
         return f"settlement {payload['region_a']}/{payload['region_b']} {payload['period_label']}"
     return "通用 reimbursement of the enterprise"
@@ -279,13 +288,18 @@ def _approve_stored(joined: Ledger, principal: Principal, kind: str, number: int
     with joined.engine.begin() as conn:
         stored = _stored_pending(joined, conn, kind, number)
     payload, maker = stored["payload"], stored["recorded_by"]
-    if kind == CLAIM_REQUEST:
+    if kind == PROGRAM_REQUEST:
+        config = ProgramConfig.from_dict(payload)
+        create_program(joined, config, actor=maker, approver=principal.name, approval_doc=body.approval_doc, on=body.on)
+        result: dict[str, Any] = {"program": config.code, "budget": format_fen(config.budget_fen)}
+        location = f"/v1/voucher-programs/{config.code}"
+    elif kind == CLAIM_REQUEST:
         redemption = claim(
             joined, int(stored["subject"]), invoice_no=payload["invoice_no"],
             invoiced_amount=payload["invoiced_amount"], requested_amount=payload.get("requested_amount"),
             on=body.on, actor=maker, verifier=principal.name,
         )  # fmt: skip
-        result: dict[str, Any] = {"redemption_id": redemption["id"], "claimed": _money(redemption["claimed_fen"])}
+        result = {"redemption_id": redemption["id"], "claimed": _money(redemption["claimed_fen"])}
         location = f"/v1/redemptions/{redemption['id']}"
     elif kind == SETTLEMENT_REQUEST:
         settlement = settle(

@@ -33,6 +33,7 @@ from api.schemas.vouchers import (
     ExpiryOut,
     PaymentBatchIn,
     PaymentBatchOut,
+    ProgramFiledOut,
     RedemptionOut,
     ReimbursementIn,
     ReservationIn,
@@ -44,6 +45,7 @@ from api.schemas.vouchers import (
     UsageRegionOut,
     VoucherGrantIn,
     VoucherGrantOut,
+    VoucherProgramIn,
     VoucherProgramOut,
     VoucherUsageOut,
     WriteDryRunOut,
@@ -65,6 +67,7 @@ from ledger.money import format_fen
 from ledger.numbers import parse_amount_fen
 from vouchers import listings
 from vouchers.codes import VoucherCode
+from vouchers.config import ProgramConfig
 from vouchers.expiry import run_expiry
 from vouchers.payments import get_batch, prepare_batch, quarter
 from vouchers.redemptions import cancel, reserve
@@ -88,6 +91,7 @@ SERVICE_KEY_MAX_LENGTH = 100
 CLAIM_REQUEST = "voucher_claim"
 SETTLEMENT_REQUEST = "voucher_settlement"
 REIMBURSEMENT_REQUEST = "voucher_reimbursement"
+PROGRAM_REQUEST = "voucher_program"
 USAGE_CSV_HEADER = ["区域", "核销笔数", "核销金额(元)", "本地(元)", "跨区域流出(元)", "跨区域流入(元)"]
 FLOW_CSV_HEADER = [
     "企业所在区域",
@@ -163,6 +167,45 @@ def _prefix(region: str) -> str:
 @router.get("/voucher-programs/{code}", response_model=VoucherProgramOut)
 def get_program(code: ProgramCode, principal: Reader, ledger: LedgerDep):
     return VoucherProgramOut.of(_visible_program(ledger, principal, code))
+
+
+@router.post("/voucher-programs", response_model=ProgramFiledOut, status_code=201, responses={409: {}, 422: {}})
+def post_program(
+    body: VoucherProgramIn,
+    principal: Office,
+    ledger: LedgerDep,
+    uow: UnitOfWork,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+):
+    """Record a program of the office's region; a second person creates it, with its appropriation in the
+    region's three books, by approving the item in ``/v1/approvals``."""
+    key = check_idempotency_key(idempotency_key)
+    if not principal.covers_region(body.region):
+        raise _outside_scope(f"a program of region {body.region}, outside your scope")
+    values = body.config_values()
+    config = ProgramConfig.from_dict(values)  # refuses a configuration the service would refuse
+
+    def produce(joined: Ledger) -> Written:
+        with joined.engine.begin() as conn:
+            if listings.program(conn, config.code) is not None or pending_for_subject(
+                conn, PROGRAM_REQUEST, config.code
+            ):
+                raise LedgerError(
+                    VoucherCode.PROGRAM_CONFIG_INVALID, f"program {config.code} exists or is awaiting approval"
+                )
+            request_id = file_request(
+                conn, kind=PROGRAM_REQUEST, subject=config.code, payload=values, recorded_by=principal.name,
+                recorded_at=ledger.clock(), region_code=config.region_code, amount_fen=config.budget_fen,
+            )  # fmt: skip
+        out = ProgramFiledOut(approval=f"{PROGRAM_REQUEST}:{request_id}", code=config.code)
+        return Written(out.model_dump(mode="json"), f"/v1/approvals/{out.approval}")
+
+    return keyed_write(
+        ledger, uow, principal, key, path=request.url.path, content=body.model_dump(mode="json"),
+        produce=produce, response=response,
+    )  # fmt: skip
 
 
 @router.post(

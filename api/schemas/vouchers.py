@@ -86,6 +86,61 @@ class VoucherProgramOut(BaseModel):
         )
 
 
+RATIO_PATTERN = r"^\d{1,3}(\.\d{1,4})?%$|^\d{1,6}/\d{1,6}$"
+
+
+class VoucherProgramIn(DomainIn):
+    """A program as configured; it is created (with its appropriation) when a second person approves it."""
+
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$", examples=["gz-2026"])
+    name: str = Field(min_length=1, max_length=200, examples=["广州市2026年科技创新券"])
+    region: str = Field(pattern=REGION_PATTERN, examples=["440100"])
+    year: int = Field(ge=1900, le=2999, examples=[2026])
+    budget: str = Amount
+    enterprise_annual_cap: str = Amount
+    per_application: str = Amount
+    copay_ratio: str = Field(pattern=RATIO_PATTERN, examples=["50%"])
+    categories: list[str] = Field(min_length=1, max_length=20, examples=[["testing", "rd_design"]])
+    use_by: date
+    redeem_by: date
+    recognized_regions: list[str] = Field(default_factory=list, max_length=50)
+    region_match_level: Literal["province", "city", "county"] = "city"
+    cross_region_split: str = Field(default="2/3", pattern=RATIO_PATTERN)
+    cap_enforcement: Literal["stop", "clip", "warn"] = "stop"
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "code": "gz-2026",
+                    "name": "广州市2026年科技创新券",
+                    "region": "440100",
+                    "year": 2026,
+                    "budget": "5000000.00",
+                    "enterprise_annual_cap": "100000.00",
+                    "per_application": "50000.00",
+                    "copay_ratio": "50%",
+                    "categories": ["testing", "rd_design"],
+                    "use_by": "2026-06-30",
+                    "redeem_by": "2026-09-30",
+                }
+            ]
+        }
+    }
+
+    def config_values(self) -> dict[str, Any]:
+        """The keyword values of ``vouchers.config.ProgramConfig`` (JSON-safe, dates as ISO text)."""
+        values = self.model_dump(mode="json")
+        values["region_code"] = values.pop("region")
+        return values
+
+
+class ProgramFiledOut(BaseModel):
+    approval: str = Field(description="the approvals queue item that creates the program when approved")
+    code: str
+    status: Literal["pending"] = "pending"
+
+
 class ExpiryIn(DomainIn):
     as_of: date = Field(description="the Asia/Shanghai business date of the run", examples=["2027-01-01"])
 

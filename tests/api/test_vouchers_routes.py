@@ -49,9 +49,9 @@ def grant_body(scheme, amount: str = "60000.00") -> dict:
     return {"program": PROGRAM, "enterprise": scheme.enterprises[SHANGHAI], "amount": amount, "on": "2026-02-02"}
 
 
-def approve(client, headers, item: str, key: str, doc: str = "沪科券〔2026〕3号", on: str = "2026-02-03"):
+def approve(client, headers, item: str, key: str, doc: str = "沪科券〔2026〕3号", on: str = "2026-02-03", query=""):
     return client.post(
-        f"/v1/approvals/{item}/approve", headers=keyed(headers, key), json={"approval_doc": doc, "on": on}
+        f"/v1/approvals/{item}/approve{query}", headers=keyed(headers, key), json={"approval_doc": doc, "on": on}
     )
 
 
@@ -317,3 +317,40 @@ def test_payment_batch_is_prepared_then_paid_by_a_second_person_and_settlement_s
         client.get(f"/v1/settlements/{settlement_id}/statement?region={SUZHOU}", headers=offices["clerk"]).status_code
         == 404
     )
+
+
+def test_a_program_recorded_by_one_office_member_is_created_when_another_approves(client, scheme, offices):
+    body = {
+        "code": "sh-extra-2026",
+        "name": "上海 extra 创新券",
+        "region": SHANGHAI,
+        "year": 2026,
+        "budget": "200000.00",
+        "enterprise_annual_cap": "50000.00",
+        "per_application": "20000.00",
+        "copay_ratio": "50%",
+        "categories": ["testing"],
+        "use_by": "2026-06-30",
+        "redeem_by": "2026-09-30",
+    }
+    outside = client.post("/v1/voucher-programs", headers=keyed(offices["suzhou"], "p0"), json=body)
+    assert outside.status_code == 403
+    bad = client.post(
+        "/v1/voucher-programs", headers=keyed(offices["clerk"], "p1"), json=body | {"redeem_by": "2026-01-01"}
+    )
+    assert bad.status_code == 409 and bad.json()["code"] == "program_config_invalid"
+    filed = client.post("/v1/voucher-programs", headers=keyed(offices["clerk"], "p2"), json=body)
+    assert filed.status_code == 201, filed.text
+    item = filed.json()["approval"]
+    assert client.get("/v1/voucher-programs/sh-extra-2026", headers=offices["clerk"]).status_code == 404
+    own = approve(client, offices["clerk"], item, "self")
+    assert own.status_code == 409 and own.json()["code"] == "approver_must_differ_from_maker"
+    before = balances(scheme.ledger)
+    dry = approve(client, offices["director"], item, "dry", doc="沪科〔2026〕9号", query="?dry_run=true").json()
+    assert (dry["code"], dry["result"]["result"]["budget"]) == ("ok", "200000.00")
+    assert balances(scheme.ledger) == before
+    created = approve(client, offices["director"], item, "real", doc="沪科〔2026〕9号")
+    assert created.status_code == 200, created.text
+    program = client.get("/v1/voucher-programs/sh-extra-2026", headers=offices["clerk"]).json()
+    assert (program["budget"], program["region"]) == ("200000.00", SHANGHAI)
+    assert item not in [entry["id"] for entry in client.get("/v1/approvals", headers=offices["clerk"]).json()["items"]]
