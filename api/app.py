@@ -18,6 +18,7 @@ from api.problems import document_problems, install_problem_handlers
 from api.routers import approvals as approval_routes
 from api.routers import auth as auth_routes
 from api.routers import books as book_routes
+from api.routers import cash_requests as cash_request_routes
 from api.routers import funds as fund_routes
 from api.routers import operations as operation_routes
 from api.routers import pools as pool_routes
@@ -38,6 +39,7 @@ ROUTER_MODULES = (
     operation_routes,
     fund_routes,
     pool_routes,
+    cash_request_routes,
     voucher_routes,
     subsidy_routes,
     approval_routes,

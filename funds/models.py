@@ -327,3 +327,24 @@ class FeeAccrual(SQLModel, table=True):
     through: date
     cumulative_fen: int = _money()
     amount_fen: int = _money()
+
+
+class CashRequest(SQLModel, table=True):
+    """A cash movement its service takes from two people at once (an appropriation into a guidance fund, its
+    remittance to the treasury, a funding level's contribution to a pool, a pool's settlement run): one
+    person files it here, another approves it, and only then does the service record it with both names."""
+
+    __tablename__ = "funds_cash_requests"
+    __table_args__ = (UniqueConstraint("client_id", name="uq_funds_cash_requests_client_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # gf_appropriation | gf_remittance | pool_contribution | pool_settlement
+    subject_code: str = Field(max_length=32, index=True)  # the guidance fund's or the pool's code
+    payload_json: str
+    amount_fen: int | None = Field(default=None, sa_type=BigInteger)
+    status: str = Field(max_length=16)  # submitted | approved | rejected
+    recorded_by: str = Field(max_length=100)
+    approved_by: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=1000)
+    client_id: str = Field(max_length=200)  # the filer's key; the approved service call is keyed on it too
+    result_json: str | None = None
+    recorded_at: datetime

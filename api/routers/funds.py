@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
-from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
+from api.deps import LedgerDep, PageParams, UnitOfWork, requires
 from api.problems import ApiCode, ApiProblem
-from api.routers.transactions import REPLAYED_HEADER
+from api.routers.commands import (
+    MONEY_REFUSED,
+    XLSX_MEDIA_TYPE,
+    DryRun,
+    IdempotencyKey,
+    answer,
+    client_key,
+    not_found,
+    page_by_id,
+    row_with_id,
+    run_command,
+)
 from api.schemas.core import page_of
 from api.schemas.funds import (
     CODE_MAX_LENGTH,
@@ -74,17 +83,11 @@ Reader = Annotated[Principal, Depends(requires(*FUND_READ_ROLES))]
 Office = Annotated[Principal, Depends(requires(*FUND_OFFICE_ROLES))]
 Manager = Annotated[Principal, Depends(requires(*MANAGER_ROLES))]
 Approver = Annotated[Principal, Depends(requires(*APPROVER_ROLES))]
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="required: the request's key within your client")
-]
-DryRun = Annotated[bool, Query(description="report the would-be result, the binding limit and room; write nothing")]
 FundCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
 ObjectId = Annotated[int, Path(ge=1)]
 FilterCode = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
 StatusFilter = Annotated[str | None, Query(max_length=16)]
 Unit = Annotated[Literal["元", "万元"], Query(description="amounts of the .xlsx in 元 or 万元")]
-MONEY_REFUSED = {409: {"description": "a rule refused it"}, 422: {"description": "malformed, or no Idempotency-Key"}}
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 CommitmentPage = page_of(CommitmentOut)
 CallPage = page_of(CapitalCallOut)
@@ -93,62 +96,6 @@ DistributionPage = page_of(DistributionOut)
 FundPage = page_of(GuidanceFundOut)
 SubFundPage = page_of(SubFundOut)
 ValuationPage = page_of(ValuationOut)
-
-
-# ----- the shared machinery of a domain command over HTTP ---------------------------------------------------
-
-
-def client_key(principal: Principal, idempotency_key: str | None) -> str:
-    """The service's ``client_id``: the header, within the authenticated client (two clients never collide)."""
-    return f"{principal.client}/{check_idempotency_key(idempotency_key)}"
-
-
-def run_command(ledger, uow: Connection, command: Callable[[], Any], *, dry_run: bool) -> Any:  # noqa: ANN001
-    """Run ``command`` (a service call joined to ``uow`` and the reads that build its response) in a
-    savepoint: kept for a real call, rolled back for a dry run or a refusal. A unique key taken meanwhile by a
-    concurrent call with the same key is that call in flight: 409, and the retry gets its stored result."""
-    integrity_errors = (IntegrityError, ledger.engine.dialect.loaded_dbapi.IntegrityError)
-    savepoint = uow.begin_nested()
-    try:
-        outcome = command()
-    except integrity_errors:
-        savepoint.rollback()
-        raise LedgerError(
-            FundsCode.REQUEST_IN_FLIGHT, "another call with this key is being recorded; retry to get its result"
-        ) from None
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if dry_run:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
-    return outcome
-
-
-def answer(
-    response: Response,
-    outcome: Any,
-    *,
-    dry_run: bool,
-    replayed: bool,
-    location: str | None = None,
-    room_left: str | None = None,
-    binding_limit: str | None = None,
-) -> Any:
-    """The HTTP shape of a command's outcome: 201 + Location for a new object (200 for a dry run)."""
-    if dry_run:
-        response.status_code = 200
-        return DryRunResult(result=outcome.model_dump(mode="json"), room_left=room_left, binding_limit=binding_limit)
-    if replayed:
-        response.headers[REPLAYED_HEADER] = "true"
-    if location is not None:
-        response.headers["Location"] = location
-    return outcome
-
-
-def _not_found(what: str, key: object) -> LedgerError:
-    return LedgerError(FundsCode.NOT_FOUND, f"no {what} {key!r}")
 
 
 def _funds(ledger) -> GuidanceFunds:  # noqa: ANN001
@@ -161,14 +108,14 @@ def _funds(ledger) -> GuidanceFunds:  # noqa: ANN001
 def _visible_fund(ledger, principal: Principal, code: str) -> dict:  # noqa: ANN001
     row = reads.guidance_fund(ledger, code)
     if row is None or not fund_visible(principal, row["code"], row["region_code"]):
-        raise _not_found("guidance fund", code)
+        raise not_found("guidance fund", code)
     return row
 
 
 def _visible_subfund(ledger, principal: Principal, code: str, conn: Connection | None = None) -> dict:  # noqa: ANN001
     row = reads.subfund(ledger, code, conn=conn)
     if row is None or not _subfund_visible(principal, row):
-        raise _not_found("sub-fund", code)
+        raise not_found("sub-fund", code)
     return row
 
 
@@ -189,19 +136,14 @@ def _visible_subfund_codes(ledger, principal: Principal, fund: str | None, subfu
 def _visible_row(ledger, principal: Principal, rows: list[dict], object_id: int, what: str) -> dict:  # noqa: ANN001
     row = next((row for row in rows if row["id"] == object_id), None)
     if row is None or row["subfund_code"] not in _visible_subfund_codes(ledger, principal, None, None):
-        raise _not_found(what, object_id)
+        raise not_found(what, object_id)
     return row
-
-
-def _page(rows: list, page: PageParams, filters: dict[str, Any], out) -> dict:  # noqa: ANN001
-    chunk, cursor = paginate(rows, lambda row: row["id"], page, filters)
-    return {"items": [out(row) for row in chunk], "next_cursor": cursor}
 
 
 def _scoped_list(ledger, principal, rows, page, fund, subfund, status, out) -> dict:  # noqa: ANN001
     codes = _visible_subfund_codes(ledger, principal, fund, subfund)
     kept = [row for row in rows if row["subfund_code"] in codes and (status is None or row["status"] == status)]
-    return _page(kept, page, {"fund": fund, "subfund": subfund, "status": status}, out)
+    return page_by_id(kept, page, {"fund": fund, "subfund": subfund, "status": status}, out)
 
 
 # ----- guidance funds ------------------------------------------------------------------------------------
@@ -214,7 +156,7 @@ def list_funds(principal: Reader, ledger: LedgerDep, page: PageParams, region: F
         for row in reads.guidance_funds(ledger)
         if fund_visible(principal, row["code"], row["region_code"]) and (region is None or row["region_code"] == region)
     ]
-    return _page(rows, page, {"region": region}, GuidanceFundOut.of)
+    return page_by_id(rows, page, {"region": region}, GuidanceFundOut.of)
 
 
 @router.post("/funds", response_model=GuidanceFundOut, status_code=201)
@@ -261,7 +203,7 @@ def list_subfunds(
         and (fund is None or row["guidance_code"] == fund)
         and (status is None or row["status"] == status)
     ]
-    return _page(rows, page, {"fund": fund, "status": status}, SubFundOut.of)
+    return page_by_id(rows, page, {"fund": fund, "status": status}, SubFundOut.of)
 
 
 @router.post("/funds/{fund}/sub-funds", response_model=SubFundOut, status_code=201)
@@ -350,14 +292,10 @@ def record_commitment(
             is_guidance=body.is_guidance,
             conn=uow,
         )
-        return CommitmentOut.of(_row(reads.commitments(ledger, conn=uow), commitment_id))
+        return CommitmentOut.of(row_with_id(reads.commitments(ledger, conn=uow), commitment_id))
 
     outcome = run_command(ledger, uow, command, dry_run=False)
     return answer(response, outcome, dry_run=False, replayed=replayed, location=f"/v1/commitments/{outcome.id}")
-
-
-def _row(rows: list[dict], object_id: int) -> dict:
-    return next(row for row in rows if row["id"] == object_id)
 
 
 @router.get("/commitments/{commitment_id}", response_model=CommitmentOut)
@@ -384,7 +322,7 @@ def approve_commitment(
     def command() -> FundDecisionOut:
         _funds(ledger).approve_commitment(commitment_id, approver=principal.name, conn=uow)
         return FundDecisionOut(
-            commitment=CommitmentOut.of(_row(reads.commitments(ledger, conn=uow), commitment_id)),
+            commitment=CommitmentOut.of(row_with_id(reads.commitments(ledger, conn=uow), commitment_id)),
             flags=_flags(ledger, "commitment", commitment_id, uow),
             dry_run=dry_run,
         )
@@ -433,7 +371,7 @@ def record_call(
         call_id = _funds(ledger).record_call(
             subfund, body.ratio, body.notice_on, body.due_on, actor=principal.name, client_id=key, conn=uow
         )
-        return CapitalCallOut.of(_row(reads.capital_calls(ledger, conn=uow), call_id))
+        return CapitalCallOut.of(row_with_id(reads.capital_calls(ledger, conn=uow), call_id))
 
     outcome = run_command(ledger, uow, command, dry_run=False)
     return answer(response, outcome, dry_run=False, replayed=replayed, location=f"/v1/capital-calls/{outcome.id}")
@@ -462,7 +400,7 @@ def approve_call(
     def command() -> FundDecisionOut:
         _funds(ledger).approve_call(call_id, approver=principal.name, conn=uow)
         return FundDecisionOut(
-            capital_call=CapitalCallOut.of(_row(reads.capital_calls(ledger, conn=uow), call_id)),
+            capital_call=CapitalCallOut.of(row_with_id(reads.capital_calls(ledger, conn=uow), call_id)),
             flags=_flags(ledger, "capital_call", call_id, uow),
             dry_run=dry_run,
         )
@@ -562,7 +500,7 @@ def invest(
             client_id=key,
             conn=uow,
         )
-        row = _row(reads.investments(ledger, conn=uow), investment_id)
+        row = row_with_id(reads.investments(ledger, conn=uow), investment_id)
         return InvestmentOut.of(row), _bank_left(ledger, subfund, uow)
 
     outcome, cash_left = run_command(ledger, uow, command, dry_run=dry_run)
@@ -607,8 +545,8 @@ def exit_investment(
         exit_id = _funds(ledger).exit_investment(
             investment_id, body.cost, body.proceeds, body.exited_on, actor=principal.name, client_id=key, conn=uow
         )
-        row = _row(reads.investment_exits(ledger, investment_id, conn=uow), exit_id)
-        held = _row(reads.investments(ledger, conn=uow), investment_id)
+        row = row_with_id(reads.investment_exits(ledger, investment_id, conn=uow), exit_id)
+        held = row_with_id(reads.investments(ledger, conn=uow), investment_id)
         return ExitOut(
             id=exit_id,
             investment_id=investment_id,
@@ -636,7 +574,7 @@ def exit_investment(
 @router.get("/sub-funds/{subfund}/valuations", response_model=ValuationPage)
 def list_valuations(subfund: FundCode, principal: Reader, ledger: LedgerDep, page: PageParams):
     row = _visible_subfund(ledger, principal, subfund)
-    return _page(reads.valuations(ledger, row["id"]), page, {}, _valuation_out)
+    return page_by_id(reads.valuations(ledger, row["id"]), page, {}, _valuation_out)
 
 
 def _valuation_out(row: dict) -> ValuationOut:
@@ -654,7 +592,7 @@ def record_valuation(
 
     def command() -> ValuationOut:
         valuation_id = _funds(ledger).record_valuation(subfund, body.as_of, body.nav, source=body.source, conn=uow)
-        return _valuation_out(_row(reads.valuations(ledger, found["id"], conn=uow), valuation_id))
+        return _valuation_out(row_with_id(reads.valuations(ledger, found["id"], conn=uow), valuation_id))
 
     outcome = run_command(ledger, uow, command, dry_run=False)
     response.headers["Location"] = f"/v1/sub-funds/{subfund}/valuations"
@@ -734,7 +672,7 @@ def record_distribution(
             client_id=key,
             conn=uow,
         )
-        return DistributionOut.of(_row(reads.distributions(ledger, conn=uow), distribution_id))
+        return DistributionOut.of(row_with_id(reads.distributions(ledger, conn=uow), distribution_id))
 
     outcome = run_command(ledger, uow, command, dry_run=False)
     return answer(response, outcome, dry_run=False, replayed=replayed, location=f"/v1/distributions/{outcome.id}")
@@ -768,7 +706,7 @@ def approve_distribution(
     def command() -> tuple[FundDecisionOut, str]:
         _funds(ledger).approve_distribution(distribution_id, approver=principal.name, conn=uow)
         decision = FundDecisionOut(
-            distribution=DistributionOut.of(_row(reads.distributions(ledger, conn=uow), distribution_id)),
+            distribution=DistributionOut.of(row_with_id(reads.distributions(ledger, conn=uow), distribution_id)),
             dry_run=dry_run,
         )
         return decision, _bank_left(ledger, before["subfund_code"], uow)

@@ -11,15 +11,19 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
+from api.deps import LedgerDep, PageParams, UnitOfWork, requires
 from api.problems import ApiCode, ApiProblem
-from api.routers.funds import (
+from api.routers.commands import (
     MONEY_REFUSED,
     XLSX_MEDIA_TYPE,
+    DryRun,
+    IdempotencyKey,
     answer,
     client_key,
+    not_found,
+    page_by_id,
     run_command,
 )
 from api.schemas.core import page_of
@@ -64,10 +68,6 @@ PRESET_POLICIES = {"guangzhou": GUANGZHOU_POOL_POLICY, "anhui": ANHUI_POOL_POLIC
 Reader = Annotated[Principal, Depends(requires(*POOL_READ_ROLES))]
 Office = Annotated[Principal, Depends(requires(*POOL_OFFICE_ROLES))]
 Bank = Annotated[Principal, Depends(requires(*BANK_ROLES))]
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="required: the request's key within your client")
-]
-DryRun = Annotated[bool, Query(description="report the would-be result, the binding limit and room; write nothing")]
 PoolCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
 CreditCode = Annotated[str, Path(min_length=18, max_length=18)]
 ObjectId = Annotated[int, Path(ge=1)]
@@ -86,10 +86,6 @@ def _pools(ledger) -> RiskPools:  # noqa: ANN001
     return RiskPools(ledger)
 
 
-def _not_found(what: str, key: object) -> LedgerError:
-    return LedgerError(FundsCode.NOT_FOUND, f"no {what} {key!r}")
-
-
 def _funder_codes(pool: dict) -> list[str]:
     return [funder["funder_code"] for funder in pool["funders"]]
 
@@ -101,7 +97,7 @@ def _pool_seen(principal: Principal, pool: dict) -> bool:
 def _visible_pool(ledger, principal: Principal, code: str) -> dict:  # noqa: ANN001
     pool = reads.pool(ledger, code)
     if pool is None or not _pool_seen(principal, pool):
-        raise _not_found("pool", code)
+        raise not_found("pool", code)
     return pool
 
 
@@ -121,14 +117,14 @@ def _record_seen(principal: Principal, row: dict, funders: dict[str, list[str]])
 def _visible_loan(ledger, principal: Principal, loan_id: int, conn=None) -> dict:  # noqa: ANN001
     row = reads.loan(ledger, loan_id, conn=conn)
     if row is None or not _record_seen(principal, row, _funders_by_pool(ledger)):
-        raise _not_found("loan", loan_id)
+        raise not_found("loan", loan_id)
     return row
 
 
 def _visible_claim(ledger, principal: Principal, claim_id: int, conn=None) -> dict:  # noqa: ANN001
     row = reads.claim(ledger, claim_id, conn=conn)
     if row is None or not _record_seen(principal, row, _funders_by_pool(ledger)):
-        raise _not_found("claim", claim_id)
+        raise not_found("claim", claim_id)
     return row
 
 
@@ -138,18 +134,13 @@ def _own_bank(principal: Principal, bank_code: str) -> None:
         raise ApiProblem(403, ApiCode.ROLE_FORBIDDEN, f"a bank files only its own records, not {bank_code}'s")
 
 
-def _page(rows: list[dict], page: PageParams, filters: dict, out) -> dict:  # noqa: ANN001
-    chunk, cursor = paginate(rows, lambda row: row["id"], page, filters)
-    return {"items": [out(row) for row in chunk], "next_cursor": cursor}
-
-
 # ----- pools and banks -----------------------------------------------------------------------------------
 
 
 @router.get("/risk-pools", response_model=PoolPage)
 def list_pools(principal: Reader, ledger: LedgerDep, page: PageParams):
     rows = [pool for pool in reads.pools(ledger) if _pool_seen(principal, pool)]
-    return _page(rows, page, {}, lambda pool: PoolOut.of(pool, _bank_view(principal)))
+    return page_by_id(rows, page, {}, lambda pool: PoolOut.of(pool, _bank_view(principal)))
 
 
 @router.post("/risk-pools", response_model=PoolOut, status_code=201)
@@ -198,7 +189,7 @@ def suspend_bank(
     found = _visible_pool(ledger, principal, pool)
     agreement = next((bank for bank in found["banks"] if bank["bank_code"] == bank_code), None)
     if agreement is None:
-        raise _not_found("bank agreement", bank_code)
+        raise not_found("bank agreement", bank_code)
     run_command(
         ledger,
         uow,
@@ -234,7 +225,7 @@ def list_loans(
         and (bank is None or row["bank_code"] == bank)
         and (status is None or row["status"] == status)
     ]
-    return _page(rows, page, {"pool": pool, "bank": bank, "status": status}, LoanOut.of)
+    return page_by_id(rows, page, {"pool": pool, "bank": bank, "status": status}, LoanOut.of)
 
 
 @router.post("/loans", response_model=LoanOut | DryRunResult, status_code=201, responses=MONEY_REFUSED)
@@ -336,7 +327,7 @@ def list_claims(
         and (status is None or row["status"] == status)
         and (year is None or row["program_year"] == year)
     ]
-    return _page(rows, page, {"pool": pool, "bank": bank, "status": status, "year": year}, ClaimOut.of)
+    return page_by_id(rows, page, {"pool": pool, "bank": bank, "status": status, "year": year}, ClaimOut.of)
 
 
 @router.post("/claims", response_model=ClaimOut, status_code=201, responses=MONEY_REFUSED)
@@ -453,7 +444,7 @@ def list_recoveries(
         for row in reads.recoveries(ledger)
         if row["claim_id"] in claims and (claim is None or row["claim_id"] == claim)
     ]
-    return _page(rows, page, {"claim": claim}, lambda row: _recovery_out(row, {}))
+    return page_by_id(rows, page, {"claim": claim}, lambda row: _recovery_out(row, {}))
 
 
 @router.post("/recoveries", response_model=RecoveryOut | DryRunResult, status_code=201, responses=MONEY_REFUSED)

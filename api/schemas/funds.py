@@ -422,3 +422,82 @@ class DryRunResult(BaseModel):
     result: dict[str, Any]
     room_left: str | None = Field(default=None, description="room under the binding limit after the call, 元")
     binding_limit: str | None = None
+
+
+# ----- cash movements filed by one person and approved by another --------------------------------------------
+
+
+class CashMovementIn(DomainIn):
+    model_config = _example({"amount": "50000000.00", "on": "2026-01-05", "approval_doc": "穗财科〔2026〕1号"})
+    amount: str = amount_field("50000000.00")
+    on: date
+    approval_doc: str | None = Field(default=None, max_length=TEXT_MAX_LENGTH, description="批复文号")
+
+
+class ContributionIn(CashMovementIn):
+    model_config = _example(
+        {"funder_code": "440100", "amount": "10000000.00", "on": "2026-01-10", "approval_doc": "穗财科〔2026〕2号"}
+    )
+    funder_code: str = Field(pattern=r"^\d{6}$", description="the funding level paying in")
+
+
+class SettlementIn(DomainIn):
+    model_config = _example({"on": "2027-01-15"})
+    on: date = Field(description="the payment date of what approved claims are still owed")
+
+
+class CashRejectionIn(DomainIn):
+    model_config = _example({"reason": "预算指标未下达"})
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class CashRequestOut(BaseModel):
+    """A cash movement waiting for (or decided by) a second person; ``result`` once it is carried out."""
+
+    id: int
+    kind: str
+    subject: str = Field(description="the guidance fund's or the pool's code")
+    amount: str | None = Field(description="元; none for a settlement (it pays what is owed)")
+    on: date
+    funder_code: str | None
+    approval_doc: str | None
+    status: str
+    recorded_by: str
+    approved_by: str | None
+    reason: str | None
+    result: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: dict) -> CashRequestOut:
+        payload = row["payload"]
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            subject=row["subject_code"],
+            amount=money(row["amount_fen"]),
+            on=payload["on"],
+            funder_code=payload["funder_code"],
+            approval_doc=payload["approval_doc"],
+            status=row["status"],
+            recorded_by=row["recorded_by"],
+            approved_by=row["approved_by"],
+            reason=row["reason"],
+            result=_money_result(row["result"]),
+        )
+
+
+def _money_result(result: dict | None) -> dict | None:
+    """A settlement's payouts with their amounts in 元 (the service keeps fen)."""
+    if result is None or "payouts" not in result:
+        return result
+    return {
+        "payouts": [
+            {
+                "claim_id": payout["claim_id"],
+                "amount": money(payout["amount_fen"]),
+                "binding_limit": payout["binding_limit"],
+                "parts": {code: money(fen) for code, fen in payout["parts"].items()},
+            }
+            for payout in result["payouts"]
+        ]
+    }

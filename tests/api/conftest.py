@@ -88,9 +88,11 @@ def person(engine):
 def seed_funds_and_pools(ledger: Ledger, tag: str, region: str, bank_code: str, enterprise_code: str) -> dict:
     """A region's guidance fund ``<tag>-TT`` with sub-fund ``<tag>-ANGEL-1`` (commitments approved, a 20% call
     paid, an investment, a submitted distribution) and a pool ``<tag>-pool`` funded by the region with one
-    bank, a defaulted loan and a submitted claim, made through the services. Returns the objects' keys."""
+    bank, a defaulted loan and a submitted claim, and an appropriation waiting for its second person (a cash
+    request), made through the services. Returns the objects' keys."""
     from datetime import date
 
+    from funds.cash_requests import CashRequests
     from funds.config import DEFAULT_FUND_POLICY, GUANGZHOU_POOL_POLICY, BankAgreementTerms
     from funds.guidance import GuidanceFunds
     from funds.pools import FunderShare, RiskPools
@@ -168,6 +170,9 @@ def seed_funds_and_pools(ledger: Ledger, tag: str, region: str, bank_code: str, 
     pools.set_loan_status(loan, "overdue", actor="seed-bank")
     pools.set_loan_status(loan, "defaulted", actor="seed-bank")
     claim = pools.submit_claim(loan, "4000000.00", date(2026, 11, 1), actor="seed-bank", client_id=f"{tag}:cl")
+    cash_request = CashRequests(ledger).file(
+        "gf_appropriation", fund, date(2026, 4, 1), amount="1000000.00", actor="seed-office-a", client_id=f"{tag}:cr"
+    )
     return {
         "fund": fund,
         "subfund": sub,
@@ -179,4 +184,5 @@ def seed_funds_and_pools(ledger: Ledger, tag: str, region: str, bank_code: str, 
         "bank_code": bank_code,
         "loan_id": loan,
         "claim_id": claim,
+        "cash_request_id": cash_request,
     }

@@ -275,3 +275,53 @@ def test_dry_run_reports_and_writes_nothing(client, engine, books, people):
         json=investment | {"amount": "9000000.01"},
     )
     assert refused.status_code == 409 and refused.json()["code"] == "investment_exceeds_cash"
+
+
+def test_appropriations_and_remittances_need_two_people(client, books, people, person):
+    seed_funds_and_pools(books, "GZ", "440100", GZ_BANK, GZ_BANK)
+    filer, approver = people["office_a"], people["office_b"]
+    bank = lambda: books.account("gf:GZ-TT", "Assets:Bank").balance_fen  # noqa: E731
+    assert bank() == 600_000_000
+    body = {"amount": "5000000.00", "on": "2026-04-01", "approval_doc": "穗财科〔2026〕7号"}
+    filed = client.post("/v1/funds/GZ-TT/appropriations", headers=_key(filer, "ap-2"), json=body)
+    assert (
+        filed.status_code == 201
+        and filed.json()["status"] == "submitted"
+        and filed.json()["kind"] == "gf_appropriation"
+    )
+    request_id = filed.json()["id"]
+    assert filed.headers["Location"] == f"/v1/cash-requests/{request_id}"
+    replay = client.post("/v1/funds/GZ-TT/appropriations", headers=_key(filer, "ap-2"), json=body)
+    assert replay.json()["id"] == request_id and replay.headers["Idempotency-Replayed"] == "true"
+    other = client.post("/v1/funds/GZ-TT/appropriations", headers=_key(filer, "ap-2"), json=body | {"amount": "1.00"})
+    assert other.status_code == 409 and other.json()["code"] == "exists_with_different_content"
+    own = client.post(f"/v1/cash-requests/{request_id}/approval", headers=_key(filer, "self"))
+    assert own.status_code == 409 and own.json()["code"] == "approver_must_differ_from_recorder"
+    dry = client.post(f"/v1/cash-requests/{request_id}/approval?dry_run=true", headers=_key(approver, "dry"))
+    assert dry.status_code == 200 and dry.json()["room_left"] == "11000000.00" and bank() == 600_000_000
+    approved = client.post(f"/v1/cash-requests/{request_id}/approval", headers=_key(approver, "go"))
+    assert approved.status_code == 200 and approved.json()["status"] == "approved" and bank() == 1_100_000_000
+    assert approved.json()["approved_by"] == "key:office-b" and approved.json()["result"]["transaction_id"] > 0
+    again = client.post(f"/v1/cash-requests/{request_id}/approval", headers=_key(approver, "go-again"))
+    assert again.headers["Idempotency-Replayed"] == "true" and bank() == 1_100_000_000
+
+    too_much = client.post(
+        "/v1/funds/GZ-TT/remittances", headers=_key(filer, "rem-1"), json={"amount": "11000000.01", "on": "2026-12-31"}
+    ).json()
+    refused = client.post(f"/v1/cash-requests/{too_much['id']}/approval", headers=_key(approver, "rem-go"))
+    assert refused.status_code == 409 and refused.json()["code"] == "distribution_exceeds_cash"
+    assert client.get(f"/v1/cash-requests/{too_much['id']}", headers=filer).json()["status"] == "submitted"
+    rejected = client.post(
+        f"/v1/cash-requests/{too_much['id']}/rejection", headers=approver, json={"reason": "超出余额"}
+    )
+    assert rejected.json()["status"] == "rejected" and bank() == 1_100_000_000
+
+    shenzhen = person("sz-office", "finance_office", "region:440300")
+    assert client.get(f"/v1/cash-requests/{request_id}", headers=shenzhen).status_code == 404
+    assert client.get("/v1/cash-requests", headers=shenzhen).json()["items"] == []
+    listed = client.get("/v1/cash-requests", headers=people["auditor"], params={"status": "approved"}).json()
+    assert [row["id"] for row in listed["items"]] == [request_id]
+    assert client.get("/v1/cash-requests", headers=people["gp_a"]).status_code == 403
+    assert (
+        client.post("/v1/funds/GZ-TT/appropriations", headers=_key(people["gp_a"], "x"), json=body).status_code == 403
+    )

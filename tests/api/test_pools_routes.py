@@ -248,3 +248,46 @@ def test_replay_other_body_and_dry_run(client, engine, books, pool, people):
     after = (_count(engine, T_TRANSACTIONS), books.account("pool:gz-city", "Assets:Bank:Pool").balance_fen)
     assert before == after and client.get(f"/v1/claims/{claim_id}", headers=bank).json()["status"] == "submitted"
     assert _count(engine, Loan.__table__) == 1, "the dry-run filing left no loan"
+
+
+def test_contributions_and_settlements_need_two_people(client, books, pool, people):
+    bank, filer, approver = people["other_bank"], people["office_a"], people["office_b"]
+    cash = lambda: books.account("pool:gz-city", "Assets:Bank:Pool").balance_fen  # noqa: E731
+    filed = client.post("/v1/loans", headers=_key(bank, "big"), json=_loan("L-big", "12000000.00", bank=OTHER_BANK))
+    loan_id = filed.json()["id"]
+    for status in ("overdue", "defaulted"):
+        client.post(f"/v1/loans/{loan_id}/status", headers=bank, json={"status": status})
+    claim_id = client.post(
+        "/v1/claims",
+        headers=_key(bank, "big-claim"),
+        json={"loan_id": loan_id, "non_performing": "12000000.00", "claimed_on": "2026-11-01"},
+    ).json()["id"]
+    short = client.post(f"/v1/claims/{claim_id}/approval", headers=_key(approver, "ok"), json={"paid_on": "2026-11-20"})
+    assert short.json()["entitled"] == "6000000.00" and short.json()["paid_now"] == "5000000.00"
+    assert short.json()["claim"]["owed"] == "1000000.00" and cash() == 0
+
+    contribution = client.post(
+        f"/v1/risk-pools/{pool}/contributions",
+        headers=_key(filer, "top-up"),
+        json={"funder_code": "440100", "amount": "2000000.00", "on": "2027-01-05"},
+    )
+    assert contribution.status_code == 201 and contribution.json()["kind"] == "pool_contribution"
+    stranger = client.post(
+        f"/v1/risk-pools/{pool}/contributions",
+        headers=_key(filer, "stranger"),
+        json={"funder_code": "440300", "amount": "1.00", "on": "2027-01-05"},
+    )
+    assert stranger.status_code == 404 and stranger.json()["code"] == "funds_object_not_found"
+    paid_in = client.post(f"/v1/cash-requests/{contribution.json()['id']}/approval", headers=_key(approver, "in"))
+    assert paid_in.status_code == 200 and cash() == 200_000_000
+
+    settlement = client.post(
+        f"/v1/risk-pools/{pool}/settlements", headers=_key(filer, "run"), json={"on": "2027-01-15"}
+    )
+    assert settlement.status_code == 201 and settlement.json()["amount"] is None
+    dry = client.post(f"/v1/cash-requests/{settlement.json()['id']}/approval?dry_run=true", headers=_key(approver, "d"))
+    assert dry.json()["result"]["result"]["payouts"][0]["amount"] == "1000000.00" and cash() == 200_000_000
+    settled = client.post(f"/v1/cash-requests/{settlement.json()['id']}/approval", headers=_key(approver, "settle"))
+    assert settled.status_code == 200 and settled.json()["result"]["payouts"][0]["claim_id"] == claim_id
+    assert client.get(f"/v1/claims/{claim_id}", headers=bank).json()["owed"] == "0.00" and cash() == 100_000_000
+    assert client.get("/v1/cash-requests", headers=bank).status_code == 403, "a bank never sees the pool's cash moves"

@@ -404,6 +404,15 @@ def _funds_and_pools_bodies(world: dict) -> dict:
         ("POST", "/v1/claims"): {"loan_id": loan_id, "non_performing": "1.00", "claimed_on": "2026-11-01"},
         ("POST", "/v1/claims/{claim_id}/approval"): {"paid_on": "2026-11-20"},
         ("POST", "/v1/claims/{claim_id}/rejection"): {"reason": "sweep"},
+        ("POST", "/v1/funds/{fund}/appropriations"): {"amount": "1.00", "on": "2026-04-01"},
+        ("POST", "/v1/funds/{fund}/remittances"): {"amount": "1.00", "on": "2026-04-01"},
+        ("POST", "/v1/risk-pools/{pool}/contributions"): {
+            "funder_code": "440300",
+            "amount": "1.00",
+            "on": "2026-04-01",
+        },
+        ("POST", "/v1/risk-pools/{pool}/settlements"): {"on": "2027-01-15"},
+        ("POST", "/v1/cash-requests/{cash_request_id}/rejection"): {"reason": "sweep"},
         ("POST", "/v1/recoveries"): {
             "claim_id": claim_id,
             "gross": "1.00",
