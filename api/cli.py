@@ -286,6 +286,13 @@ def import_(
     ledger = _ledger(database_url)
     if create_accounts:
         _run(lambda: ledger.create_book(book, book, "financial"))
+    elif book not in {row["code"] for row in _run(ledger.books)}:
+        fail(
+            ResultCode.BOOK_NOT_FOUND.value,
+            f"book {book!r} does not exist: create it with `fundledger book create {book} --basis financial` "
+            f"(then its accounts with `account open`), or pass --create-accounts to create the book and the "
+            f"accounts the file names; choose another book with --book",
+        )
     # A large file gets a chainer process sealing what each committed chunk wrote, on the other core.
     large = file.exists() and file.stat().st_size >= IMPORT_CONCURRENT_SEAL_MIN_BYTES
     with (
@@ -295,6 +302,7 @@ def import_(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=errors,
+            disable=not errors.is_terminal,  # piped or in a log: the summary line says it all
         ) as progress,
         background_chainer(ledger.engine, enabled=large),
     ):
@@ -311,7 +319,12 @@ def import_(
                 )
             )
     with Progress(
-        TextColumn("[bold]seal[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors
+        TextColumn("[bold]seal[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        disable=not errors.is_terminal,
     ) as progress:
         seal_task = progress.add_task("seal", total=None)
         while sealed := seal(ledger.engine, batch_size=CHAINER_BATCH_SIZE, max_batches=1):

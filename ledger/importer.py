@@ -337,7 +337,9 @@ class CsvImporter:
             self.progress(len(chunk))
 
     def _reject(self, tx: _Tx, error: LedgerError) -> None:
-        self.report.add_error(ImportError_(tx.line, tx.tx_id, error.code.value, error.message))
+        # A refusal about one row (an unknown account) names that row's line, else the transaction's first.
+        line = error.detail.get("line", tx.line)
+        self.report.add_error(ImportError_(line, tx.tx_id, error.code.value, error.message))
 
     def _accept(self, conn: Connection, db: DriverStatements, chunk: list[_Tx]) -> list[_Tx]:
         # A source with nothing recorded before this run cannot hold these keys (the reader refuses a
@@ -369,7 +371,8 @@ class CsvImporter:
                 _check_transaction(tx)
                 for row in tx.rows:
                     if row.account in self._refused_accounts:
-                        raise self._refused_accounts[row.account]
+                        refused = self._refused_accounts[row.account]
+                        raise LedgerError(refused.code, refused.message, line=row.line)
                 self._check_accounts(tx)
                 period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
                 if period in closed_periods:
@@ -388,15 +391,16 @@ class CsvImporter:
             if cached is None:
                 raise LedgerError(
                     ResultCode.ACCOUNT_NOT_FOUND,
-                    f"line {row.line}: account {self.book}/{row.account} does not exist "
-                    "(pass --create-accounts to open it)",
+                    f"account {self.book}/{row.account} does not exist (pass --create-accounts to open it)",
+                    line=row.line,
                 )
             if cached.closed:
-                raise LedgerError(ResultCode.ACCOUNT_CLOSED, f"line {row.line}: account {row.account} is closed")
+                raise LedgerError(ResultCode.ACCOUNT_CLOSED, f"account {row.account} is closed", line=row.line)
             if cached.currency != row.currency:
                 raise LedgerError(
                     ResultCode.ACCOUNT_CURRENCY_MISMATCH,
-                    f"line {row.line}: account {row.account} is in {cached.currency}, not {row.currency}",
+                    f"account {row.account} is in {cached.currency}, not {row.currency}",
+                    line=row.line,
                 )
             row.account_id = cached.id
 
@@ -415,7 +419,7 @@ class CsvImporter:
                 kind = account_type(path, normal_side="debit")
                 check_type_allowed_in_book(kind, path, self.book, self.book_basis)
             except LedgerError as error:
-                refused[path] = LedgerError(error.code, f"line {row.line}: {error.message}")
+                refused[path] = LedgerError(error.code, error.message, line=row.line)
                 continue
             rows.append(
                 {

@@ -129,3 +129,16 @@ def test_refused_rows_are_counted_as_transactions(cli, tmp_path):
     result = cli("import", str(journal), "--book", "gz")
     assert result.exit_code == 1
     assert "1 transactions (2 postings) posted" in result.output and "3 transactions refused" in result.output
+
+
+def test_an_import_into_a_missing_book_names_book_create_and_create_accounts(cli, tmp_path):
+    journal = tmp_path / "main.csv"
+    journal.write_text("tx_id,date,account,amount\nt1,2026-01-05,Assets:Cash,1.00\nt1,2026-01-05,Assets:Bank,-1.00\n")
+    missing = cli("import", str(journal))
+    assert missing.exit_code == 1
+    [line] = missing.output.strip().splitlines()
+    assert line.startswith("error: book_not_found: book 'main' does not exist")
+    assert "fundledger book create main" in line and "--create-accounts" in line
+    unknown = cli("import", str(journal), "--book", "gz")
+    assert "line 2 (tx t1): account_not_found: account gz/Assets:Cash does not exist" in unknown.output
+    assert unknown.output.count("line 2") == 1
