@@ -169,7 +169,7 @@ def demo(database_url: DatabaseOption = None) -> None:
 
 
 DEMO_NEXT_COMMANDS = (
-    "trial-balance --book 440100-finance --unit 万元",
+    "trial-balance --book gz-finance --unit 万元",
     "verify",
     "funds metrics --guidance gz-tt-gf --as-of 2027-12-31",
     "pools statement gz-sme-pool --banks",
