@@ -48,7 +48,13 @@ PROGRAM_COLUMNS = pa.schema(
     [("program", pa.string()), ("name", pa.string()), ("budget_book", pa.string()), ("financial_book", pa.string())]
 )
 CAP_COLUMNS = pa.schema(
-    [("program", pa.string()), ("rule", pa.string()), ("enforcement", pa.string()), ("limit_fen", pa.int64())]
+    [
+        ("program", pa.string()),
+        ("position", pa.int64()),
+        ("rule", pa.string()),
+        ("enforcement", pa.string()),
+        ("limit_fen", pa.int64()),
+    ]
 )
 
 
@@ -67,9 +73,15 @@ def _program_tables(programs: list[ProgramConfig]) -> dict[str, pa.Table]:
         for p in programs
     ]
     cap_rows = [
-        {"program": p.code, "rule": cap.kind, "enforcement": cap.enforcement, "limit_fen": cap.amount}
+        {
+            "program": p.code,
+            "position": position,
+            "rule": cap.kind,
+            "enforcement": cap.enforcement,
+            "limit_fen": cap.amount,
+        }
         for p in programs
-        for cap in p.caps
+        for position, cap in enumerate(p.caps)
         if cap.kind in CAP_RULES_BY_INSTITUTION
     ]
     return {
@@ -129,38 +141,28 @@ def subsidies_by_institution(
                 SELECT program, institution, year, granted_fen,
                        sum(granted_fen) OVER (PARTITION BY program, institution) AS lifetime_fen
                 FROM granted
+            ), measured AS (
+                SELECT u.*, c.position, c.rule, c.enforcement, c.limit_fen,
+                       CASE c.rule WHEN 'lifetime' THEN u.lifetime_fen ELSE u.granted_fen END AS used_fen
+                FROM used u LEFT JOIN caps c USING (program)
             )
-            SELECT u.program, u.institution, u.year, u.granted_fen, c.rule, c.enforcement, c.limit_fen,
-                   CASE c.rule WHEN 'lifetime' THEN u.lifetime_fen ELSE u.granted_fen END AS used_fen
-            FROM used u LEFT JOIN caps c USING (program)
-            ORDER BY u.program, u.institution, u.year, c.rule
+            SELECT program, institution, year, granted_fen,
+                   coalesce(list({
+                       'rule': rule, 'enforcement': enforcement, 'limit_fen': limit_fen, 'used_fen': used_fen,
+                       'room_fen': limit_fen - used_fen, 'excess_fen': greatest(used_fen - limit_fen, 0)
+                   } ORDER BY position) FILTER (WHERE rule IS NOT NULL), []) AS caps
+            FROM measured
+            GROUP BY program, institution, year, granted_fen
+            ORDER BY program, institution, year
             LIMIT $limit
             """,
             {"limit": REPORT_ROWS_MAX},
         ).fetchall()
     finally:
         connection.close()
-    order = {(p.code, cap.kind): index for p in programs for index, cap in enumerate(p.caps)}
-    report: dict[tuple, dict] = {}
-    for program, institution, year, granted, rule, enforcement, limit, used in rows:
-        entry = report.setdefault(
-            (program, institution, year),
-            {"program": program, "institution": institution, "year": year, "granted_fen": int(granted), "caps": []},
-        )
-        if rule is not None:
-            entry["caps"].append(
-                {
-                    "rule": rule,
-                    "enforcement": enforcement,
-                    "limit_fen": int(limit),
-                    "used_fen": int(used),
-                    "room_fen": int(limit) - int(used),
-                    "excess_fen": max(int(used) - int(limit), 0),
-                }
-            )
-    for entry in report.values():  # caps in their configured order, as the audit view lists them
-        entry["caps"].sort(key=lambda cap: order[(entry["program"], cap["rule"])])
-    return list(report.values())
+    # caps come in their configured order, as the audit view lists them
+    keys = ("program", "institution", "year", "granted_fen", "caps")
+    return [dict(zip(keys, row)) for row in rows]
 
 
 def budget_execution(
