@@ -31,6 +31,7 @@ from api.web.i18n import (
 )
 from api.web.session import CSRF_FIELD, WebSession, attach_presession, read_session
 from ledger.errors import LedgerError
+from ledger.money import to_fen
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LANGUAGE_COOKIE = "fl_lang"
@@ -66,6 +67,10 @@ class Page:
 
     def money(self, fen: int | None, currency: str = "CNY") -> str:
         return money_text(fen, self.unit, currency)
+
+    def yuan(self, text: str | None) -> str:
+        """An amount the API layer gives as a decimal string in 元, shown like any other."""
+        return "" if not text else money_text(to_fen(text), self.unit)
 
 
 class PageRefusal(Exception):
@@ -132,6 +137,7 @@ def render(page: Page, template: str, status: int = 200, **context: Any) -> HTML
         page=page,
         t=page.t,
         money=page.money,
+        yuan=page.yuan,
         label=page.label,
         day=date_text,
         moment=moment_text,

@@ -15,8 +15,7 @@ from api.scopes import CREDIT_CODE, Role
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, signed_in
 from ledger.engine import Ledger
 from ledger.spreadsheet import WAN_YUAN, YUAN, Column, ColumnKind, Sheet, xlsx_bytes
-from subsidies.service import SubsidyService
-from subsidies.views import institution_grants
+from subsidies import listings as subsidy_listings
 from vouchers.programs import load_program
 from vouchers.views import QuotaPosition, enterprise_positions, redemption_history
 
@@ -56,6 +55,14 @@ def _positions(ledger: Ledger, code: str) -> list[PositionRow]:
     return rows
 
 
+def _subsidies(ledger: Ledger, code: str) -> list[dict]:
+    """The institution's subsidy grants (the listing the API serves), each with its program's name."""
+    with ledger.engine.connect() as conn:
+        names = {row["code"]: row["name"] for row, _config in subsidy_listings.programs(conn)}
+        grants = subsidy_listings.grants(conn, institution=code)
+    return [{**grant, "program_name": names.get(grant["program_code"], grant["program_code"])} for grant in grants]
+
+
 def _redemptions(ledger: Ledger, code: str) -> list[dict]:
     items = []
     for row in redemption_history(ledger, code):
@@ -74,7 +81,7 @@ def enterprise_page(page: EnterprisePage, code: CreditCode):
         entity=entity,
         positions=_positions(ledger, code),
         redemptions=_redemptions(ledger, code),
-        subsidies=institution_grants(SubsidyService(ledger), code),
+        subsidies=_subsidies(ledger, code),
     )
 
 
@@ -122,7 +129,7 @@ def enterprise_statement(page: EnterprisePage, code: CreditCode) -> Response:
     sheets = [
         Sheet(t("enterprise.positions")[:31], position_columns, positions, totals=False),
         Sheet(t("enterprise.redemptions")[:31], redemption_columns, _redemptions(ledger, code)),
-        Sheet(t("enterprise.subsidies")[:31], subsidy_columns, institution_grants(SubsidyService(ledger), code)),
+        Sheet(t("enterprise.subsidies")[:31], subsidy_columns, _subsidies(ledger, code)),
     ]
     unit = WAN_YUAN if page.unit.value == "wan" else YUAN
     headers = {"Content-Disposition": f'attachment; filename="statement-{code}.xlsx"'}

@@ -9,19 +9,24 @@ import secrets
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from api.problems import ApiProblem
+from api.routers import approvals
+from api.schemas.approvals import ApprovalIn, RejectionIn
 from api.scopes import Role
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, redirect, refusal_of, render, signed_in
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, refusal_of, render, signed_in
 from api.web.routes_session import CsrfField, check_csrf
+from api.writes import Written, keyed_write
 from jobs.runs import alerts
+from ledger.engine import today_shanghai
 from ledger.errors import LedgerError
 from ledger.money import from_fen
+from subsidies import listings as subsidy_listings
 from subsidies.audit import institution_year_report, program_report
 from subsidies.service import SubsidyService
-from subsidies.views import application, applications_awaiting_approval, program_codes
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
 DASHBOARD_READERS = (Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN)
@@ -32,6 +37,8 @@ TextField = Annotated[str, Form(max_length=1_000)]
 YUAN_PER_WAN = Decimal(10_000)
 CLIENT_ID_BYTES = 12
 HTMX_HEADER = "HX-Request"
+# The API's own decision functions per outcome: the page adds no second copy of how an item is decided.
+DECISIONS = {"approved": approvals._approve, "rejected": approvals._reject}
 
 
 def _service(page: Page) -> SubsidyService:
@@ -39,11 +46,9 @@ def _service(page: Page) -> SubsidyService:
 
 
 def _programs_in_scope(page: Page, service: SubsidyService) -> list:
-    return [
-        service.program(code)
-        for code in program_codes(service)
-        if page.principal.covers_region(service.program(code).region)
-    ]
+    with service.engine.connect() as conn:
+        programs = [config for _row, config in subsidy_listings.programs(conn)]
+    return [program for program in programs if page.principal.covers_region(program.region)]
 
 
 def _chart_value(page: Page, fen: int) -> str:
@@ -139,15 +144,16 @@ def _cap_chart(page: Page, rows: list[dict]) -> str:
     )
 
 
-def _queue(page: Page, service: SubsidyService) -> list[dict]:
+def _queue(page: Page) -> list:
+    """Everything waiting for a second person in the user's regions: the API's own queue and scope rule."""
     ledger = page.request.app.state.ledger
-    items = []
-    for item in applications_awaiting_approval(service):
-        if not page.principal.covers_region(item["program_region"]):
-            continue
-        entity = ledger.entity(item["institution_code"])
-        items.append({**item, "institution_name": entity["name"] if entity else item["institution_code"]})
-    return items
+    with ledger.reader.connect() as conn:
+        items = [item for item in approvals._queue(conn) if approvals._item_visible(page.principal, item)]
+    shown = []
+    for item in sorted(items, key=approvals._order):
+        entity = ledger.entity(item.institution) if item.institution else None
+        shown.append({"item": item, "institution_name": entity["name"] if entity else (item.institution or "")})
+    return shown
 
 
 def _institutions(page: Page, programs: list) -> list[dict]:
@@ -163,7 +169,14 @@ def _institutions(page: Page, programs: list) -> list[dict]:
     return [{"code": code, "name": name} for code, name in sorted(seen.items())]
 
 
-def _dashboard(page: Page, *, notice: str | None = None, refusal: PageRefusal | None = None, status: int = 200):
+def _dashboard(
+    page: Page,
+    *,
+    notice: str | None = None,
+    refusal: PageRefusal | None = None,
+    preview: dict | None = None,
+    status: int = 200,
+):
     service = _service(page)
     programs = _programs_in_scope(page, service)
     budget_rows = _budget_rows(service, programs)
@@ -178,12 +191,14 @@ def _dashboard(page: Page, *, notice: str | None = None, refusal: PageRefusal | 
         cap_rows=cap_rows,
         cap_chart=_cap_chart(page, cap_rows),
         alerts=alerts(page.request.app.state.engine),
-        queue=_queue(page, service),
+        queue=_queue(page),
+        today=today_shanghai(),
         institutions=_institutions(page, programs),
         may_decide=page.principal.role in DECIDERS,
         new_client_id=secrets.token_urlsafe(CLIENT_ID_BYTES),
         notice=notice,
         refusal=refusal,
+        preview=preview,
     )
 
 
@@ -192,53 +207,85 @@ def finance_dashboard(page: DashboardPage):
     return _dashboard(page)
 
 
-def _queue_response(page: Page, *, notice: str | None = None, refusal: PageRefusal | None = None) -> Response:
-    """After a decision: HTMX swaps the queue in place; a plain form post gets the whole page."""
+def _queue_response(
+    page: Page, *, notice: str | None = None, refusal: PageRefusal | None = None, preview: dict | None = None
+) -> Response:
+    """After a decision or a preview: HTMX swaps the queue in place; a plain form post gets the whole page."""
     if page.request.headers.get(HTMX_HEADER):
         return render(
             page,
             "_approvals.html",
-            queue=_queue(page, _service(page)),
+            queue=_queue(page),
             may_decide=True,
+            today=today_shanghai(),
+            new_client_id=secrets.token_urlsafe(CLIENT_ID_BYTES),
             notice=notice,
             refusal=refusal,
+            preview=preview,
         )
     if refusal is not None:
         return _dashboard(page, refusal=refusal, status=refusal.status)
-    return redirect(f"{WEB_PREFIX}/finance")
+    return _dashboard(page, notice=notice, preview=preview)
 
 
-def _require_application(page: Page, service: SubsidyService, application_id: int) -> dict:
-    found = application(service, application_id)
-    if found is None or not page.principal.covers_region(found["program_region"]):
-        raise PageRefusal(404, page.t("error.not_found"), "application_not_found")
-    return found
+def _decide(page: Page, item_id: str, body, decide, status: str, *, key: str, dry_run: bool) -> dict:  # noqa: ANN001
+    """The API's decision on one queue item (api.routers.approvals), in one unit of work: the same scope
+    check, the owning domain's service with this user as the checker, the form's key as the idempotency
+    key (a form sent twice decides once), and for a preview the dry run that writes nothing."""
+    ledger = page.request.app.state.ledger
+    with ledger.engine.begin() as uow:
+        kind, number = approvals._located(uow, page.principal, item_id)
+
+        def produce(joined):  # noqa: ANN001, ANN202 - a joined Ledger; returns Written
+            written = DECISIONS[status](joined, page.principal, kind, number, body)
+            return Written({"id": item_id, "status": status, **written.body}, written.location,
+                           written.binding_cap, written.room_left)  # fmt: skip
+
+        return keyed_write(
+            ledger, uow, page.principal, f"web:{key}", path=f"/v1/approvals/{item_id}/{decide}",
+            content=body.model_dump(mode="json"), produce=produce, response=Response(), dry_run=dry_run,
+            created_status=200,
+        )  # fmt: skip
 
 
-@router.post("/approvals/subsidy-applications/{application_id}/approve")
-def approve_application(
-    page: DeciderPage, application_id: int, csrf: CsrfField, approval_doc: TextField = ""
-) -> Response:
-    check_csrf(page, csrf)
-    service = _service(page)
-    _require_application(page, service, application_id)
+def _decision_form(page: Page, item_id: str, model, decide: str, status: str, fields: dict, key: str, preview: bool):  # noqa: ANN001, PLR0913
     try:
-        service.approve(application_id, approver=page.principal.name, approval_doc=approval_doc.strip() or None)
+        body = model(**fields)
+        outcome = _decide(page, item_id, body, decide, status, key=key, dry_run=preview)
+    except ValidationError as error:
+        message = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
+        return _queue_response(page, refusal=PageRefusal(422, message, "request_invalid"))
     except (LedgerError, ApiProblem) as error:
         return _queue_response(page, refusal=refusal_of(error))
-    return _queue_response(page, notice=page.t("finance.decided_approved"))
+    if preview:
+        return _queue_response(page, preview={"item": item_id, **outcome})
+    return _queue_response(page, notice=page.t(f"finance.decided_{status}"))
 
 
-@router.post("/approvals/subsidy-applications/{application_id}/reject")
-def reject_application(page: DeciderPage, application_id: int, csrf: CsrfField, reason: TextField = "") -> Response:
+ItemPath = Annotated[str, Path(pattern=approvals.ITEM_PATTERN)]
+PreviewButton = Annotated[str | None, Form(max_length=8)]
+DayField = Annotated[str, Form(max_length=10)]
+KeyField = Annotated[str, Form(min_length=1, max_length=200)]
+
+
+@router.post("/approvals/{item_id}/approve")
+def approve_item(
+    page: DeciderPage, item_id: ItemPath, csrf: CsrfField, client_id: KeyField, on: DayField = "",
+    approval_doc: TextField = "", preview: PreviewButton = None,
+) -> Response:  # fmt: skip
     check_csrf(page, csrf)
-    service = _service(page)
-    _require_application(page, service, application_id)
-    try:
-        service.reject(application_id, approver=page.principal.name, reason=reason)
-    except (LedgerError, ApiProblem) as error:
-        return _queue_response(page, refusal=refusal_of(error))
-    return _queue_response(page, notice=page.t("finance.decided_rejected"))
+    fields = {"approval_doc": approval_doc.strip(), "on": on or today_shanghai()}
+    return _decision_form(page, item_id, ApprovalIn, "approve", "approved", fields, client_id, bool(preview))
+
+
+@router.post("/approvals/{item_id}/reject")
+def reject_item(
+    page: DeciderPage, item_id: ItemPath, csrf: CsrfField, client_id: KeyField, on: DayField = "",
+    reason: TextField = "",
+) -> Response:  # fmt: skip
+    check_csrf(page, csrf)
+    fields = {"reason": reason.strip(), "on": on or today_shanghai()}
+    return _decision_form(page, item_id, RejectionIn, "reject", "rejected", fields, client_id, False)
 
 
 @router.post("/subsidy-applications")

@@ -248,6 +248,7 @@ def test_clerk_records_director_approves_and_the_grant_reaches_the_enterprise(co
     page.wait_for_load_state("networkidle")
     assert "等待另一人审批" in page.get_by_test_id("notice").inner_text()
     row = _queue_row(page, GZ_ENTERPRISE_NAME)
+    row.locator("input[name=approval_doc]").fill("穗科函〔2020〕8号")
     row.locator("button:has-text('批准')").click()  # the recorder approving its own record
     refusal = page.get_by_test_id("refusal")
     refusal.wait_for()
@@ -283,6 +284,14 @@ def test_a_cap_refusal_shows_the_rules_message(context, site):
     _logout(page)
     page = _login(context, site, "gz-director")
     row = page.get_by_test_id("approvals").locator("tr", has_text="广州技术转移服务中心").first
+    row.locator("input[name=approval_doc]").fill("穗科函〔2019〕9号")
+    row.locator("button:has-text('预览')").click()  # the dry run: which cap binds, nothing written
+    preview = page.get_by_test_id("preview")
+    preview.wait_for()
+    assert "institution_year" in preview.inner_text(), preview.inner_text()
+    _shot(page, "director-cap-preview")
+    row = page.get_by_test_id("approvals").locator("tr", has_text="广州技术转移服务中心").first
+    row.locator("input[name=approval_doc]").fill("穗科函〔2019〕9号")
     row.locator("button:has-text('批准')").click()
     refusal = page.get_by_test_id("refusal")
     refusal.wait_for()
