@@ -325,3 +325,40 @@ def test_appropriations_and_remittances_need_two_people(client, books, people, p
     assert (
         client.post("/v1/funds/GZ-TT/appropriations", headers=_key(people["gp_a"], "x"), json=body).status_code == 403
     )
+
+
+def test_two_identical_requests_at_once_make_one_investment(client, engine, books, people):
+    """The second of two racing requests with one key waits for the first: it is refused as in flight
+    (PostgreSQL: the key's unique index) or replays the first (SQLite serializes writers); never twice."""
+    import threading
+
+    gz = seed_funds_and_pools(books, "GZ", "440100", GZ_BANK, GZ_BANK)
+    body = {
+        "enterprise_code": GZ_BANK,
+        "amount": "1000000.00",
+        "invested_on": "2026-04-01",
+        "stage": "growth",
+        "is_local": True,
+        "sector": "集成电路",
+        "hard_tech": True,
+    }
+    before = _investments(engine)
+    start = threading.Barrier(2)
+    answers = []
+
+    def send() -> None:
+        start.wait()
+        answers.append(
+            client.post(f"/v1/sub-funds/{gz['subfund']}/investments", headers=_key(people["gp_a"], "race"), json=body)
+        )
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcomes = sorted((answer.status_code, answer.headers.get("Idempotency-Replayed", "")) for answer in answers)
+    assert outcomes in ([(201, ""), (201, "true")], [(201, ""), (409, "")]), outcomes
+    if outcomes[1][0] == 409:
+        assert next(a for a in answers if a.status_code == 409).json()["code"] == "request_in_flight"
+    assert _investments(engine) == before + 1
