@@ -34,6 +34,7 @@ from api.schemas.vouchers import (
     PaymentBatchIn,
     PaymentBatchOut,
     ProgramFiledOut,
+    ProviderPaymentOut,
     RedemptionOut,
     ReimbursementIn,
     ReservationIn,
@@ -62,7 +63,7 @@ from api.scopes import (
 )
 from api.writes import Written, keyed_write
 from ledger.engine import Ledger
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ResultCode
 from ledger.money import format_fen
 from ledger.numbers import parse_amount_fen
 from vouchers import listings
@@ -72,6 +73,7 @@ from vouchers.expiry import run_expiry
 from vouchers.payments import get_batch, prepare_batch, quarter
 from vouchers.redemptions import cancel, reserve
 from vouchers.settlement import statement
+from vouchers.views import provider_payments
 
 router = APIRouter(prefix="/v1", tags=["vouchers"])
 VOUCHER_READ_ROLES = (Role.ADMIN, Role.FINANCE_OFFICE, Role.AUDITOR, Role.ENTERPRISE, Role.SERVICE_PROVIDER)
@@ -557,6 +559,33 @@ def post_reimbursement(
     return keyed_write(
         ledger, uow, principal, key, path=request.url.path, content=content, produce=produce, response=response
     )
+
+
+PaymentPage = page_of(ProviderPaymentOut)
+
+
+@router.get("/providers/{credit_code}/payments", response_model=PaymentPage)
+def provider_payment_list(
+    credit_code: Annotated[str, Path(pattern=CREDIT_CODE_PATTERN)],
+    principal: Reader,
+    ledger: LedgerDep,
+    page: PageParams,
+):
+    """A provider's redemptions with their payment status: the provider itself, and the offices and auditors of
+    a region on either side of each redemption."""
+    rows = provider_payments(ledger, credit_code, limit=listings.LISTING_ROWS_MAX)
+    if principal.role is Role.SERVICE_PROVIDER and credit_code not in principal.institutions():
+        rows = []
+    rows = [row for row in rows if redemption_visible(principal, row)]
+    if not rows and not _provider_known(ledger, principal, credit_code):
+        raise LedgerError(ResultCode.ENTITY_NOT_FOUND, f"provider {credit_code} is not known")
+    items, cursor = paginate([ProviderPaymentOut.of(row) for row in rows], lambda p: p.redemption_id, page, {})
+    return {"items": items, "next_cursor": cursor}
+
+
+def _provider_known(ledger: Ledger, principal: Principal, credit_code: str) -> bool:
+    entity = ledger.entity(credit_code)
+    return principal.covers_institution(credit_code, entity.get("region_code") if entity else None)
 
 
 # ----- settlements ---------------------------------------------------------------------------------------

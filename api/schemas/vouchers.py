@@ -310,6 +310,34 @@ class RedemptionOut(BaseModel):
         )
 
 
+class ProviderPaymentOut(BaseModel):
+    redemption_id: int
+    program: str
+    enterprise: str
+    contract_no: str
+    status: str
+    claimed: str | None
+    claimed_on: date | None
+    payment_status: str | None = Field(description="unpaid, in_batch, paid or paid_by_enterprise (通用)")
+    payment_batch_id: int | None
+    paid_on: date | None
+
+    @classmethod
+    def of(cls, row: dict) -> ProviderPaymentOut:
+        return cls(
+            redemption_id=row["id"],
+            program=row["program_code"],
+            enterprise=row["enterprise_code"],
+            contract_no=row["contract_no"],
+            status=row["status"],
+            claimed=money(row["claimed_fen"]),
+            claimed_on=row["claimed_on"],
+            payment_status=row["payment_status"],
+            payment_batch_id=row["payment_batch_id"],
+            paid_on=row["paid_on"],
+        )
+
+
 class ClaimFiledOut(BaseModel):
     approval: str = Field(description="the approvals queue item a finance office decides")
     redemption_id: int

@@ -286,6 +286,13 @@ def test_payment_batch_is_prepared_then_paid_by_a_second_person_and_settlement_s
     assert client.get(f"/v1/payment-batches/{batch.json()['id']}", headers=offices["clerk"]).status_code == 404
     paid = approve(client, offices["suzhou"], f"voucher_payment_batch:{batch.json()['id']}", "p1", on="2026-07-03")
     assert paid.status_code == 200 and paid.json()["result"]["status"] == "paid"
+    payments = client.get(f"/v1/providers/{scheme.providers[SUZHOU]}/payments", headers=provider).json()["items"]
+    assert [(p["redemption_id"], p["payment_status"], p["claimed"]) for p in payments] == [
+        (redemption_id, "paid", "20000.00")
+    ]
+    assert (
+        client.get(f"/v1/providers/{scheme.providers[SUZHOU]}/payments", headers=offices["hangzhou"]).status_code == 404
+    )
     filed = client.post(
         "/v1/settlements",
         headers=keyed(offices["clerk"], "s1"),
@@ -354,3 +361,20 @@ def test_a_program_recorded_by_one_office_member_is_created_when_another_approve
     program = client.get("/v1/voucher-programs/sh-extra-2026", headers=offices["clerk"]).json()
     assert (program["budget"], program["region"]) == ("200000.00", SHANGHAI)
     assert item not in [entry["id"] for entry in client.get("/v1/approvals", headers=offices["clerk"]).json()["items"]]
+
+
+def test_list_filters_survive_paging_and_a_changed_filter_is_refused(client, scheme, offices):
+    ids = []
+    for number in range(3):
+        body = grant_body(scheme, f"{number + 1}000.00")
+        ids.append(client.post("/v1/vouchers", headers=keyed(offices["clerk"], f"k{number}"), json=body).json()["id"])
+    url = f"/v1/vouchers?status=submitted&program={PROGRAM}&limit=2"
+    first = client.get(url, headers=offices["clerk"]).json()
+    second = client.get(f"{url}&cursor={first['next_cursor']}", headers=offices["clerk"]).json()
+    assert [g["id"] for g in first["items"] + second["items"]] == ids and second["next_cursor"] is None
+    changed = client.get(
+        f"/v1/vouchers?status=approved&limit=2&cursor={first['next_cursor']}", headers=offices["clerk"]
+    )
+    assert changed.status_code == 422 and changed.json()["code"] == "cursor_invalid"
+    too_many = client.get("/v1/vouchers?limit=501", headers=offices["clerk"])
+    assert too_many.status_code == 422 and too_many.json()["code"] == "limit_too_large"
