@@ -42,6 +42,7 @@ class VoucherCode(StrEnum):
     CROSS_REGION_MODE_INVALID = "cross_region_mode_invalid"
     # settlement
     SETTLEMENT_NEEDS_TWO_REGIONS = "settlement_needs_two_regions"
+    SETTLEMENT_KEY_HAS_ANOTHER_PERIOD = "settlement_key_has_another_period"
     # provider payment batches (quarterly payout)
     PAYMENT_BATCH_NOT_FOUND = "payment_batch_not_found"
     PAYMENT_PERIOD_INVALID = "payment_period_invalid"

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from ledger.engine import Ledger
 from ledger.entries import Audit, PostingSpec, TransactionRequest
@@ -72,25 +73,16 @@ def settle(
     actor: str,
     approver: str,
 ) -> dict | None:
-    """Settle a region pair for a period. Idempotent per (pair, period label); None when nothing is due."""
+    """Settle a region pair for a period. Keyed by (pair, period label): a retry returns the stored settlement and
+    posts nothing (the same label over other dates is refused); None when nothing is due."""
     if region_a == region_b:
         raise LedgerError(VoucherCode.SETTLEMENT_NEEDS_TWO_REGIONS, "a settlement is between two different regions")
     require_maker_checker(actor, approver)
     low, high = sorted((region_a, region_b))
     with ledger.engine.begin() as conn:
-        existing = (
-            conn.execute(
-                select(T_SETTLEMENTS).where(
-                    T_SETTLEMENTS.c.region_low == low,
-                    T_SETTLEMENTS.c.region_high == high,
-                    T_SETTLEMENTS.c.period_label == period_label,
-                )
-            )
-            .mappings()
-            .first()
-        )
+        existing = _settlement_by_key(conn, low, high, period_label)
         if existing is not None:
-            return dict(existing)
+            return _same_period(existing, period_start, period_end)
         query = (
             select(T_REDEMPTIONS)
             .where(
@@ -109,23 +101,34 @@ def settle(
             query = query.with_for_update()
         redemptions = conn.execute(query).mappings().all()
         if not redemptions:
-            return None
+            # On PostgreSQL a concurrent run of the same key may have settled them while this one waited on their
+            # locks: it committed, so its settlement is visible now and is the answer
+            existing = _settlement_by_key(conn, low, high, period_label)
+            return None if existing is None else _same_period(existing, period_start, period_end)
         low_owes_high = sum(amount for payer, _, amount in map(owed_direction, redemptions) if payer == low)
         high_owes_low = sum(amount for payer, _, amount in map(owed_direction, redemptions) if payer == high)
-        settlement_id = conn.execute(
-            T_SETTLEMENTS.insert().values(
-                region_low=low,
-                region_high=high,
-                period_label=period_label,
-                period_start=period_start,
-                period_end=period_end,
-                low_owes_high_fen=low_owes_high,
-                high_owes_low_fen=high_owes_low,
-                settled_on=on,
-                actor=actor,
-                approver=approver,
-            )
-        ).inserted_primary_key[0]
+        try:
+            with conn.begin_nested():
+                settlement_id = conn.execute(
+                    T_SETTLEMENTS.insert().values(
+                        region_low=low,
+                        region_high=high,
+                        period_label=period_label,
+                        period_start=period_start,
+                        period_end=period_end,
+                        low_owes_high_fen=low_owes_high,
+                        high_owes_low_fen=high_owes_low,
+                        settled_on=on,
+                        actor=actor,
+                        approver=approver,
+                    )
+                ).inserted_primary_key[0]
+        except IntegrityError:
+            # the same key settled at the same instant by another unit of work: the key decides
+            existing = _settlement_by_key(conn, low, high, period_label)
+            if existing is None:
+                raise
+            return _same_period(existing, period_start, period_end)
         ids = [row["id"] for row in redemptions]
         conn.execute(T_REDEMPTIONS.update().where(T_REDEMPTIONS.c.id.in_(ids)).values(settlement_id=settlement_id))
         audit = Audit(actor, approver, f"settlement-{settlement_id}")
@@ -166,6 +169,26 @@ def settle(
             redemptions=ids,
         )
         return dict(conn.execute(select(T_SETTLEMENTS).where(T_SETTLEMENTS.c.id == settlement_id)).mappings().one())
+
+
+def _settlement_by_key(conn: Connection, low: str, high: str, period_label: str):  # noqa: ANN202 - a row or None
+    query = select(T_SETTLEMENTS).where(
+        T_SETTLEMENTS.c.region_low == low,
+        T_SETTLEMENTS.c.region_high == high,
+        T_SETTLEMENTS.c.period_label == period_label,
+    )
+    return conn.execute(query).mappings().first()
+
+
+def _same_period(settlement, period_start: date, period_end: date) -> dict:
+    if (settlement["period_start"], settlement["period_end"]) != (period_start, period_end):
+        raise LedgerError(
+            VoucherCode.SETTLEMENT_KEY_HAS_ANOTHER_PERIOD,
+            f"settlement {settlement['region_low']}/{settlement['region_high']} {settlement['period_label']} covers "
+            f"{settlement['period_start']} to {settlement['period_end']}, not {period_start} to {period_end}",
+            settlement=str(settlement["id"]),
+        )
+    return dict(settlement)
 
 
 def settlement_budget_legs(redemptions) -> list[PostingSpec]:

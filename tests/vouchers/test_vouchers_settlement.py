@@ -1,7 +1,14 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
-from tests.vouchers.conftest import HANGZHOU, SHANGHAI, SUZHOU
+import pytest
+
+from ledger.errors import LedgerError
+from tests.vouchers.conftest import HANGZHOU, SHANGHAI, SUZHOU, balances
 from vouchers import books
+from vouchers.codes import VoucherCode
+from vouchers.controls import reconcile_controls
 from vouchers.redemptions import claim, reserve
 from vouchers.settlement import settle, statement
 
@@ -69,3 +76,40 @@ def test_settling_the_same_period_twice_changes_nothing(scheme):
     second = settle(ledger, SHANGHAI, SUZHOU, on=date(2026, 4, 11), actor="clerk", approver="director", **Q1)
     assert first["id"] == second["id"]
     assert {(a.book, a.path): a.balance_fen for a in ledger.accounts()} == before
+
+
+def test_settling_a_period_label_again_over_other_dates_is_refused_and_writes_nothing(scheme):
+    """issue 11, vouchers: a retried settlement returned the stored one whatever dates it named; the same key
+    over other dates is now refused (settlement_key_has_another_period), as a payment batch's is."""
+    ledger = scheme.ledger
+    scheme.grant(SHANGHAI, "10万")
+    _redeem(scheme, SHANGHAI, SUZHOU, "tongdui", "C1", "3000")
+    first = settle(ledger, SHANGHAI, SUZHOU, on=date(2026, 4, 10), actor="clerk", approver="director", **Q1)
+    before = balances(ledger)
+    other_dates = dict(Q1, period_end=date(2026, 6, 30))
+    with pytest.raises(LedgerError) as refused:
+        settle(ledger, SHANGHAI, SUZHOU, on=date(2026, 7, 10), actor="clerk", approver="director", **other_dates)
+    assert refused.value.code == VoucherCode.SETTLEMENT_KEY_HAS_ANOTHER_PERIOD
+    assert refused.value.detail["settlement"] == str(first["id"])
+    assert balances(ledger) == before
+
+
+def test_two_runs_of_one_settlement_at_once_settle_it_once_and_both_return_it(scheme):
+    """issue 11, vouchers: on PostgreSQL the run that waited on the redemptions' locks could find nothing left to
+    settle and answer None while the other settled them (or hit the unique key and raise); both now return the
+    one settlement."""
+    ledger = scheme.ledger
+    scheme.grant(SHANGHAI, "10万")
+    _redeem(scheme, SHANGHAI, SUZHOU, "tongdui", "C1", "3000")
+    _redeem(scheme, SHANGHAI, SUZHOU, "tongdui", "C2", "5000")
+    barrier = threading.Barrier(2)
+
+    def run() -> dict | None:
+        barrier.wait()
+        return settle(ledger, SHANGHAI, SUZHOU, on=date(2026, 4, 10), actor="clerk", approver="director", **Q1)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = (future.result() for future in [pool.submit(run), pool.submit(run)])
+    assert first is not None and second is not None and first["id"] == second["id"]
+    assert ledger.transaction(("vouchers", f"settle-net:{first['id']}")) is not None
+    assert reconcile_controls(ledger.engine) == []
