@@ -390,5 +390,15 @@ def moment_text(moment: datetime | None) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
+def recorded_text(text: str | None) -> str:
+    """A date or an RFC 3339 moment as the API layer gives it in text, shown as the pages show dates and
+    moments (a moment in Asia/Shanghai)."""
+    if not text:
+        return ""
+    if "T" not in text:
+        return text
+    return moment_text(datetime.fromisoformat(text))
+
+
 def date_text(day: date | None) -> str:
     return "" if day is None else day.isoformat()

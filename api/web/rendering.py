@@ -27,6 +27,7 @@ from api.web.i18n import (
     money_text,
     parse_language,
     parse_unit,
+    recorded_text,
     translate,
 )
 from api.web.session import CSRF_FIELD, WebSession, attach_presession, read_session
@@ -140,6 +141,7 @@ def render(page: Page, template: str, status: int = 200, **context: Any) -> HTML
         yuan=page.yuan,
         label=page.label,
         day=date_text,
+        recorded=recorded_text,
         moment=moment_text,
         csrf_field=CSRF_FIELD,
         csrf_token=page.session.csrf_token,

@@ -16,11 +16,13 @@ from api import auth
 from api.app import create_app
 from api.scopes import Role
 from api.settings import Settings
-from api.web.i18n import MESSAGES, Language, Unit, money_text
+from api.web.i18n import MESSAGES, Language, Unit, money_text, recorded_text
 from api.web.rendering import TEMPLATES_DIR
 from ledger.engine import utc_now
 from ledger.entities import credit_code_check_character
-from subsidies.config import Enforcement
+from subsidies import listings as subsidy_listings
+from subsidies.config import Enforcement, example_programs
+from subsidies.service import SubsidyService
 
 SECRET = "web-test-secret-that-is-long-enough-for-hs256"
 PASSWORD = "correct horse battery"
@@ -198,3 +200,81 @@ def test_both_languages_have_the_same_keys_and_every_key_a_template_uses():
 )
 def test_amounts_show_in_yuan_with_the_sign_or_in_wan_with_two_places(fen, unit, shown):
     assert money_text(fen, unit) == shown
+
+
+def test_recorded_moments_show_in_shanghai_time():
+    assert recorded_text("2026-12-02T18:04:42.056418+00:00") == "2026-12-03 02:04"
+    assert recorded_text("2026-03-10") == "2026-03-10"
+
+
+# ----- the approvals queue over the API's decisions ------------------------------------------------
+
+SERVICE_PROGRAM = "gz-service-demonstration"
+ITEM_ROW = re.compile(r'data-testid="item-(subsidy_application:\d+)"')
+
+
+def _form_token(client: TestClient) -> str:
+    return CSRF_INPUT.search(client.get("/web/finance").text).group(1)
+
+
+@pytest.fixture
+def queue_site(site, engine, ledger):
+    program, text = next((p, t) for p, t in example_programs() if p.code == SERVICE_PROGRAM)
+    SubsidyService(ledger).install_program(program, text, actor="setup")
+    with engine.begin() as conn:
+        for name in ("gz-clerk", "gz-director"):
+            conn.execute(
+                auth.T_USERS.insert().values(
+                    username=name,
+                    password_hash=_password_hash(),
+                    role="finance_office",
+                    scopes="region:440100",
+                    disabled=False,
+                    created_at=utc_now(),
+                )
+            )
+    return site
+
+
+def test_the_clerk_records_cannot_approve_and_the_director_approves_once(queue_site, engine):
+    clerk, _ = _login(queue_site, "gz-clerk")
+    token = _form_token(clerk)
+    form = {"csrf_token": token, "program": SERVICE_PROGRAM, "institution": GZ_ENTERPRISE, "year": "2019"}
+    recorded = clerk.post("/web/subsidy-applications", data=form | {"client_id": "form-1"})
+    assert recorded.status_code == 200 and "等待另一人审批" in recorded.text
+    again = clerk.post("/web/subsidy-applications", data=form | {"client_id": "form-1"})  # the form sent twice
+    assert ITEM_ROW.findall(again.text) == ITEM_ROW.findall(recorded.text) and len(ITEM_ROW.findall(again.text)) == 1
+    item = ITEM_ROW.findall(recorded.text)[0]
+    decision = {"csrf_token": token, "client_id": "clerk-1", "approval_doc": "穗科函〔2019〕1号", "on": "2019-06-01"}
+    own = clerk.post(f"/web/approvals/{item}/approve", data=decision, headers={"HX-Request": "true"})
+    assert "checker_must_differ_from_maker" in own.text and "Traceback" not in own.text
+
+    director, _ = _login(queue_site, "gz-director")
+    token = _form_token(director)
+    decision = decision | {"csrf_token": token, "client_id": "director-1"}
+    forged = director.post(f"/web/approvals/{item}/approve", data=decision | {"csrf_token": "forged"})
+    assert forged.status_code == 403
+    preview = director.post(f"/web/approvals/{item}/approve", data=decision | {"preview": "1"})
+    assert 'data-testid="preview"' in preview.text and item in ITEM_ROW.findall(preview.text)  # nothing written
+    approved = director.post(f"/web/approvals/{item}/approve", data=decision)
+    assert "已批准" in approved.text and item not in ITEM_ROW.findall(approved.text)
+    replayed = director.post(f"/web/approvals/{item}/approve", data=decision)  # the same form again
+    assert replayed.status_code == 200 and "已批准" in replayed.text
+    with engine.connect() as conn:
+        grants = subsidy_listings.grants(conn, institution=GZ_ENTERPRISE)
+    assert [(grant["amount_fen"], grant["approved_by"]) for grant in grants] == [(50_000_000, "gz-director")]
+    enterprise, _ = _login(queue_site, "ent")
+    assert "广州市科技服务示范机构建设" in enterprise.get(f"/web/enterprises/{GZ_ENTERPRISE}").text
+
+
+def test_another_regions_office_cannot_decide_the_item(queue_site, engine):
+    clerk, _ = _login(queue_site, "gz-clerk")
+    form = {"csrf_token": _form_token(clerk), "program": SERVICE_PROGRAM, "institution": GZ_ENTERPRISE, "year": "2019"}
+    item = ITEM_ROW.findall(clerk.post("/web/subsidy-applications", data=form | {"client_id": "f"}).text)[0]
+    shenzhen, _ = _login(queue_site, "sz-office")
+    assert item not in shenzhen.get("/web/finance").text
+    decision = {"csrf_token": _form_token(shenzhen), "client_id": "sz-1", "approval_doc": "x", "on": "2019-06-01"}
+    refused = shenzhen.post(f"/web/approvals/{item}/approve", data=decision)
+    assert refused.status_code == 404 and "approval_not_found" in refused.text
+    with engine.connect() as conn:
+        assert subsidy_listings.grants(conn, institution=GZ_ENTERPRISE) == []
