@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from api.routers import subsidies as subsidy_routes
 from api.routers import transactions as transaction_routes
 from api.routers import vouchers as voucher_routes
 from api.settings import Settings, settings_from_env
-from ledger.db import make_engine
+from ledger.db import is_postgres, make_engine
 from ledger.engine import Ledger
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -60,6 +61,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.engine = engine
     app.state.settings = settings
     app.state.ledger = Ledger(engine)
+    app.state.sqlite_writer_turn = None if is_postgres(engine) else threading.Lock()
     app.state.limiter = FailureLimiter(settings.auth_failure_rate)
     install_problem_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

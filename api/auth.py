@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from api.problems import ApiCode, ApiProblem
 from api.scopes import Principal, Role, Scope, check_role_scopes, parse_role, parse_scope
 from api.settings import Settings
+from ledger.db import read_only
 from ledger.engine import as_utc, utc_now
 
 KEY_MARKER = "fl"
@@ -135,7 +136,7 @@ def _user_principal(row) -> Principal:  # noqa: ANN001 - a row mapping
 
 
 def check_password(engine: Engine, username: str, password: str) -> Principal | None:
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         row = conn.execute(select(T_USERS).where(T_USERS.c.username == username)).mappings().first()
     if row is None:
         _password_hash.verify(password, _UNKNOWN_USER_HASH)
@@ -200,10 +201,12 @@ def key_prefix(credential: str) -> str | None:
 
 
 def check_key(engine: Engine, credential: str) -> Principal | None:
+    # Credentials are read on every request: through a read-only connection, because on SQLite a plain
+    # connection begins with BEGIN IMMEDIATE and every request, reads too, would queue for the write lock.
     prefix = key_prefix(credential)
     if prefix is None:
         return None
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         row = conn.execute(select(T_KEYS).where(T_KEYS.c.prefix == prefix)).mappings().first()
     if row is None or not hmac.compare_digest(row["key_sha256"], _digest(credential)):
         return None
@@ -235,7 +238,7 @@ def check_token(engine: Engine, settings: Settings, token: str) -> Principal | N
         )
     except jwt.PyJWTError:
         return None
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         row = conn.execute(select(T_USERS).where(T_USERS.c.username == claims["sub"])).mappings().first()
     if row is None or row["disabled"]:
         return None

@@ -69,7 +69,15 @@ def requires(*roles: Role) -> Callable[..., Principal]:
 def unit_of_work(request: Request) -> Iterator[Connection]:
     """One database transaction per request: committed when the handler returns, rolled back on error.
     Scope "function" (see ``Depends``) so the commit happens before the response is sent."""
-    with request.app.state.engine.begin() as conn:
+    turn = request.app.state.sqlite_writer_turn
+    if turn is None:
+        with request.app.state.engine.begin() as conn:
+            yield conn
+        return
+    # SQLite has one writer at a time, and a writer that finds the lock taken polls with growing sleeps
+    # (busy_timeout), so concurrent requests convoy. Queueing on a lock in the process instead hands the
+    # database to the next request the moment the last one commits.
+    with turn, request.app.state.engine.begin() as conn:
         yield conn
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from ledger.db import read_snapshot
 from ledger.engine import Ledger
 from vouchers import books
 from vouchers.models import (
@@ -46,7 +47,7 @@ class QuotaPosition:
 
 
 def enterprise_positions(ledger: Ledger, enterprise: str) -> list[QuotaPosition]:
-    with ledger.engine.connect() as conn:
+    with read_snapshot(ledger.engine) as conn:
         rows = conn.execute(
             select(T_PROGRAMS.c.code, T_PROGRAMS.c.region_code, T_PROGRAMS.c.year, func.sum(T_GRANTS.c.granted_fen))
             .join(T_GRANTS, T_GRANTS.c.program_code == T_PROGRAMS.c.code)
@@ -109,7 +110,7 @@ def payment_status(redemption_status: str, mode: str, batch_status: str | None) 
 
 
 def _with_payment(ledger: Ledger, condition, limit: int) -> list[dict]:
-    with ledger.engine.connect() as conn:
+    with read_snapshot(ledger.engine) as conn:
         rows = conn.execute(
             select(
                 T_REDEMPTIONS,
