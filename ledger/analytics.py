@@ -1,5 +1,12 @@
 """DuckDB over the journal: analytical queries without loading the operational database.
 
+Two ways in. ``to_duckdb`` copies the whole posted journal (for whole-journal analysis and the Parquet
+path). The live reports (``LiveSource`` and below) read only what a report needs from one snapshot of the
+database, as Arrow, and let DuckDB join, group and window it: the trial balance as of any date (month
+totals plus one month of postings), balance history, and the domain reports built on the same plumbing in
+``subsidies.reports``, ``vouchers.analytics`` and ``funds.reports`` (which accounts mean what is theirs to
+know, not this module's).
+
 The posted journal reaches DuckDB as Arrow record batches (the same columns as the Parquet export,
 ``ledger.exporters.journal_schema``), read in keyset pages inside one snapshot, so DuckDB never sees rows
 one by one and the Python side never holds the whole journal. No DuckDB extension is needed (the
@@ -217,7 +224,12 @@ class LiveSource:
             return self._reader.table(sql).rename_columns(schema.names).cast(schema)
         # The driver's own rows, without SQLAlchemy's per-value result processing (it costs more than the
         # read): SQLite hands dates over as ISO text, which Arrow parses column-wise.
-        rows = self._conn.exec_driver_sql(sql).fetchall()
+        cursor = self._conn.connection.dbapi_connection.cursor()  # the snapshot's own connection
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
         columns = list(zip(*rows)) if rows else [() for _ in schema.names]
         return pa.table([_arrow_column(column, field.type) for column, field in zip(columns, schema)], schema=schema)
 
@@ -249,14 +261,12 @@ def _report_connection() -> duckdb.DuckDBPyConnection:
 
 
 def duckdb_over(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection holding each Arrow table as a TEMP table under its name (copied, so the Arrow
-    memory may go). Tables a report derives must be TEMP too (``CREATE TEMP TABLE``): the connection's own."""
+    """A DuckDB connection seeing each Arrow table under its name (registered on this connection only, read
+    in place). Tables a report derives must be TEMP (``CREATE TEMP TABLE``): the connection's own."""
     connection = _report_connection()
     try:
         for name, table in tables.items():
-            connection.register(f"{name}_arrow", table)
-            connection.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{name}_arrow"')
-            connection.unregister(f"{name}_arrow")
+            connection.register(name, table)  # a view over the Arrow memory: no copy
     except BaseException:
         connection.close()
         raise
@@ -361,7 +371,14 @@ def as_of_tables(source: LiveSource, as_of: date | None, *, book: str | None = N
             ACCOUNT_TOTAL_COLUMNS.names
         )
         return {"accounts": accounts, "totals": totals}
-    months = source.table(month_totals_query(before_period=period_of(as_of)), MONTH_TOTAL_COLUMNS)
+    whole_months = (
+        select(
+            T_MONTH_TOTALS.c.account_id, func.sum(T_MONTH_TOTALS.c.debits_fen), func.sum(T_MONTH_TOTALS.c.credits_fen)
+        )
+        .where(T_MONTH_TOTALS.c.period < period_of(as_of))
+        .group_by(T_MONTH_TOTALS.c.account_id)
+    )
+    months = source.table(whole_months, ACCOUNT_TOTAL_COLUMNS)
     month_to_date = source.table(month_to_date_query(as_of), ACCOUNT_TOTAL_COLUMNS)
     return {"accounts": accounts, "month_totals": months, "month_to_date": month_to_date}
 
