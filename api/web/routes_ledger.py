@@ -1,6 +1,7 @@
 """The books as a finance office or auditor reads them: the trial balance as of a date, an account's history
-(明细账, paged by the server, filters in the URL so a view can be bookmarked), and one transaction (记账凭证)
-with its voucher number, actor, approver, 批复文号 and hash-chain status. Scope as in the API: books the
+(明细账, paged by the server by key so a long account stays fast, filters in the URL so a view can be
+bookmarked), and one transaction (记账凭证) with its voucher number, actor, approver, 批复文号 and
+hash-chain status. Scope as in the API: books the
 principal may see, and the same 404 for a book or transaction outside it as for one that does not exist."""
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api.scopes import Principal, Role, book_visible, require_book, visible_books
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, refusal_of, render, signed_in
+from ledger.account_pages import account_page
 from ledger.errors import LedgerError
-from ledger.queries import HISTORY_ROWS_MAX, history, trial_balance
+from ledger.queries import trial_balance
 from ledger.transaction_views import seal_status
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
 BOOK_READERS = (Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN)
 BookPage = Annotated[Page, Depends(signed_in(*BOOK_READERS))]
 HISTORY_PAGE_SIZE = 50
-HISTORY_PAGE_MAX = HISTORY_ROWS_MAX // HISTORY_PAGE_SIZE
 
 
 def _ledger(page: Page):  # noqa: ANN202 - ledger.engine.Ledger
@@ -53,42 +54,48 @@ def _history_url(book: str, path: str, **query: object) -> str:
     return f"{WEB_PREFIX}/books/{book}/accounts/{path}{suffix}"
 
 
+def _position(page: Page, text: str | None) -> tuple[date, int] | None:
+    """``after=2026-03-18:1234`` (a movement's date and posting id) as the page's start; malformed is a 404."""
+    if not text:
+        return None
+    day, _, posting = text.partition(":")
+    try:
+        return date.fromisoformat(day), int(posting)
+    except ValueError as error:
+        raise _not_found(page, "page_not_found") from error
+
+
 @router.get("/books/{book}/accounts/{path:path}")
-def account_page(
+def account_page_view(
     page: BookPage,
     book: Annotated[str, Path(max_length=64)],
     path: Annotated[str, Path(max_length=400)],
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
-    page_number: Annotated[int, Query(alias="page", ge=1, le=HISTORY_PAGE_MAX)] = 1,
+    after: Annotated[str | None, Query(max_length=40)] = None,
 ):
     ledger = _ledger(page)
+    position = _position(page, after)
     try:
         require_book(ledger, page.principal, book)
         info = ledger.account(book, path)
-        movements = history(ledger, book, path, limit=HISTORY_ROWS_MAX)
+        chunk = account_page(
+            ledger, book, path, limit=HISTORY_PAGE_SIZE, after=position, date_from=date_from, date_to=date_to
+        )
     except LedgerError as error:
         raise refusal_of(error) from error
-    selected = [
-        row
-        for row in movements
-        if (date_from is None or row["date"] >= date_from) and (date_to is None or row["date"] <= date_to)
-    ]
-    start = (page_number - 1) * HISTORY_PAGE_SIZE
-    rows = selected[start : start + HISTORY_PAGE_SIZE]
-    more = start + HISTORY_PAGE_SIZE < len(selected)
     filters = {"from": date_from, "to": date_to}
+    next_after = f"{chunk.next_after[0].isoformat()}:{chunk.next_after[1]}" if chunk.next_after else None
     return render(
         page,
         "account.html",
         book=book,
         info=info,
-        rows=rows,
+        rows=chunk.movements,
         date_from=date_from,
         date_to=date_to,
-        page_number=page_number,
-        next_url=_history_url(book, path, **filters, page=page_number + 1) if more else None,
-        first_url=_history_url(book, path, **filters) if page_number > 1 else None,
+        next_url=_history_url(book, path, **filters, after=next_after) if next_after else None,
+        first_url=_history_url(book, path, **filters) if position else None,
     )
 
 
