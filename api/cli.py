@@ -161,8 +161,9 @@ def demo(database_url: DatabaseOption = None) -> None:
     from api.demo_users import print_demo_users
 
     print_demo_users(engine, console)
-    # Top-level types per book: every account of every book would run to hundreds of rows.
-    _print_trial_balance(ledger, None, None, 1, TableFormat.table)
+    # One line per book (its debits equal its credits): every account of every book would run to
+    # hundreds of rows and beyond 80 columns; `trial-balance --book B` shows one book's accounts.
+    _print_book_totals(ledger)
     console.print("try next:", markup=False)
     for command in DEMO_NEXT_COMMANDS:
         console.print(f"  fundledger {command}", markup=False)
@@ -179,6 +180,30 @@ DEMO_NEXT_COMMANDS = (
     "vouchers positions CREDIT_CODE   (an enterprise: `fundledger account list --book vouchers-310000-memo`)",
     "export --format beancount -o demo.beancount",
 )
+
+
+BOOK_TOTAL_COLUMNS = [
+    Column("book", "book"),
+    Column("currency", "currency"),
+    Column("debit_fen", "debit", ColumnKind.amount),
+    Column("credit_fen", "credit", ColumnKind.amount),
+]
+
+
+def _print_book_totals(ledger) -> None:
+    """The demo's summary: each book's total debits and credits (equal, as every book balances)."""
+    from ledger.queries import trial_balance as compute
+
+    totals: dict[tuple[str, str], list[int]] = {}
+    for row in _run(lambda: compute(ledger, depth=1)):
+        total = totals.setdefault((row.book, row.currency), [0, 0])
+        total[0] += row.debit_fen
+        total[1] += row.credit_fen
+    rows = [
+        {"book": book, "currency": currency, "debit_fen": debit, "credit_fen": credit}
+        for (book, currency), (debit, credit) in sorted(totals.items())
+    ]
+    emit_rows(console, rows, BOOK_TOTAL_COLUMNS, TableFormat.table, title=label("books of the demo: totals"))
 
 
 def _readable_summary(summary: object) -> str:

@@ -133,9 +133,24 @@ def emit_rows(
 TEXT_COLUMN_MIN_WIDTH = 12
 
 
+def _said_elsewhere(rows: list[dict], column: Column, title: str) -> bool:
+    """A text column a table need not spend width on: the same value in every row, and that value already
+    said by the title (the one book of ``trial-balance --book``) or, for the currency, by the unit (元)."""
+    if column.kind is not ColumnKind.text or not rows:
+        return False
+    values = {_human_value(row, column, AmountUnit.yuan) for row in rows}
+    if len(values) != 1:
+        return False
+    [value] = values
+    if column.key == "currency":
+        return value == DEFAULT_CURRENCY
+    return bool(value) and value in title.split()
+
+
 def build_table(rows: list[dict], columns: list[Column], *, title: str, unit: AmountUnit) -> Table:
     has_amounts = any(column.kind is ColumnKind.amount for column in columns)
     title = label(title)  # a title the command built with label() is already translated and stays as it is
+    columns = [column for column in columns if not _said_elsewhere(rows, column, title)]
     table = Table(title=Text(f"{title} ({unit.value})" if has_amounts else title))
     for column in columns:
         header = label(column.header)
@@ -152,8 +167,24 @@ def build_table(rows: list[dict], columns: list[Column], *, title: str, unit: Am
     return table
 
 
+def _one_row_table(row: dict, columns: list[Column], *, title: str, unit: AmountUnit) -> Table:
+    """One row as a column of fields (header, value): a row of a dozen figures fits a terminal this way."""
+    has_amounts = any(column.kind is ColumnKind.amount for column in columns)
+    title = label(title)
+    table = Table(title=Text(f"{title} ({unit.value})" if has_amounts else title), show_header=False)
+    table.add_column(overflow="fold")
+    table.add_column(justify="right", no_wrap=True)
+    for column in columns:
+        if not _said_elsewhere([row], column, title):
+            table.add_row(Text(label(column.header)), Text(_human_value(row, column, unit)))
+    return table
+
+
 def print_table(console: Console, rows: list[dict], columns: list[Column], *, title: str, unit: AmountUnit) -> None:
-    print_renderable(console, build_table(rows, columns, title=title, unit=unit))
+    table = build_table(rows, columns, title=title, unit=unit)
+    if len(rows) == 1 and console.is_terminal and not _fits(table, console.width):
+        table = _one_row_table(rows[0], columns, title=title, unit=unit)
+    print_renderable(console, table)
 
 
 # Rich shortens a cell that does not fit its unwrappable column (a number, a header) with this character.

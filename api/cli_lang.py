@@ -125,6 +125,7 @@ CHINESE: dict[str, str] = {
     # titles (templates: the fields in braces are filled in after translation)
     "trial balance of {book} as of {as_of}": "{book} 试算平衡表，截至 {as_of}",
     "every book": "全部账簿",
+    "books of the demo: totals": "示例账簿：合计",
     "today (all postings)": "今日（全部记账）",
     "accounts of {book}": "{book} 科目余额",
     "voucher positions of {enterprise}": "{enterprise} 创新券额度",

@@ -142,3 +142,15 @@ def test_demo_prints_amounts_in_yuan_and_what_to_try(tmp_path):
     )
     assert tb.returncode == 0 and "trial balance of 440100-finance as of 2026-12-31" in tb.stdout
     assert "50,000,000.00" in tb.stdout
+    # The summary is one line per book, within 80 columns; each suggested command works on the demo.
+    assert "books of the demo: totals" in run.stdout
+    table = [line for line in run.stdout.splitlines() if line.startswith(("┃", "│", "┏", "└"))]
+    assert table and max(len(line) for line in table) <= 80
+    from api.cli import DEMO_NEXT_COMMANDS
+
+    for command in DEMO_NEXT_COMMANDS:
+        arguments = command.split("   ")[0].replace("CREDIT_CODE", "91310000MA1D0X0K1Y").split()
+        if "-o" in arguments:
+            arguments[arguments.index("-o") + 1] = str(tmp_path / "demo.beancount")
+        tried = runner.invoke(app, [*arguments, "--database-url", str(database)])
+        assert tried.exit_code == 0, (command, tried.output)
