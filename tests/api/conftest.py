@@ -186,3 +186,29 @@ def seed_funds_and_pools(ledger: Ledger, tag: str, region: str, bank_code: str, 
         "claim_id": claim,
         "cash_request_id": cash_request,
     }
+
+
+@pytest.fixture(scope="session")
+def routes_built_app():
+    """One app per test process whose routes are already resolved: this FastAPI builds each app's route table
+    lazily on its first request (about 1.5 s for the whole /v1 surface), which a fresh app per test pays again."""
+    from sqlalchemy import create_engine
+
+    app = create_app(create_engine("sqlite://"), Settings(jwt_secret=TEST_SECRET, auth_failure_rate="5/minute"))
+    with TestClient(app, raise_server_exceptions=False) as warm:
+        warm.get("/v1/no-such-route")  # tries, and so resolves, every route before its 404
+    return app
+
+
+@pytest.fixture
+def reused_app(routes_built_app, engine, settings):
+    """``routes_built_app`` pointed at this test's database (engine, ledger, settings and a fresh rate limiter),
+    for modules that override ``app`` with it."""
+    from api.auth import FailureLimiter
+
+    state = routes_built_app.state
+    state.engine, state.settings = engine, settings
+    state.ledger = Ledger(engine)
+    state.limiter = FailureLimiter(settings.auth_failure_rate)
+    yield routes_built_app
+    state.ledger.close()

@@ -20,6 +20,11 @@ FIRM, OTHER_FIRM = credit_code(1), credit_code(2)
 
 
 @pytest.fixture
+def app(reused_app):
+    return reused_app
+
+
+@pytest.fixture
 def person(engine):
     def make(name: str, role: str, *scopes: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {auth.create_key(engine, name, role, list(scopes)).key}"}

@@ -22,6 +22,11 @@ def scheme(engine):
 
 
 @pytest.fixture
+def app(reused_app):
+    return reused_app
+
+
+@pytest.fixture
 def person(engine):
     """Headers of a key with a name of its own (maker-checker is per person)."""
 
