@@ -59,6 +59,7 @@ GRANT_KIND, EXPIRY_KIND, PAYMENT_KIND = "voucher_quota_grant", "voucher_quota_ex
 REIMBURSEMENT_KIND = "voucher_enterprise_reimbursement"
 INTER_REGION_RECEIVABLE_PREFIX = "Assets:Receivable:InterRegion"
 INTER_REGION_PAYABLE_PREFIX = "Liabilities:Payable:InterRegion"
+SETTLEMENT_KIND_PREFIX = "voucher_settlement_"
 BUDGET_BALANCE_PREFIX = "BudgetBalance"  # 资金结存: moved by every budget revenue and budget expenditure
 
 SUBJECT_CLAIMS = "voucher redemptions claimed ↔ Expenses:Vouchers"
@@ -393,21 +394,24 @@ def _dual_basis(conn: Connection) -> list[Finding]:
     legs = transaction_legs(conn, selectors)
     if not legs:
         return []
-    described = {
-        row.id: row
-        for row in conn.execute(
-            select(
-                T_TRANSACTIONS.c.id, T_TRANSACTIONS.c.kind, T_TRANSACTIONS.c.link_type, T_TRANSACTIONS.c.link_id
-            ).where(T_TRANSACTIONS.c.id.in_(list(legs)))
+    # Only payments, reimbursements and settlements clear anything between treasuries: read those transactions
+    # (a bounded set, found by kind and link, never a list of every transaction id in the journal)
+    special = conn.execute(
+        select(T_TRANSACTIONS.c.id, T_TRANSACTIONS.c.kind, T_TRANSACTIONS.c.link_id).where(
+            T_TRANSACTIONS.c.kind.in_((PAYMENT_KIND, REIMBURSEMENT_KIND))
+            | (
+                (T_TRANSACTIONS.c.link_type == SETTLEMENT_LINK_TYPE)
+                & T_TRANSACTIONS.c.kind.startswith(SETTLEMENT_KIND_PREFIX, autoescape=True)
+            )
         )
-    }
-    advances = _advances(conn, described.values())
+    ).all()
+    settlement_of = {row.id: row.link_id for row in special if row.kind.startswith(SETTLEMENT_KIND_PREFIX)}
+    advances = _advances(conn, special)
     expected: dict[tuple[str, str], int] = defaultdict(int)
     actual: dict[tuple[str, str], int] = defaultdict(int)
     for tx, groups in legs.items():
-        row = described[tx]
-        settlement = row.link_type == SETTLEMENT_LINK_TYPE and row.kind.startswith("voucher_settlement_")
-        unit = f"settlement {row.link_id}" if settlement else f"transaction {tx}"
+        settlement = tx in settlement_of
+        unit = f"settlement {settlement_of[tx]}" if settlement else f"transaction {tx}"
         for region in regions:
             treasury = groups.get(f"{region} treasury", 0)
             budget = groups.get(f"{region} budget", 0)
@@ -437,9 +441,10 @@ def _advances(conn: Connection, transactions) -> dict[tuple[int, str], int]:  # 
         for batch_id, region, amount, own in conn.execute(
             select(T_LINES.c.batch_id, T_BATCHES.c.region_code, T_LINES.c.amount_fen, T_LINES.c.budget_expenditure_fen)
             .join(T_BATCHES, T_BATCHES.c.id == T_LINES.c.batch_id)
-            .where(T_LINES.c.batch_id.in_(list(batches)))
+            .where(T_BATCHES.c.status == "paid")
         ):
-            advances[(batches[batch_id], region)] -= int(amount) - int(own)
+            if batch_id in batches:
+                advances[(batches[batch_id], region)] -= int(amount) - int(own)
     if reimbursements:
         for redemption_id, region, claimed, own in conn.execute(
             select(
@@ -447,9 +452,10 @@ def _advances(conn: Connection, transactions) -> dict[tuple[int, str], int]:  # 
                 T_REDEMPTIONS.c.enterprise_region,
                 T_REDEMPTIONS.c.claimed_fen,
                 T_REDEMPTIONS.c.enterprise_share_fen,
-            ).where(T_REDEMPTIONS.c.id.in_(list(reimbursements)))
+            ).where(T_REDEMPTIONS.c.mode == "tongyong", T_REDEMPTIONS.c.claimed_fen.is_not(None))
         ):
-            advances[(reimbursements[redemption_id], region)] -= int(claimed or 0) - int(own or 0)
+            if redemption_id in reimbursements:
+                advances[(reimbursements[redemption_id], region)] -= int(claimed or 0) - int(own or 0)
     return dict(advances)
 
 
