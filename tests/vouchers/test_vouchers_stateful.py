@@ -63,6 +63,8 @@ class VouchersMachine(RuleBasedStateMachine):
         self.scheme = build_scheme(self.ledger)
         for region in REGIONS:  # a first quota each, so that redemptions have something to draw on from step one
             self.scheme.grant(region, OPENING_QUOTA, client_id=f"opening-{region}")
+        with self.engine.connect() as conn:
+            self.configs = [load_program(conn, self.scheme.programs[region]) for region in REGIONS]
         self.keys = 0
         self.done: list[tuple] = []  # (call, compared part of its result, that part): retried later
         self.reserved: list[int] = []
@@ -256,8 +258,7 @@ class VouchersMachine(RuleBasedStateMachine):
     @invariant()
     def no_stop_cap_is_exceeded(self):
         with self.engine.connect() as conn:
-            for region in REGIONS:
-                config = load_program(conn, self.scheme.programs[region])
+            for config in self.configs:
                 granted = conn.execute(
                     select(T_GRANTS.c.enterprise_code, func.sum(T_GRANTS.c.granted_fen))
                     .where(T_GRANTS.c.program_code == config.code, T_GRANTS.c.status == "approved")
