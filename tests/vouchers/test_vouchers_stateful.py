@@ -2,11 +2,11 @@
 
 Hypothesis interleaves grants (submitted and approved), reservations (local, 通兑 and 通用, at a provider of any of
 the three regions), claims, cancellations, quota expiry, provider payment batches, 通用 reimbursements and
-settlements of region pairs, and RETRIES an earlier call with its own key. After every step: every book balances
-and cached balances equal postings, the hash chain is intact and every domain's control accounts reconcile
-(the pieces of ``jobs.audit.audit_all``, which include ``vouchers.controls`` with its settlement, reimbursement
-and dual-basis checks); no stop cap is exceeded; no account with an overdraft flag is overdrawn. A retry returns
-the first result and changes nothing; a refused call changes nothing.
+settlements of region pairs, and RETRIES an earlier call with its own key. After every step, the pieces of
+``jobs.audit.audit_all``: every book balances and cached balances equal postings, the hash chain is intact, and
+``vouchers.controls`` (with its settlement, reimbursement and dual-basis checks) is clean; then no stop cap is
+exceeded and no account with an overdraft flag is overdrawn. A retry returns the first result and changes nothing;
+a refused call changes nothing.
 
 Bounded for the normal suite (``NORMAL_*``); ``FUNDLEDGER_DEEP=1`` runs ``DEEP_*`` examples and steps.
 """
