@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from api import auth
-from api.problems import ApiProblem
-from ledger.db import DATABASE_URL_ENV, make_engine
+from api.cli_support import DATABASE_URL_ENV
+
+# api.auth (Argon2, JWT, FastAPI problems) and the database load inside each command, not when
+# `fundledger --help` starts (api/cli.py, "Start-up"); this default is api.auth.DEFAULT_KEY_DAYS (a test checks).
+KEY_DAYS_DEFAULT = 90
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -26,6 +28,8 @@ PasswordOption = Annotated[str, typer.Option("--password", prompt=True, hide_inp
 
 
 def _managed(action) -> None:  # noqa: ANN001
+    from api.problems import ApiProblem
+
     try:
         action()
     except ApiProblem as problem:
@@ -42,6 +46,9 @@ def users_add(
     database_url: DatabaseOption = None,
 ) -> None:
     """Add a user who logs in with a password."""
+    from api import auth
+    from ledger.db import make_engine
+
     _managed(lambda: auth.add_user(make_engine(database_url), username, password, role, scope or []))
     typer.echo(f"user {username} added ({role})")
 
@@ -49,6 +56,9 @@ def users_add(
 @users_app.command("disable")
 def users_disable(username: str, database_url: DatabaseOption = None) -> None:
     """Disable a user: its tokens stop working at once."""
+    from api import auth
+    from ledger.db import make_engine
+
     _managed(lambda: auth.disable_user(make_engine(database_url), username))
     typer.echo(f"user {username} disabled")
 
@@ -56,6 +66,9 @@ def users_disable(username: str, database_url: DatabaseOption = None) -> None:
 @users_app.command("reset-password")
 def users_reset_password(username: str, password: PasswordOption, database_url: DatabaseOption = None) -> None:
     """Set a new password (and enable the user again)."""
+    from api import auth
+    from ledger.db import make_engine
+
     _managed(lambda: auth.reset_password(make_engine(database_url), username, password))
     typer.echo(f"password of {username} reset")
 
@@ -65,10 +78,13 @@ def keys_create(
     role: RoleOption,
     scope: ScopeOption = None,
     name: Annotated[str, typer.Option(help="who the key is for")] = "",
-    days: Annotated[int, typer.Option(help="days until it expires")] = auth.DEFAULT_KEY_DAYS,
+    days: Annotated[int, typer.Option(help="days until it expires")] = KEY_DAYS_DEFAULT,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create an API key; it is printed once and never stored."""
+    from api import auth
+    from ledger.db import make_engine
+
     made: list[auth.NewKey] = []
     _managed(lambda: made.append(auth.create_key(make_engine(database_url), name, role, scope or [], days=days)))
     key = made[0]
@@ -79,6 +95,9 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(prefix: str, database_url: DatabaseOption = None) -> None:
     """Revoke a key by its prefix (the part after ``fl_``)."""
+    from api import auth
+    from ledger.db import make_engine
+
     _managed(lambda: auth.revoke_key(make_engine(database_url), prefix))
     typer.echo(f"key {prefix} revoked")
 
