@@ -1,10 +1,12 @@
 """The approvals queue: every item waiting for a second person, across the domains.
 
-Items: voucher quota grants (submitted), voucher payment batches (prepared), providers' voucher claims,
-settlement runs and 通用 reimbursements (filed through the voucher routes), subsidy applications (submitted) and
-subsidy clawbacks (requested). Approving or rejecting calls the owning domain's service with the caller as the
-checker; the service refuses the recorder (maker-checker is per person). Guidance-fund commitments and
-risk-pool claims are not listed: those services offer no listing of their waiting items yet.
+Items: voucher programs, quota grants (submitted), payment batches (prepared), providers' voucher claims,
+settlement runs and 通用 reimbursements (filed through the voucher routes), subsidy applications (submitted),
+subsidy clawbacks (requested) and the funds' cash requests (appropriations, remittances, pool contributions and
+settlement runs, read through ``funds.cash_requests``). Approving or rejecting calls the owning domain's service
+with the caller as the checker; the service refuses the recorder (maker-checker is per person). Guidance-fund
+commitments, calls, distributions and risk-pool claims are not listed: funds offers no listing of its waiting
+items of those kinds; they are decided on their own routes.
 
 An item's id is ``<kind>:<id>``. Deciding is money-moving: ``Idempotency-Key`` and ``?dry_run=true``."""
 
@@ -31,8 +33,10 @@ from api.schemas.approvals import ApprovalIn, ApprovalItemOut, DecisionOut, Reje
 from api.schemas.core import page_of
 from api.schemas.transactions import check_idempotency_key
 from api.schemas.vouchers import WriteDryRunOut
-from api.scopes import Principal, Role, region_prefix
+from api.scopes import Principal, Role, fund_visible, pool_visible, region_prefix
 from api.writes import Written, keyed_write
+from funds import cash_requests as cash
+from funds import reads as funds_reads
 from ledger.engine import Ledger
 from ledger.money import format_fen
 from subsidies import listings as subsidy_listings
@@ -54,8 +58,9 @@ VOUCHER_GRANT = "voucher_grant"
 PAYMENT_BATCH = "voucher_payment_batch"
 SUBSIDY_APPLICATION = "subsidy_application"
 SUBSIDY_CLAWBACK = "subsidy_clawback"
+FUNDS_CASH_REQUEST = "funds_cash_request"
 STORED_KINDS = (PROGRAM_REQUEST, CLAIM_REQUEST, SETTLEMENT_REQUEST, REIMBURSEMENT_REQUEST)
-KINDS = (VOUCHER_GRANT, PAYMENT_BATCH, *STORED_KINDS, SUBSIDY_APPLICATION, SUBSIDY_CLAWBACK)
+KINDS = (VOUCHER_GRANT, PAYMENT_BATCH, *STORED_KINDS, SUBSIDY_APPLICATION, SUBSIDY_CLAWBACK, FUNDS_CASH_REQUEST)
 APPROVAL_NOT_FOUND = "approval_not_found"
 APPROVAL_CANNOT_BE_REJECTED = "approval_cannot_be_rejected"
 SETTLEMENT_HAS_NOTHING_DUE = "settlement_has_nothing_due"
@@ -70,7 +75,7 @@ def _money(fen: int | None) -> str | None:
     return None if fen is None else format_fen(fen)
 
 
-def _queue(conn: Connection) -> list[ApprovalItemOut]:
+def _queue(ledger: Ledger, conn: Connection) -> list[ApprovalItemOut]:
     items = [
         ApprovalItemOut(
             id=f"{VOUCHER_GRANT}:{row['id']}",
@@ -142,7 +147,32 @@ def _queue(conn: Connection) -> list[ApprovalItemOut]:
         )
         for row in subsidy_listings.clawbacks(conn, status="requested")
     ]
+    items += [
+        ApprovalItemOut(
+            id=f"{FUNDS_CASH_REQUEST}:{row['id']}",
+            kind=FUNDS_CASH_REQUEST,
+            subject=f"{row['kind']} of {row['subject_code']}",
+            region=None,
+            institution=None,
+            amount=_money(row["amount_fen"]),
+            recorded_by=row["recorded_by"],
+            recorded=row["recorded_at"].isoformat(),
+            summary=row["kind"],
+            funds_subject=(row["kind"], row["subject_code"]),
+        )
+        for row in cash.cash_requests(ledger, conn=conn)
+        if row["status"] == cash.SUBMITTED
+    ]
     return items
+
+
+def _funds_subject_visible(ledger: Ledger, principal: Principal, kind: str, subject: str) -> bool:
+    """A fund's cash request is its region's; a pool's is each funding level's (as ``/v1/cash-requests``)."""
+    if kind in cash.FUND_KINDS:
+        fund = funds_reads.guidance_fund(ledger, subject)
+        return fund is not None and fund_visible(principal, fund["code"], fund["region_code"])
+    pool = funds_reads.pool(ledger, subject)
+    return pool is not None and pool_visible(principal, [funder["funder_code"] for funder in pool["funders"]], ())
 
 
 def _stored_summary(row: dict) -> str:
@@ -156,7 +186,9 @@ def _stored_summary(row: dict) -> str:
     return "通用 reimbursement of the enterprise"
 
 
-def _item_visible(principal: Principal, item: ApprovalItemOut) -> bool:
+def _item_visible(ledger: Ledger, principal: Principal, item: ApprovalItemOut) -> bool:
+    if item.funds_subject is not None:
+        return _funds_subject_visible(ledger, principal, *item.funds_subject)
     return principal.covers_region(item.region) or principal.covers_region(item.other_region)
 
 
@@ -177,8 +209,8 @@ def list_approvals(
     with ledger.reader.connect() as conn:
         items = [
             item
-            for item in _queue(conn)
-            if _item_visible(principal, item)
+            for item in _queue(ledger, conn)
+            if _item_visible(ledger, principal, item)
             and (kind is None or item.kind == kind)
             and (
                 region is None
@@ -194,9 +226,9 @@ def _not_found(item_id: str) -> ApiProblem:
     return ApiProblem(404, APPROVAL_NOT_FOUND, f"no item {item_id} is waiting for approval here")
 
 
-def _waiting_item(conn: Connection, principal: Principal, item_id: str) -> ApprovalItemOut:
-    item = next((item for item in _queue(conn) if item.id == item_id), None)
-    if item is None or not _item_visible(principal, item):
+def _waiting_item(ledger: Ledger, conn: Connection, principal: Principal, item_id: str) -> ApprovalItemOut:
+    item = next((item for item in _queue(ledger, conn) if item.id == item_id), None)
+    if item is None or not _item_visible(ledger, principal, item):
         raise _not_found(item_id)
     return item
 
@@ -204,7 +236,7 @@ def _waiting_item(conn: Connection, principal: Principal, item_id: str) -> Appro
 @router.get("/approvals/{item_id}", response_model=ApprovalItemOut)
 def get_approval(item_id: ItemId, principal: QueueReader, ledger: LedgerDep):
     with ledger.reader.connect() as conn:
-        return _waiting_item(conn, principal, item_id)
+        return _waiting_item(ledger, conn, principal, item_id)
 
 
 # ----- deciding --------------------------------------------------------------------------------------
@@ -231,9 +263,14 @@ def _located_region(conn: Connection, kind: str, number: int) -> tuple[str | Non
     return None
 
 
-def _located(uow: Connection, principal: Principal, item_id: str) -> tuple[str, int]:
+def _located(ledger: Ledger, uow: Connection, principal: Principal, item_id: str) -> tuple[str, int]:
     kind, _, number_text = item_id.partition(":")
     number = int(number_text)
+    if kind == FUNDS_CASH_REQUEST:
+        row = next((row for row in cash.cash_requests(ledger, conn=uow) if row["id"] == number), None)
+        if row is None or not _funds_subject_visible(ledger, principal, row["kind"], row["subject_code"]):
+            raise _not_found(item_id)
+        return kind, number
     regions = _located_region(uow, kind, number) if kind in KINDS else None
     if regions is None or not any(principal.covers_region(region) for region in regions):
         raise _not_found(item_id)
@@ -281,6 +318,10 @@ def _approve(joined: Ledger, principal: Principal, kind: str, number: int, body:
     if kind == SUBSIDY_CLAWBACK:
         SubsidyService(joined).approve_clawback(number, approver=checker, approval_doc=doc, on=on)
         return Written({"clawback_id": number, "status": "approved"})
+    if kind == FUNDS_CASH_REQUEST:
+        # the request carries its own date and document, as filed; the approval body's are not used
+        done = cash.CashRequests(joined).approve(number, approver=checker)
+        return Written({"cash_request_id": number, "status": "approved", "result": done}, f"/v1/cash-requests/{number}")
     return _approve_stored(joined, principal, kind, number, body)
 
 
@@ -342,6 +383,9 @@ def _reject(joined: Ledger, principal: Principal, kind: str, number: int, body: 
     if kind == SUBSIDY_APPLICATION:
         SubsidyService(joined).reject(number, approver=principal.name, reason=body.reason)
         return Written({"application_id": number, "status": "rejected"}, f"/v1/subsidy-applications/{number}")
+    if kind == FUNDS_CASH_REQUEST:
+        cash.CashRequests(joined).reject(number, approver=principal.name, reason=body.reason)
+        return Written({"cash_request_id": number, "status": "rejected"}, f"/v1/cash-requests/{number}")
     if kind in STORED_KINDS:
         with joined.engine.begin() as conn:
             stored = _stored_pending(joined, conn, kind, number)
@@ -368,7 +412,7 @@ def _decision(
     status: str,
 ) -> dict[str, Any]:
     key = check_idempotency_key(idempotency_key)
-    kind, number = _located(uow, principal, item_id)
+    kind, number = _located(ledger, uow, principal, item_id)
 
     def produce(joined: Ledger) -> Written:
         written = decide(joined, principal, kind, number, body)

@@ -20,6 +20,7 @@ class ApprovalItemOut(BaseModel):
     recorded_by: str
     recorded: str = Field(description="when it was recorded: a date or an RFC 3339 moment")
     summary: str
+    funds_subject: tuple[str, str] | None = Field(default=None, exclude=True)  # (kind, fund or pool) for scope
 
 
 class ApprovalIn(DomainIn):

@@ -224,3 +224,28 @@ def test_a_key_held_by_an_uncommitted_request_is_in_flight_or_serialized(engine)
     else:
         assert outcome == {"body": {"n": 1}, "replayed": "true"}
     assert calls == [1]
+
+
+def test_a_funds_cash_request_waits_in_the_queue_of_its_region(client, world, engine):
+    from datetime import date
+
+    from funds.cash_requests import GF_APPROPRIATION, CashRequests
+    from funds.config import DEFAULT_FUND_POLICY
+    from funds.guidance import GuidanceFunds
+
+    ledger = Ledger(engine)
+    ledger.register_region(GUANGZHOU, "广州市")
+    GuidanceFunds(ledger).create_guidance_fund("GZ-QUEUE", "广州 引导基金", GUANGZHOU, DEFAULT_FUND_POLICY)
+    request_id = CashRequests(ledger).file(
+        GF_APPROPRIATION, "GZ-QUEUE", date(2026, 1, 5), actor="key:gz-clerk", client_id="q1", amount="1000.00"
+    )
+    item = f"funds_cash_request:{request_id}"
+    assert listed(client, world["gz_clerk"]) == [item]
+    assert listed(client, world["sh_clerk"]) == []
+    assert decide(client, world["sh_director"], item, "approve", "o").status_code == 404
+    own = decide(client, world["gz_clerk"], item, "approve", "self")
+    assert own.status_code == 409
+    approved = decide(client, world["gz_director"], item, "approve", "ok")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["result"]["status"] == "approved"
+    assert listed(client, world["gz_clerk"]) == []
