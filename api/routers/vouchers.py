@@ -421,12 +421,9 @@ def post_reservation(
             contract_no=body.contract_no, contract_amount=body.contract_amount, on=body.on,
             actor=principal.name, mode=body.mode,
         )  # fmt: skip
-        binding = row["warned_by"]
+        # warn: the per-application amount was gone beyond (flagged); otherwise nothing reports a binding cap
         return Written(
-            RedemptionOut.of(row).model_dump(mode="json"),
-            f"/v1/redemptions/{row['id']}",
-            binding_cap=binding,
-            extra={"covered_by_ratio": format_fen(row["reserved_fen"])},
+            RedemptionOut.of(row).model_dump(mode="json"), f"/v1/redemptions/{row['id']}", binding_cap=row["warned_by"]
         )
 
     return keyed_write(
@@ -457,6 +454,8 @@ def post_cancellation(
     row = _visible_redemption(uow, principal, redemption_id)
     if principal.role is Role.ENTERPRISE and row["enterprise_code"] not in principal.institutions():
         raise not_found(VoucherCode.REDEMPTION_NOT_FOUND, f"redemption {redemption_id}")
+    if principal.role is Role.FINANCE_OFFICE and not principal.covers_region(row["enterprise_region"]):
+        raise _outside_scope("only the issuing region's office cancels a reservation (the provider's region sees it)")
 
     def produce(joined: Ledger) -> Written:
         done = cancel(joined, redemption_id, actor=principal.name, reason=body.reason, on=body.on)

@@ -238,6 +238,10 @@ def test_cancellation_voids_the_reservation(client, scheme, offices, person):
         "id"
     ]
     body = {"reason": "contract withdrawn", "on": "2026-03-05"}
+    providers_office = client.post(
+        f"/v1/redemptions/{redemption_id}/cancel", headers=keyed(offices["suzhou"], "s"), json=body
+    )
+    assert providers_office.status_code == 403  # it sees the cross-region redemption; the issuing region cancels
     dry = client.post(f"/v1/redemptions/{redemption_id}/cancel?dry_run=true", headers=keyed(firm, "x1"), json=body)
     assert dry.json()["result"]["status"] == "cancelled"
     assert client.get(f"/v1/redemptions/{redemption_id}", headers=firm).json()["status"] == "reserved"
