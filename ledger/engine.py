@@ -1317,8 +1317,10 @@ class _Submission:
                         totals[1] -= amount
             if resolves is not None:
                 resolutions.append((real(resolves[0]), tx_id, resolves[1]))
+        # A request repeating a key accepted earlier in this batch (``exists``, or other content) points at
+        # that request's placeholder too.
         for result in self.results:
-            if result is not None and result.code == ResultCode.OK:
+            if result is not None:
                 result.transaction_id = real(result.transaction_id)
         guard = (
             sorted(

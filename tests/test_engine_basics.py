@@ -174,3 +174,17 @@ def test_close_releases_the_connections_post_opened_and_posting_still_works(ledg
         opened[0].cursor().execute("SELECT 1")
     ledger.post(transfer("c2", "Assets:Bank", "NetAssets:Appropriations", "5.00"))
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 1_500
+
+
+def test_a_key_repeated_within_one_batch_is_told_the_first_ones_transaction_id(ledger):
+    chart(ledger)
+    first = transfer("twice", "Assets:Bank", "NetAssets:Appropriations", "5.00")
+    other = transfer("twice", "Assets:Bank", "NetAssets:Appropriations", "6.00")
+    results = ledger.submit([first, first, other], conn=None)
+    assert [result.code for result in results] == [
+        ResultCode.OK,
+        ResultCode.EXISTS,
+        ResultCode.EXISTS_WITH_DIFFERENT_CONTENT,
+    ]
+    assert results[0].transaction_id > 0
+    assert {result.transaction_id for result in results} == {results[0].transaction_id}

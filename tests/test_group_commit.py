@@ -258,3 +258,75 @@ def test_a_committer_killed_mid_batch_loses_nothing_acknowledged_and_writes_noth
     seal(ledger.engine)
     report = verify_chain(ledger.engine)
     assert report.intact and report.unsealed == 0 and report.sealed == len(stored)
+
+
+RACING_WRITER = textwrap.dedent(
+    """
+    import json, random, sys, threading
+    from datetime import date
+    from ledger.db import make_engine
+    from ledger.engine import Ledger, posting_specs
+    from ledger.entries import TransactionRequest
+
+    ledger = Ledger(make_engine(sys.argv[1]))
+    keys = int(sys.argv[2])
+    start = threading.Barrier(4)
+    lines, lock = [], threading.Lock()
+
+    def writer(thread):
+        order = list(range(keys))
+        random.Random(f"{sys.argv[3]}-{thread}").shuffle(order)
+        start.wait()
+        for n in order:
+            request = TransactionRequest(
+                f"shared-{n}",
+                posting_specs("gz", [("Expenses:Grants", f"{n + 1}.00"), ("Liabilities:Payables", f"-{n + 1}.00")]),
+                date(2026, 3, 10),
+            )
+            result = ledger.post(request)
+            with lock:
+                lines.append(json.dumps([request.client_id, result.code.value, result.transaction_id]))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("\\n".join(lines))
+    """
+)
+RACED_KEYS = 20
+
+
+def test_two_processes_posting_the_same_keys_record_each_once(ledger, database_url):
+    """Two processes of four threads each post the same 20 keys (same content) at once: each process groups
+    its own callers, and a batch that meets a key the other process committed first reruns its callers alone,
+    who get ``exists``. Each key is recorded once, its every caller told the one transaction id."""
+    import json
+
+    chart(ledger)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACING_WRITER, database_url, str(RACED_KEYS), str(number)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for number in range(2)
+    ]
+    outcomes: dict[str, list[tuple[str, int]]] = {}
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        for line in out.splitlines():
+            key, code, tx_id = json.loads(line)
+            outcomes.setdefault(key, []).append((code, tx_id))
+    assert len(outcomes) == RACED_KEYS
+    for key, answers in outcomes.items():
+        assert len(answers) == 8, key
+        assert sorted(code for code, _ in answers) == ["exists"] * 7 + ["ok"], key
+        assert len({tx_id for _, tx_id in answers}) == 1, key
+    with ledger.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(T_TRANSACTIONS)).scalar_one() == RACED_KEYS
+    assert ledger.account(BOOK, "Expenses:Grants").balance_fen == sum((n + 1) * 100 for n in range(RACED_KEYS))
+    assert reconcile(ledger.engine) == []
