@@ -18,6 +18,7 @@ from api.routers.commands import (
     MONEY_REFUSED,
     DryRun,
     IdempotencyKey,
+    ObjectId,
     answer,
     client_key,
     not_found,
@@ -48,7 +49,6 @@ router = APIRouter(prefix="/v1", tags=["cash requests"])
 OFFICE_ROLES = (Role.ADMIN, Role.FINANCE_OFFICE)
 Office = Annotated[Principal, Depends(requires(*OFFICE_ROLES))]
 SubjectCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
-ObjectId = Annotated[int, Path(ge=1)]
 FilterCode = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
 StatusFilter = Annotated[str | None, Query(max_length=16)]
 

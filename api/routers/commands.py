@@ -7,23 +7,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Header, Query, Response
+from fastapi import Header, Path, Query, Response
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import PageParams, paginate
 from api.routers.transactions import REPLAYED_HEADER
-from api.schemas.funds import DryRunResult
+from api.schemas.funds import ID_MAX, DryRunResult
 from api.schemas.transactions import check_idempotency_key
 from api.scopes import Principal
 from funds.codes import FundsCode
 from ledger.errors import LedgerError
 
+# A larger id than the database's INTEGER is refused as malformed input, never sent to the database.
+ObjectId = Annotated[int, Path(ge=1, le=ID_MAX)]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="required: the request's key within your client")
 ]
 DryRun = Annotated[bool, Query(description="report the would-be result, the binding limit and room; write nothing")]
 MONEY_REFUSED = {409: {"description": "a rule refused it"}, 422: {"description": "malformed, or no Idempotency-Key"}}
+# A dry run of a call that creates an object answers 200 (nothing was created) with the would-be result.
+DRY_RUN_RESPONSES = {
+    200: {"model": DryRunResult, "description": "dry_run=true: the would-be result; nothing written"},
+    **MONEY_REFUSED,
+}
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

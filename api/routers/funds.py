@@ -1,10 +1,11 @@
 """Guidance funds: funds, sub-funds and their establishment, commitments, capital calls and payments,
-investments and exits, fees, valuations, distributions and metrics.
+investments and exits, fees, valuations, distributions and metrics (appropriations and remittances, which
+need two people, are in api.routers.cash_requests).
 
-Thin over funds.guidance (commands), funds.reads (rows) and funds.metrics. Every command runs in the
-request's unit of work inside a savepoint: a dry run rolls the savepoint back, a real call keeps it. A
-money-moving POST needs ``Idempotency-Key``: it is the service's own key (``client_id``, namespaced by the
-authenticated client), so a replay returns the stored result with ``Idempotency-Replayed: true``."""
+Thin over funds.guidance (commands), funds.reads (rows) and funds.metrics, with api.routers.commands: every
+command runs in the request's unit of work inside a savepoint (a dry run rolls it back); a money-moving POST
+needs ``Idempotency-Key``, the service's own key (``client_id``, within the authenticated client), so a replay
+returns the stored result with ``Idempotency-Replayed: true``."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from sqlalchemy import Connection
 from api.deps import LedgerDep, PageParams, UnitOfWork, requires
 from api.problems import ApiCode, ApiProblem
 from api.routers.commands import (
+    DRY_RUN_RESPONSES,
     MONEY_REFUSED,
     XLSX_MEDIA_TYPE,
     DryRun,
     IdempotencyKey,
+    ObjectId,
     answer,
     client_key,
     not_found,
@@ -84,7 +87,6 @@ Office = Annotated[Principal, Depends(requires(*FUND_OFFICE_ROLES))]
 Manager = Annotated[Principal, Depends(requires(*MANAGER_ROLES))]
 Approver = Annotated[Principal, Depends(requires(*APPROVER_ROLES))]
 FundCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
-ObjectId = Annotated[int, Path(ge=1)]
 FilterCode = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
 StatusFilter = Annotated[str | None, Query(max_length=16)]
 Unit = Annotated[Literal["元", "万元"], Query(description="amounts of the .xlsx in 元 or 万元")]
@@ -413,7 +415,7 @@ def approve_call(
     "/capital-calls/{call_id}/payments",
     response_model=CallPaymentOut | DryRunResult,
     status_code=201,
-    responses=MONEY_REFUSED,
+    responses=DRY_RUN_RESPONSES,
 )
 def pay_call(
     call_id: ObjectId,
@@ -446,7 +448,7 @@ def pay_call(
         replayed=replayed,
         location=f"/v1/capital-calls/{call_id}",
         room_left=outcome.still_owed,
-        binding_limit="call_item" if dry_run else None,
+        binding_limit="call_item",
     )
 
 
@@ -469,7 +471,7 @@ def _bank_left(ledger, subfund: str, uow: Connection) -> str:  # noqa: ANN001
     "/sub-funds/{subfund}/investments",
     response_model=InvestmentOut | DryRunResult,
     status_code=201,
-    responses=MONEY_REFUSED,
+    responses=DRY_RUN_RESPONSES,
 )
 def invest(
     subfund: FundCode,
@@ -524,7 +526,7 @@ def get_investment(investment_id: ObjectId, principal: Reader, ledger: LedgerDep
     "/investments/{investment_id}/exits",
     response_model=ExitOut | DryRunResult,
     status_code=201,
-    responses=MONEY_REFUSED,
+    responses=DRY_RUN_RESPONSES,
 )
 def exit_investment(
     investment_id: ObjectId,

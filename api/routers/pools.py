@@ -1,9 +1,9 @@
 """Risk-compensation pools: pools, funders, banks, loans, claims with approval, recoveries, statements.
 
-Thin over funds.pools (commands) and funds.reads (rows), with the machinery of api.routers.funds: commands
-in a savepoint of the request's unit of work (dry runs roll it back), ``Idempotency-Key`` as the service's
-own key. A bank sees only its own loans, claims and recoveries; each funding level's finance office sees
-the pools it pays into and approves their claims."""
+Thin over funds.pools (commands) and funds.reads (rows), with api.routers.commands: commands in a savepoint
+of the request's unit of work (dry runs roll it back), ``Idempotency-Key`` as the service's own key. A bank
+sees only its own loans, claims and recoveries; each funding level's finance office sees the pools it pays
+into and approves their claims. Contributions and settlement runs need two people: api.routers.cash_requests."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from api.deps import LedgerDep, PageParams, UnitOfWork, requires
 from api.problems import ApiCode, ApiProblem
 from api.routers.commands import (
+    DRY_RUN_RESPONSES,
     MONEY_REFUSED,
     XLSX_MEDIA_TYPE,
     DryRun,
     IdempotencyKey,
+    ObjectId,
     answer,
     client_key,
     not_found,
@@ -27,7 +29,7 @@ from api.routers.commands import (
     run_command,
 )
 from api.schemas.core import page_of
-from api.schemas.funds import CODE_MAX_LENGTH, DryRunResult, money
+from api.schemas.funds import CODE_MAX_LENGTH, ID_MAX, DryRunResult, money
 from api.schemas.pools import (
     BankIn,
     BankOut,
@@ -70,7 +72,6 @@ Office = Annotated[Principal, Depends(requires(*POOL_OFFICE_ROLES))]
 Bank = Annotated[Principal, Depends(requires(*BANK_ROLES))]
 PoolCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
 CreditCode = Annotated[str, Path(min_length=18, max_length=18)]
-ObjectId = Annotated[int, Path(ge=1)]
 FilterCode = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
 StatusFilter = Annotated[str | None, Query(max_length=16)]
 YearFilter = Annotated[int | None, Query(ge=1900, le=9999)]
@@ -228,7 +229,7 @@ def list_loans(
     return page_by_id(rows, page, {"pool": pool, "bank": bank, "status": status}, LoanOut.of)
 
 
-@router.post("/loans", response_model=LoanOut | DryRunResult, status_code=201, responses=MONEY_REFUSED)
+@router.post("/loans", response_model=LoanOut | DryRunResult, status_code=201, responses=DRY_RUN_RESPONSES)
 def file_loan(
     body: LoanIn,
     principal: Bank,
@@ -435,7 +436,7 @@ def _recovery_out(row: dict, parts: dict[str, int]) -> RecoveryOut:
 
 @router.get("/recoveries", response_model=RecoveryPage)
 def list_recoveries(
-    principal: Reader, ledger: LedgerDep, page: PageParams, claim: Annotated[int | None, Query(ge=1)] = None
+    principal: Reader, ledger: LedgerDep, page: PageParams, claim: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None
 ):
     funders = _funders_by_pool(ledger)
     claims = {row["id"]: row for row in reads.claims(ledger) if _record_seen(principal, row, funders)}
@@ -447,7 +448,7 @@ def list_recoveries(
     return page_by_id(rows, page, {"claim": claim}, lambda row: _recovery_out(row, {}))
 
 
-@router.post("/recoveries", response_model=RecoveryOut | DryRunResult, status_code=201, responses=MONEY_REFUSED)
+@router.post("/recoveries", response_model=RecoveryOut | DryRunResult, status_code=201, responses=DRY_RUN_RESPONSES)
 def record_recovery(
     body: RecoveryIn,
     principal: Bank,

@@ -20,6 +20,7 @@ NAME_MAX_LENGTH = 200
 TEXT_MAX_LENGTH = 200
 CREDIT_CODE_LENGTH = 18
 TERM_YEARS_MAX = 30
+ID_MAX = 2_147_483_647  # object ids are PostgreSQL INTEGERs: a larger one is malformed input
 # A decimal amount in 元 with at most two places; units ("万") belong to configuration, not to the API.
 AMOUNT_PATTERN = r"^\d{1,16}(\.\d{1,2})?$"
 RATIO_PATTERN = r"^\d{1,3}(\.\d{1,6})?%$|^\d{1,6}/\d{1,6}$"

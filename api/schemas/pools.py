@@ -13,6 +13,7 @@ from api.schemas.funds import (
     AMOUNT_PATTERN,
     CODE_MAX_LENGTH,
     CREDIT_CODE_LENGTH,
+    ID_MAX,
     NAME_MAX_LENGTH,
     RATIO_PATTERN,
     TEXT_MAX_LENGTH,
@@ -116,7 +117,7 @@ class RevocationIn(DomainIn):
 
 class ClaimIn(DomainIn):
     model_config = _example({"loan_id": 1, "non_performing": "4000000.00", "claimed_on": "2026-11-01"})
-    loan_id: int = Field(ge=1)
+    loan_id: int = Field(ge=1, le=ID_MAX)
     non_performing: str = amount_field("4000000.00", "元 of non-performing principal")
     claimed_on: date
 
@@ -134,7 +135,7 @@ class ClaimRejectionIn(DomainIn):
 
 class RecoveryIn(DomainIn):
     model_config = _example({"claim_id": 1, "gross": "2000000.00", "costs": "200000.00", "recovered_on": "2027-05-01"})
-    claim_id: int = Field(ge=1)
+    claim_id: int = Field(ge=1, le=ID_MAX)
     gross: str = amount_field("2000000.00", "元 recovered")
     costs: str = amount_field("200000.00", "元 of recovery costs")
     recovered_on: date
