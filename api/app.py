@@ -25,6 +25,7 @@ from api.routers import operations as operation_routes
 from api.routers import pools as pool_routes
 from api.routers import subsidies as subsidy_routes
 from api.routers import transactions as transaction_routes
+from api.routers import voucher_settlements as voucher_settlement_routes
 from api.routers import vouchers as voucher_routes
 from api.settings import Settings, settings_from_env
 from ledger.db import is_postgres, make_engine
@@ -42,6 +43,7 @@ ROUTER_MODULES = (
     pool_routes,
     cash_request_routes,
     voucher_routes,
+    voucher_settlement_routes,
     subsidy_routes,
     approval_routes,
 )
