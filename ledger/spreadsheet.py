@@ -77,6 +77,9 @@ class ColumnKind(StrEnum):
     RATIO = "ratio"
 
 
+COLUMN_KINDS = frozenset(kind.value for kind in ColumnKind)
+
+
 class SpreadsheetCode(StrEnum):
     SPREADSHEET_UNIT_INVALID = "spreadsheet_unit_invalid"
     SPREADSHEET_COLUMN_KIND_INVALID = "spreadsheet_column_kind_invalid"
@@ -101,7 +104,7 @@ class Column:
     kind: str = ColumnKind.TEXT
 
     def __post_init__(self) -> None:
-        if self.kind not in ColumnKind._value2member_map_:
+        if self.kind not in COLUMN_KINDS:
             raise LedgerError(
                 SpreadsheetCode.SPREADSHEET_COLUMN_KIND_INVALID,
                 f"column {self.key!r} has kind {self.kind!r}; use one of {', '.join(ColumnKind)}",
@@ -264,12 +267,12 @@ class _SheetWriter:
             self.worksheet.write_number(row, index, ratio, formats.ratio)
         elif kind == ColumnKind.DATE:
             if not isinstance(value, date) or isinstance(value, datetime):
-                self._refuse(column, "a date", value)
+                raise self._refusal(column, "a date", value)
             text = value.isoformat()
             self.worksheet.write_datetime(row, index, datetime(value.year, value.month, value.day), formats.date)
         else:
             if not isinstance(value, str):
-                self._refuse(column, "text", value)
+                raise self._refusal(column, "text", value)
             text = value
             self.worksheet.write_string(row, index, value, formats.text)
         self._widen(index, text)
@@ -282,11 +285,10 @@ class _SheetWriter:
             return float(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)
-        self._refuse(column, "a Fraction or Decimal ratio", value)
-        raise AssertionError("unreachable")  # pragma: no cover - _refuse raises
+        raise self._refusal(column, "a Fraction or Decimal ratio", value)
 
-    def _refuse(self, column: Column, wanted: str, value: object) -> None:
-        raise LedgerError(
+    def _refusal(self, column: Column, wanted: str, value: object) -> LedgerError:
+        return LedgerError(
             SpreadsheetCode.SPREADSHEET_CELL_INVALID,
             f"sheet {self.sheet.title!r} column {column.key!r} needs {wanted}, got {type(value).__name__}",
             sheet=self.sheet.title,
