@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import date, timedelta
+from fractions import Fraction
 
 from sqlalchemy import select
 
@@ -52,6 +53,12 @@ def test_voucher_usage_equals_the_sum_of_the_enterprise_positions(ledger):
         assert {name: row[name] for name in figures} == dict(figures), row["program"]
         expense = ledger.account(books.financial_book(row["region"]), books.voucher_expense(row["program"]))
         assert row["expensed_fen"] == expense.balance_fen
+        budget = books.budget_book(row["region"])
+        appropriation = ledger.account(budget, books.budget_appropriation(row["program"]))
+        spent = ledger.account(budget, books.budget_voucher_expenditure(row["program"]))
+        assert (row["appropriated_fen"], row["budget_expended_fen"]) == (-appropriation.balance_fen, spent.balance_fen)
+        assert row["execution_ratio"] == Fraction(spent.balance_fen, -appropriation.balance_fen)
+    assert any(row["budget_expended_fen"] for row in usage)  # the demo pays its first-quarter providers
     assert {(row["region"], row["program"]) for row in usage} == set(expected)
 
 

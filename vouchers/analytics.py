@@ -6,6 +6,9 @@ Which accounts mean what (``vouchers.books``), per region's three books ``vouche
   quota's posted debits less what was used (a claim and an expiry are its only posted debits); available =
   credits less posted and pending debits. Expensed = the balance of ``Expenses:Vouchers:<program>`` in the
   region's financial book (its own share of claimed redemptions).
+- budget execution (预算执行) of each program, from the region's budgetary book: appropriated = the credit
+  balance of ``BudgetRevenue:Appropriation:<program>``; expended = the balance of
+  ``BudgetExpenditure:Vouchers:<program>`` (recorded when the treasury pays, not when a claim is booked).
 - cross-region flows per (payer, payee) region pair and month, from the payer's financial book: owed = the
   credits that claims (``voucher_expense_*``) put on ``Liabilities:Payable:InterRegion:<payee>``; settled =
   the debits settlements put on it; open = owed less settled, the account's balance.
@@ -17,6 +20,7 @@ tests/test_reports_vouchers.py compares every figure with the voucher services' 
 from __future__ import annotations
 
 from datetime import date
+from fractions import Fraction
 
 from sqlalchemy import Engine, select
 
@@ -38,6 +42,8 @@ REPORT_ROWS_MAX = 100_000
 QUOTA_PREFIX = "Memo:Quota:"
 QUOTA_USED_PREFIX = "Memo:QuotaUsed:"
 EXPENSE_PREFIX = books.voucher_expense("")
+BUDGET_APPROPRIATION_PREFIX = books.budget_appropriation("")
+BUDGET_EXPENDITURE_PREFIX = books.budget_voucher_expenditure("")
 INTER_REGION_PAYABLE_PREFIX = books.payable_to_region("")
 CLAIM_KIND_PREFIX = "voucher_expense_"
 
@@ -55,14 +61,15 @@ def _region_of_book(column: str) -> str:
 
 
 def voucher_usage(engine: Engine, *, source: LiveSource | None = None) -> list[dict]:
-    """Per region and program (fen): granted, reserved, used, expired, available, expensed, and the
-    number of enterprises holding a quota."""
+    """Per region and program (fen): granted, reserved, used, expired, available, expensed, the number of
+    enterprises holding a quota, and budget execution: appropriated, expended and their ratio (a Fraction)."""
     regions = _regions(engine)
-    region_books = [books.memo_book(region) for region in regions] + [books.financial_book(r) for r in regions]
+    region_books = [
+        book(region) for region in regions for book in (books.memo_book, books.financial_book, books.budget_book)
+    ]
+    prefixes = (QUOTA_PREFIX, QUOTA_USED_PREFIX, EXPENSE_PREFIX, BUDGET_APPROPRIATION_PREFIX, BUDGET_EXPENDITURE_PREFIX)
     with reading(engine, source) as live:
-        accounts = live.table(
-            accounts_query((QUOTA_PREFIX, QUOTA_USED_PREFIX, EXPENSE_PREFIX), books=region_books), ACCOUNT_COLUMNS
-        )
+        accounts = live.table(accounts_query(prefixes, books=region_books), ACCOUNT_COLUMNS)
     connection = duckdb_over({"accounts": accounts})
     try:
         rows = connection.execute(
@@ -83,13 +90,25 @@ def voucher_usage(engine: Engine, *, source: LiveSource | None = None) -> list[d
                 FROM accounts
                 WHERE starts_with(account, '{EXPENSE_PREFIX}') AND book LIKE '%-financial'
                   AND length(string_split(account, ':')) = 3
+            ), budget AS (
+                SELECT {_region_of_book("book")} AS region, split_part(account, ':', 3) AS program,
+                       sum(credits_posted - debits_posted) FILTER (
+                           WHERE starts_with(account, '{BUDGET_APPROPRIATION_PREFIX}')) AS appropriated_fen,
+                       sum(debits_posted - credits_posted) FILTER (
+                           WHERE starts_with(account, '{BUDGET_EXPENDITURE_PREFIX}')) AS budget_expended_fen
+                FROM accounts
+                WHERE book LIKE '%-budget' AND length(string_split(account, ':')) = 3
+                GROUP BY ALL
             )
             SELECT q.region, q.program, sum(q.granted_fen)::BIGINT, sum(q.reserved_fen)::BIGINT,
                    sum(coalesce(u.used_fen, 0))::BIGINT, sum(q.consumed_fen - coalesce(u.used_fen, 0))::BIGINT,
                    sum(q.available_fen)::BIGINT, coalesce(any_value(e.expensed_fen), 0)::BIGINT,
-                   count(*) FILTER (WHERE q.granted_fen <> 0)
+                   count(*) FILTER (WHERE q.granted_fen <> 0),
+                   coalesce(any_value(b.appropriated_fen), 0)::BIGINT,
+                   coalesce(any_value(b.budget_expended_fen), 0)::BIGINT
             FROM quota q LEFT JOIN used u USING (region, program, enterprise)
                  LEFT JOIN expensed e USING (region, program)
+                 LEFT JOIN budget b USING (region, program)
             GROUP BY q.region, q.program
             ORDER BY q.region, q.program
             LIMIT $limit
@@ -98,11 +117,24 @@ def voucher_usage(engine: Engine, *, source: LiveSource | None = None) -> list[d
         ).fetchall()
     finally:
         connection.close()
-    names = ("granted_fen", "reserved_fen", "used_fen", "expired_fen", "available_fen", "expensed_fen", "enterprises")
-    return [
-        {"region": region, "program": program, **{name: int(value) for name, value in zip(names, figures)}}
-        for region, program, *figures in rows
-    ]
+    names = (
+        "granted_fen",
+        "reserved_fen",
+        "used_fen",
+        "expired_fen",
+        "available_fen",
+        "expensed_fen",
+        "enterprises",
+        "appropriated_fen",
+        "budget_expended_fen",
+    )
+    report = []
+    for region, program, *figures in rows:
+        row = {"region": region, "program": program, **{name: int(value) for name, value in zip(names, figures)}}
+        appropriated = row["appropriated_fen"]
+        row["execution_ratio"] = Fraction(row["budget_expended_fen"], appropriated) if appropriated else None
+        report.append(row)
+    return report
 
 
 def cross_region_flows(engine: Engine, *, through: date | None = None, source: LiveSource | None = None) -> list[dict]:
@@ -161,6 +193,9 @@ def voucher_sheets(engine: Engine, *, through: date | None = None, source: LiveS
                 Column("available_fen", "可用额度", "fen"),
                 Column("expensed_fen", "本地区支出", "fen"),
                 Column("enterprises", "企业数", "int"),
+                Column("appropriated_fen", "预算批复", "fen"),
+                Column("budget_expended_fen", "预算支出", "fen"),
+                Column("execution_ratio", "预算执行率", "ratio"),
             ),
             voucher_usage(engine, source=source),
         ),
