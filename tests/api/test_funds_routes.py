@@ -165,6 +165,13 @@ def test_a_subfund_from_set_up_to_metrics(client, engine, books, people):
     assert by_subject[GZ_SUB]["paid_in"] == "16000000.00" and by_subject[GZ_SUB]["distributed"] == "1600000.00"
     assert by_subject["GZ-TT"]["kind"] == "guidance_fund" and by_subject["GZ-TT"]["paid_in"] == "4000000.00"
     assert by_subject[GZ_SUB]["dpi"] == "0.1000"
+    one = client.get(f"/v1/sub-funds/{GZ_SUB}/metrics", headers=gp, params={"as_of": "2026-12-31"}).json()
+    assert one == by_subject[GZ_SUB]
+    whole = client.get("/v1/funds/GZ-TT/metrics", headers=office, params={"as_of": "2026-12-31"}).json()
+    assert whole == by_subject["GZ-TT"] and whole["leverage"] == "5.0000"
+    assert client.get("/v1/funds/GZ-TT/metrics", headers=gp).status_code == 404, "a sub-fund's manager: not the whole"
+    navs = client.get(f"/v1/sub-funds/{GZ_SUB}/valuations", headers=people["auditor"]).json()["items"]
+    assert [(row["as_of"], row["nav"]) for row in navs] == [("2026-12-31", "20000000.00")]
     rows = list(csv.DictReader(io.StringIO(client.get("/v1/reports/fund-metrics.csv", headers=office).text)))
     assert {row["subject"] for row in rows} == {GZ_SUB, "GZ-TT"}
     sheet = load_workbook(
@@ -174,7 +181,7 @@ def test_a_subfund_from_set_up_to_metrics(client, engine, books, people):
     assert cells[GZ_SUB][5] == 16000000.00
 
 
-def test_scope_404_outside_403_for_actions_the_role_lacks(client, books, people):
+def test_scope_404_outside_403_for_actions_the_role_lacks(client, books, people, person):
     gz = seed_funds_and_pools(books, "GZ", "440100", GZ_BANK, GZ_BANK)
     sz = seed_funds_and_pools(books, "SZ", "440300", SZ_BANK, SZ_BANK)
     other = people["sz_gp"]
@@ -206,6 +213,9 @@ def test_scope_404_outside_403_for_actions_the_role_lacks(client, books, people)
         "/v1/funds", headers=people["office_a"], json={"code": "X", "name": "x", "region_code": "440300"}
     )
     assert foreign.status_code == 403
+    guidance_manager = person("gf-manager", "fund_manager", "fund:GZ-TT")
+    assert client.get(f"/v1/sub-funds/{gz['subfund']}", headers=guidance_manager).status_code == 200
+    assert [row["code"] for row in client.get("/v1/funds", headers=guidance_manager).json()["items"]] == ["GZ-TT"]
     metrics = client.get("/v1/reports/fund-metrics.csv", headers=people["office_a"]).text
     assert "SZ-" not in metrics and GZ_SUB in metrics
 

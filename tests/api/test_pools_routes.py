@@ -186,6 +186,17 @@ def test_maker_checker_and_rejection(client, pool, people, person):
     )
     assert later.status_code == 409 and later.json()["code"] == "already_decided"
 
+    kept = client.post(f"/v1/loans/{loan_id}/revocation", headers=people["office_a"], json={"reason": "x"})
+    assert kept.status_code == 200 and kept.json()["status"] == "revoked", "a rejected claim no longer holds the filing"
+    performing = client.post("/v1/loans", headers=_key(bank, "L-8"), json=_loan("L-8")).json()["id"]
+    suspended = client.post(
+        f"/v1/risk-pools/{pool}/banks/{GZ_BANK}/suspension", headers=people["office_a"], json={"suspended": True}
+    )
+    assert suspended.status_code == 200 and suspended.json()["suspended"] is True
+    refused = client.post("/v1/loans", headers=_key(bank, "L-9"), json=_loan("L-9"))
+    assert refused.status_code == 409 and refused.json()["code"] == "bank_suspended"
+    assert client.post(f"/v1/loans/{performing}/revocation", headers=bank, json={"reason": "x"}).status_code == 403
+
 
 def test_a_bank_sees_only_its_own_and_regions_only_their_pools(client, books, pool, people):
     sz = seed_funds_and_pools(books, "SZ", "440300", SZ_BANK, SZ_BANK)
