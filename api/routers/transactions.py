@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
-from sqlalchemy.exc import IntegrityError
 
-from api.deps import LedgerDep, UnitOfWork, requires
+from api.deps import LedgerDep, requires, resource_path
 from api.problems import ApiProblem, ledger_error_problem
 from api.routers import BOOKKEEPING_ROLES, READ_ROLES
 from api.schemas.core import AccountOut, BatchItemOut, BatchOut, DryRunOut, TransactionCreatedOut, TransactionOut
@@ -19,7 +18,6 @@ from api.schemas.transactions import (
     transaction_request,
 )
 from api.scopes import Principal, book_visible, require_books
-from ledger.engine import DUPLICATE_KEY_RETRIES, RETRYABLE_UNIQUE_KEYS
 from ledger.entries import PostPendingRequest, TransactionRequest
 from ledger.entries import Request as LedgerRequest
 from ledger.errors import LedgerError, ResultCode
@@ -51,34 +49,23 @@ def _accounts_touched(request: LedgerRequest, ledger, conn) -> list[AccountOut]:
     return out
 
 
-def _submit(requests: list[LedgerRequest], ledger, uow) -> list:  # noqa: ANN001
-    """Submit inside a savepoint of the request's unit of work. The engine retries a key taken by a
-    concurrent writer only in a unit of its own, so a joined unit retries here the same way: the rerun
-    then finds the other writer's transaction (``exists``) instead of failing the request."""
-    integrity_errors = (IntegrityError, ledger.engine.dialect.loaded_dbapi.IntegrityError)
-    for attempt in range(DUPLICATE_KEY_RETRIES + 1):
-        savepoint = uow.begin_nested()
+def _submit(requests: list[LedgerRequest], ledger) -> list:  # noqa: ANN001
+    """The engine's own unit of work: concurrent requests of this process share one commit (group commit,
+    ledger.group_commit), each answered after the commit that holds it; a key taken by a concurrent writer
+    is retried there and found as ``exists``."""
+    return ledger.submit(requests)
+
+
+def _dry_run(requests: list[LedgerRequest], ledger) -> tuple[list, list[AccountOut]]:  # noqa: ANN001
+    """Run the engine inside a transaction that is always rolled back: the would-be outcome, nothing kept
+    (no transaction, no key, no cached total)."""
+    with ledger.engine.connect() as conn:
+        trial = conn.begin()
         try:
-            results = ledger.submit(requests, conn=uow)
-        except integrity_errors as error:
-            savepoint.rollback()
-            if attempt == DUPLICATE_KEY_RETRIES or not any(key in str(error) for key in RETRYABLE_UNIQUE_KEYS):
-                raise
-            continue
-        savepoint.commit()
-        return results
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _dry_run(requests: list[LedgerRequest], ledger, uow) -> tuple[list, list[AccountOut]]:  # noqa: ANN001
-    """Run the engine inside a savepoint of the request's unit of work that is always rolled back: the
-    would-be outcome, nothing kept (no transaction, no key, no cached total)."""
-    savepoint = uow.begin_nested()
-    try:
-        results = ledger.submit(requests, conn=uow)
-        accounts = [account for request in requests for account in _accounts_touched(request, ledger, uow)]
-    finally:
-        savepoint.rollback()
+            results = ledger.submit(requests, conn=conn)
+            accounts = [account for request in requests for account in _accounts_touched(request, ledger, conn)]
+        finally:
+            trial.rollback()
     return results, accounts
 
 
@@ -91,7 +78,6 @@ def _dry_run(requests: list[LedgerRequest], ledger, uow) -> tuple[list, list[Acc
 def post_transaction(
     principal: Bookkeeper,
     ledger: LedgerDep,
-    uow: UnitOfWork,
     response: Response,
     document: Annotated[dict[str, Any], Body(examples=[TRANSACTION_EXAMPLE])],
     idempotency_key: IdempotencyKey = None,
@@ -101,15 +87,15 @@ def post_transaction(
     request = transaction_request(document, key, principal)
     require_books(ledger, principal, books_named(request, ledger))
     if dry_run:
-        (result,), accounts = _dry_run([request], ledger, uow)
+        (result,), accounts = _dry_run([request], ledger)
         response.status_code = 200
         return DryRunOut(code=result.code.value, message=result.message, accounts_after=accounts)
-    result = _submit([request], ledger, uow)[0]
+    result = _submit([request], ledger)[0]
     if not result.ok:
         raise LedgerError(result.code, result.message, **result.detail)
     if result.code is ResultCode.EXISTS:
         response.headers[REPLAYED_HEADER] = "true"
-    response.headers["Location"] = f"/v1/transactions/{result.transaction_id}"
+    response.headers["Location"] = resource_path("transactions", result.transaction_id)
     return _created(result.transaction_id, principal, key)
 
 
@@ -117,7 +103,6 @@ def post_transaction(
 def post_batch(
     principal: Bookkeeper,
     ledger: LedgerDep,
-    uow: UnitOfWork,
     response: Response,
     document: Annotated[
         dict[str, Any], Body(examples=[{"requests": [TRANSACTION_EXAMPLE | {"linked": True}, TRANSACTION_EXAMPLE]}])
@@ -131,7 +116,7 @@ def post_batch(
     requests = batch_requests(document, key, principal)
     for request in requests:
         require_books(ledger, principal, books_named(request, ledger))
-    results = _dry_run(requests, ledger, uow)[0] if dry_run else _submit(requests, ledger, uow)
+    results = _dry_run(requests, ledger)[0] if dry_run else _submit(requests, ledger)
     if not dry_run and all(result.code is ResultCode.EXISTS for result in results):
         response.headers[REPLAYED_HEADER] = "true"
     items = [
