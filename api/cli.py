@@ -253,11 +253,12 @@ def post(
         return parse_document(document, source=source)
 
     requests = _run(load)
+    items = f"{len(requests)} item" + ("" if len(requests) == 1 else "s")
     if atomic:
         requests = link_all(requests)
-        console.print(f"{file.name}: {len(requests)} items as one atomic unit (all posted or none)")
+        console.print(f"{file.name}: {items} as one atomic unit (all posted or none)")
     else:
-        console.print(f"{file.name}: {len(requests)} items, each with its own result (--atomic: all or none)")
+        console.print(f"{file.name}: {items}, each with its own result (--atomic: all or none)")
     results = _run(lambda: ledger.submit(requests))
     counts = {"posted": 0, "already posted": 0, "refused": 0}
     for number, (request, result) in enumerate(zip(requests, results), start=1):
