@@ -210,7 +210,7 @@ def monitor_remove(name: str, database_url: DatabaseOption = None) -> None:
 
 
 ALERT_COLUMNS = [
-    Column("id", "id"),
+    Column("id", "id", ColumnKind.number),  # the handle for "alerts resolve ID"
     Column("first_seen", "first seen"),
     Column("last_seen", "last seen"),
     Column("severity", "severity"),

@@ -128,17 +128,18 @@ def flagged_grants(service: SubsidyService, program_code: str | None = None) -> 
 class Breach:
     """A ``warn`` rule a program let a grant through (the scheduled breach scan turns it into an alert).
 
-    ``amount_fen`` is what was granted (or the awardee count), ``limit_fen`` the rule's limit and
-    ``excess_fen`` how far beyond it; ``citation`` is the rule's policy source."""
+    ``amount_fen`` is what was granted, ``limit_fen`` the rule's limit and ``excess_fen`` how far beyond it
+    (None for the awardee count, which is no amount: its message gives the numbers); ``citation`` is the
+    rule's policy source."""
 
     code: str
     rule: str
     program: str
     subject: str
     region: str
-    amount_fen: int
-    limit_fen: int
-    excess_fen: int
+    amount_fen: int | None
+    limit_fen: int | None
+    excess_fen: int | None
     citation: str
     message: str
 
@@ -164,7 +165,7 @@ def _program_breaches(service: SubsidyService, program) -> list[Breach]:  # noqa
     active = (GRANTS.c.program_code == program.code) & GRANTS.c.status.in_(ACTIVE_GRANT_STATUSES)
     found: list[Breach] = []
 
-    def add(rule: str, subject: str, amount: int, limit: int, citation: str, message: str) -> None:
+    def add(rule: str, subject: str, amount: int | None, limit: int | None, citation: str, message: str) -> None:
         found.append(
             Breach(
                 str(CAP_CODES[rule]),
@@ -174,7 +175,7 @@ def _program_breaches(service: SubsidyService, program) -> list[Breach]:  # noqa
                 program.region,
                 amount,
                 limit,
-                amount - limit,
+                None if amount is None or limit is None else amount - limit,
                 citation,
                 message,
             )
@@ -245,12 +246,12 @@ def _program_breaches(service: SubsidyService, program) -> list[Breach]:  # noqa
                 .order_by(GRANTS.c.program_year)
             ).all()
             for year, awardees in rows:
-                # A count, not money: amount and limit are the numbers of awardees.
+                # A count, not money: no amount, limit or excess in fen; the message gives the numbers.
                 add(
                     "awardees_per_year",
                     f"awardees:{year}",
-                    int(awardees),
-                    cap.count,
+                    None,
+                    None,
                     _citation(cap.source),
                     f"{awardees} institutions were granted awards in {year}, above the limit of {cap.count}",
                 )
