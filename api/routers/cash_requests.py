@@ -34,7 +34,7 @@ from api.schemas.funds import (
     CashRequestOut,
     ContributionIn,
     DryRunResult,
-    SettlementIn,
+    PoolSettlementIn,
     money,
 )
 from api.schemas.transactions import check_idempotency_key
@@ -174,7 +174,7 @@ def file_contribution(
 @router.post("/risk-pools/{pool}/settlements", response_model=CashRequestOut, status_code=201, responses=MONEY_REFUSED)
 def file_settlement(
     pool: SubjectCode,
-    body: SettlementIn,
+    body: PoolSettlementIn,
     principal: Office,
     ledger: LedgerDep,
     uow: UnitOfWork,

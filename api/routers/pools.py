@@ -36,13 +36,13 @@ from api.schemas.pools import (
     BankStatementOut,
     ClaimApprovalIn,
     ClaimDecisionOut,
-    ClaimIn,
     ClaimOut,
     ClaimRejectionIn,
     FunderStatementOut,
     LoanIn,
     LoanOut,
     LoanStatusIn,
+    PoolClaimIn,
     PoolIn,
     PoolOut,
     PoolStatementOut,
@@ -333,7 +333,7 @@ def list_claims(
 
 @router.post("/claims", response_model=ClaimOut, status_code=201, responses=MONEY_REFUSED)
 def submit_claim(
-    body: ClaimIn,
+    body: PoolClaimIn,
     principal: Bank,
     ledger: LedgerDep,
     uow: UnitOfWork,

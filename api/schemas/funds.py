@@ -442,7 +442,7 @@ class ContributionIn(CashMovementIn):
     funder_code: str = Field(pattern=r"^\d{6}$", description="the funding level paying in")
 
 
-class SettlementIn(DomainIn):
+class PoolSettlementIn(DomainIn):
     model_config = _example({"on": "2027-01-15"})
     on: date = Field(description="the payment date of what approved claims are still owed")
 

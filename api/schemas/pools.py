@@ -34,6 +34,7 @@ def _example(values: dict) -> ConfigDict:
 
 
 class FunderIn(DomainIn):
+    model_config = _example({"funder_code": "440100", "level": "city", "share": "50%"})
     funder_code: str = Field(pattern=r"^\d{6}$", description="the funding level's region code")
     level: Literal["province", "city", "district"]
     share: str = Field(pattern=RATIO_PATTERN)
@@ -115,7 +116,7 @@ class RevocationIn(DomainIn):
     revoked_on: date | None = None
 
 
-class ClaimIn(DomainIn):
+class PoolClaimIn(DomainIn):
     model_config = _example({"loan_id": 1, "non_performing": "4000000.00", "claimed_on": "2026-11-01"})
     loan_id: int = Field(ge=1, le=ID_MAX)
     non_performing: str = amount_field("4000000.00", "元 of non-performing principal")
