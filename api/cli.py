@@ -228,7 +228,7 @@ POST_FILE_HELP = (
 
 @app.command()
 def post(
-    file: Annotated[Path, typer.Argument(help=POST_FILE_HELP)],
+    file: Annotated[Path, typer.Argument(metavar="FILE.json", help=POST_FILE_HELP)],
     atomic: Annotated[
         bool, typer.Option("--atomic", help="Post the whole file as one unit: all items or none.")
     ] = False,
@@ -286,7 +286,9 @@ def _item_label(number: int, client_id: str) -> str:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV with columns tx_id,date,account,amount[,currency,memo].")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.csv", help="CSV with columns tx_id,date,account,amount[,currency,memo].")
+    ],
     book: Annotated[str, typer.Option(help="Book the accounts belong to (created if --create-accounts).")] = "main",
     create_accounts: Annotated[bool, typer.Option("--create-accounts", help="Open unknown accounts.")] = False,
     source: Annotated[
@@ -400,7 +402,7 @@ def _resolve_account(ledger: Ledger, account: str, book: str | None) -> tuple[st
 
 @app.command()
 def balance(
-    account: Annotated[str, typer.Argument(help="Account path, e.g. Assets:Bank:Treasury.")],
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account path, e.g. Assets:Bank:Treasury.")],
     book: Annotated[str | None, typer.Option(help="Book code (needed when the path exists in several books).")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Effective date YYYY-MM-DD.")] = None,
     database_url: DatabaseOption = None,
@@ -671,7 +673,7 @@ def account_list(
 @periods_app.command("close")
 def period_close(
     book: str,
-    period: Annotated[str, typer.Argument(help="YYYY-MM")],
+    period: Annotated[str, typer.Argument(metavar="PERIOD", help="YYYY-MM")],
     actor: Annotated[str, typer.Option()] = "cli",
     database_url: DatabaseOption = None,
 ) -> None:

@@ -110,7 +110,7 @@ SETTLEMENT_SUMMARY_COLUMNS = [
 
 @vouchers_app.command("positions")
 def voucher_positions(
-    enterprise: Annotated[str, typer.Argument(help="The enterprise's credit code.")],
+    enterprise: Annotated[str, typer.Argument(metavar="ENTERPRISE", help="The enterprise's credit code.")],
     program: Annotated[str | None, typer.Option(help="Only this voucher program.")] = None,
     year: Annotated[int | None, typer.Option(help="Only this program year.")] = None,
     output_format: FormatOption = OutputFormat.table,
@@ -140,7 +140,10 @@ def voucher_positions(
 @subsidies_app.command("report")
 def subsidies_report(
     program: Annotated[
-        str | None, typer.Argument(help="Subsidy program code, e.g. gz-income-award-pilot; omit it for every program.")
+        str | None,
+        typer.Argument(
+            metavar="PROGRAM", help="Subsidy program code, e.g. gz-income-award-pilot; omit it for every program."
+        ),
     ] = None,
     year: Annotated[int | None, typer.Option(help="Only this program year.")] = None,
     institution: Annotated[str | None, typer.Option(help="Only this institution (credit code).")] = None,
@@ -187,7 +190,9 @@ def subsidies_report(
 
 @funds_app.command("metrics")
 def fund_metrics(
-    subfund: Annotated[str | None, typer.Argument(help="Sub-fund code; omit it and pass --guidance.")] = None,
+    subfund: Annotated[
+        str | None, typer.Argument(metavar="SUBFUND", help="Sub-fund code; omit it and pass --guidance.")
+    ] = None,
     guidance: Annotated[str | None, typer.Option(help="Guidance fund code: its own position.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date YYYY-MM-DD; default today.")] = None,
     output_format: FormatOption = OutputFormat.table,
@@ -217,7 +222,7 @@ def fund_metrics(
 
 @pools_app.command("statement")
 def pool_statement(
-    pool: Annotated[str, typer.Argument(help="Pool code, e.g. gz-sme-pool.")],
+    pool: Annotated[str, typer.Argument(metavar="POOL", help="Pool code, e.g. gz-sme-pool.")],
     banks: Annotated[bool, typer.Option("--banks", help="Per partner bank instead of per funder.")] = False,
     year: Annotated[int | None, typer.Option(help="With --banks: only claims of this program year.")] = None,
     output_format: FormatOption = OutputFormat.table,
@@ -251,8 +256,12 @@ SETTLEMENT_COLUMNS = [
 
 @settlements_app.command("list")
 def settlement_list(
-    region: Annotated[str | None, typer.Argument(help="Only settlements with this region (code).")] = None,
-    counterparty: Annotated[str | None, typer.Argument(help="Only those between REGION and this region.")] = None,
+    region: Annotated[
+        str | None, typer.Argument(metavar="REGION", help="Only settlements with this region (code).")
+    ] = None,
+    counterparty: Annotated[
+        str | None, typer.Argument(metavar="COUNTERPARTY", help="Only those between REGION and this region.")
+    ] = None,
     output_format: FormatOption = OutputFormat.table,
     unit: UnitOption = AmountUnit.yuan,
     database_url: DatabaseOption = None,
@@ -270,9 +279,13 @@ def settlement_list(
 
 @settlements_app.command("statement")
 def settlement_statement(
-    region: Annotated[str, typer.Argument(help="The side whose own financial book is read (region code).")],
-    counterparty: Annotated[str, typer.Argument(help="The other region of the pair.")],
-    period: Annotated[str, typer.Argument(help="The settlement period, e.g. 2026Q1 (see `settlements list`).")],
+    region: Annotated[
+        str, typer.Argument(metavar="REGION", help="The side whose own financial book is read (region code).")
+    ],
+    counterparty: Annotated[str, typer.Argument(metavar="COUNTERPARTY", help="The other region of the pair.")],
+    period: Annotated[
+        str, typer.Argument(metavar="PERIOD", help="The settlement period, e.g. 2026Q1 (see `settlements list`).")
+    ],
     output_format: FormatOption = OutputFormat.table,
     unit: UnitOption = AmountUnit.yuan,
     database_url: DatabaseOption = None,
