@@ -26,6 +26,7 @@ from api.routers.vouchers import (
     CLAIM_REQUEST,
     PROGRAM_REQUEST,
     REIMBURSEMENT_REQUEST,
+    ROW_ID_MAX,
     SETTLEMENT_REQUEST,
     RegionFilter,
 )
@@ -52,7 +53,7 @@ from vouchers.settlement import settle
 router = APIRouter(prefix="/v1", tags=["approvals"])
 QueueReader = Annotated[Principal, Depends(requires(Role.ADMIN, Role.FINANCE_OFFICE, Role.AUDITOR))]
 Checker = Annotated[Principal, Depends(requires(Role.ADMIN, Role.FINANCE_OFFICE))]
-ITEM_PATTERN = r"^[a-z_]{1,40}:[1-9][0-9]{0,17}$"
+ITEM_PATTERN = r"^[a-z_]{1,40}:[1-9][0-9]{0,9}$"
 ItemId = Annotated[str, Path(pattern=ITEM_PATTERN, examples=["voucher_grant:12"])]
 VOUCHER_GRANT = "voucher_grant"
 PAYMENT_BATCH = "voucher_payment_batch"
@@ -266,6 +267,8 @@ def _located_region(conn: Connection, kind: str, number: int) -> tuple[str | Non
 def _located(ledger: Ledger, uow: Connection, principal: Principal, item_id: str) -> tuple[str, int]:
     kind, _, number_text = item_id.partition(":")
     number = int(number_text)
+    if number > ROW_ID_MAX:
+        raise _not_found(item_id)
     if kind == FUNDS_CASH_REQUEST:
         row = next((row for row in cash.cash_requests(ledger, conn=uow) if row["id"] == number), None)
         if row is None or not _funds_subject_visible(ledger, principal, row["kind"], row["subject_code"]):

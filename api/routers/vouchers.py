@@ -67,7 +67,9 @@ OfficeReader = Annotated[Principal, Depends(requires(Role.ADMIN, Role.FINANCE_OF
 Applicant = Annotated[Principal, Depends(requires(Role.ADMIN, Role.FINANCE_OFFICE, Role.ENTERPRISE))]
 Provider = Annotated[Principal, Depends(requires(Role.ADMIN, Role.SERVICE_PROVIDER))]
 ProgramCode = Annotated[str, Path(min_length=1, max_length=40)]
-RowId = Annotated[int, Path(ge=1, le=2**62)]
+# The domain tables' ids are 32-bit INTEGER columns: a larger id is refused as input, never sent to the database.
+ROW_ID_MAX = 2_147_483_647
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 RegionFilter = Annotated[str | None, Query(pattern=REGION_PATTERN)]
 InstitutionFilter = Annotated[str | None, Query(pattern=CREDIT_CODE_PATTERN)]
 TextFilter = Annotated[str | None, Query(min_length=1, max_length=40)]
