@@ -6,6 +6,7 @@ principal may see, and the same 404 for a book or transaction outside it as for 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
@@ -14,10 +15,11 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api.scopes import Principal, Role, book_visible, require_book, visible_books
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, refusal_of, render, signed_in
+from jobs.runs import last_runs
 from ledger.account_pages import account_page
 from ledger.errors import LedgerError
 from ledger.queries import trial_balance
-from ledger.transaction_views import seal_status
+from ledger.transaction_views import chain_heads_by_day, seal_status
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
 BOOK_READERS = (Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN)
@@ -117,3 +119,20 @@ def transaction_page(page: BookPage, transaction_id: Annotated[int, Path(ge=1)])
     if transaction is None:
         raise _not_found(page, "transaction_not_found")
     return render(page, "transaction.html", tx=transaction, seal=seal_status(ledger.engine, transaction_id))
+
+
+AUDIT_READERS = (Role.AUDITOR, Role.FINANCE_OFFICE, Role.ADMIN)
+AuditPage = Annotated[Page, Depends(signed_in(*AUDIT_READERS))]
+CHAIN_DAYS_SHOWN = 30
+
+
+@router.get("/audit")
+def audit_page(page: AuditPage):
+    """What an auditor checks without running a verify: each job's last recorded run (the reconcile job's
+    result among them) and the chain head at the end of each day."""
+    engine = page.request.app.state.engine
+    runs = []
+    for job, row in sorted(last_runs(engine).items()):
+        counts = json.loads(row["counts_json"]) if row.get("counts_json") else {}
+        runs.append({**row, "job": job, "counts": counts})
+    return render(page, "audit.html", runs=runs, heads=chain_heads_by_day(engine, days=CHAIN_DAYS_SHOWN))

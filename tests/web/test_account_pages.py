@@ -1,12 +1,16 @@
-"""ledger.account_pages: keyed pages of an account's history equal the whole history, page by page, with the
-same running balances, inside date filters too (SQLite and PostgreSQL)."""
+"""The ledger reads behind the book pages (SQLite and PostgreSQL): keyed pages of an account's history equal
+the whole history with the same running balances, inside date filters too; each day's chain head is its
+last sealed link; a sealed transaction has its voucher numbers."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from ledger.account_pages import account_page
+from ledger.chain import seal
+from ledger.engine import today_shanghai
 from ledger.queries import history
+from ledger.transaction_views import chain_heads_by_day, seal_status
 from tests.ledger_helpers import BOOK, chart, transfer
 
 FIRST_DAY = date(2026, 1, 5)
@@ -55,3 +59,13 @@ def test_a_date_filter_pages_the_same_rows_with_balances_carried_from_before_it(
         if date_from <= row["date"] <= date_to
     ]
     assert whole and _all_pages(ledger, date_from=date_from, date_to=date_to) == whole
+
+
+def test_the_chain_head_of_each_day_is_its_last_sealed_link(ledger):
+    _journal(ledger)
+    sealed = seal(ledger.engine)
+    heads = chain_heads_by_day(ledger.engine)
+    assert sum(head.links for head in heads) == sealed == MOVEMENTS + 1
+    newest = heads[0]
+    assert newest.seq == sealed and newest.day == today_shanghai() and len(newest.hash) == 64
+    assert seal_status(ledger.engine, 1).sealed and seal_status(ledger.engine, 1).voucher_numbers

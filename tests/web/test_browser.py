@@ -210,6 +210,9 @@ def test_each_role_logs_in_and_sees_only_its_own_data(context, site):
     assert "已封存" in page.get_by_test_id("chain-status").inner_text()
     assert page.get_by_test_id("actor").inner_text()
     _shot(page, "auditor-transaction")
+    page.goto(f"{site.base}/web/audit")
+    assert page.get_by_test_id("chain-heads").locator("tbody tr").count() >= 1
+    _shot(page, "auditor-audit")
     _logout(page)
 
     page = _login(context, site, "gz-fund-manager")
