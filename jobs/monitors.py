@@ -10,6 +10,7 @@ from __future__ import annotations
 import operator as operators
 import re
 from collections.abc import Callable
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy import Engine, select
@@ -69,7 +70,7 @@ T_MONITORS = sa.Table(
 )
 
 
-class MonitorCode:
+class MonitorCode(StrEnum):
     MONITOR_INVALID = "monitor_invalid"
     MONITOR_EXISTS = "monitor_exists"
     MONITOR_NOT_FOUND = "monitor_not_found"

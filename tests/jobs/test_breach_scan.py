@@ -231,3 +231,35 @@ def test_a_balance_monitor_raises_once_and_clears_when_the_balance_crosses_back(
     run(ledger, "breach-scan", now=day + timedelta(days=3), config=CONFIG)
     assert list_alerts(ledger.engine) == []
     assert [a["resolved_by"] for a in list_alerts(ledger.engine, status="resolved")] == ["job:breach-scan"]
+
+
+def test_monitors_are_refused_with_a_code_and_managed_from_the_cli(ledger, database_url):
+    import json
+
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli_app
+    from ledger.errors import LedgerError
+    from tests.ledger_helpers import BOOK, chart
+
+    chart(ledger)
+    for bad, code in (
+        ({"operator": "=="}, "monitor_invalid"),
+        ({"field": "mood"}, "monitor_invalid"),
+        ({"account": "Assets:Nowhere"}, "account_not_found"),
+    ):
+        rule = {"book": BOOK, "account": "Assets:Bank", "field": "balance", "operator": "<", "threshold": "1万"} | bad
+        with pytest.raises(LedgerError) as refused:
+            add_monitor(ledger, "m", actor="t", **rule)
+        assert refused.value.code == code
+    runner = CliRunner()
+    env = {"FUNDLEDGER_DATABASE_URL": database_url, "COLUMNS": "200"}
+    add = ["jobs", "monitor", "add", "low", "--book", BOOK, "--account", "Assets:Bank", "--field", "available"]
+    assert runner.invoke(cli_app, [*add, "--operator", "<", "--threshold", "1万"], env=env).exit_code == 0
+    assert runner.invoke(cli_app, [*add, "--operator", "<", "--threshold", "1万"], env=env).exit_code == 0  # retry
+    other = runner.invoke(cli_app, [*add, "--operator", ">", "--threshold", "1万"], env=env)
+    assert other.exit_code == 1 and "monitor_exists" in other.output
+    [listed] = json.loads(runner.invoke(cli_app, ["jobs", "monitor", "list", "--format", "json"], env=env).output)
+    assert (listed["name"], listed["rule"]) == ("low", "available < 10000.00")
+    assert runner.invoke(cli_app, ["jobs", "monitor", "remove", "low"], env=env).exit_code == 0
+    assert runner.invoke(cli_app, ["jobs", "monitor", "remove", "low"], env=env).exit_code == 1
