@@ -523,7 +523,7 @@ def post_reimbursement(
             request_id = file_request(
                 conn, kind=REIMBURSEMENT_REQUEST, subject=str(redemption_id), payload=content,
                 recorded_by=principal.name, recorded_at=ledger.clock(), region_code=row["enterprise_region"],
-                institution_code=row["enterprise_code"], amount_fen=row["enterprise_share_fen"],
+                institution_code=row["enterprise_code"], amount_fen=row["claimed_fen"],
             )  # fmt: skip
         approval = f"{REIMBURSEMENT_REQUEST}:{request_id}"
         return Written(

@@ -387,3 +387,29 @@ def test_list_filters_survive_paging_and_a_changed_filter_is_refused(client, sch
     assert changed.status_code == 422 and changed.json()["code"] == "cursor_invalid"
     too_many = client.get("/v1/vouchers?limit=501", headers=offices["clerk"])
     assert too_many.status_code == 422 and too_many.json()["code"] == "limit_too_large"
+
+
+def test_a_tongyong_enterprise_is_reimbursed_when_a_second_person_approves(client, scheme, offices, person):
+    granted(client, scheme, offices)
+    firm = person("sh-firm", "enterprise", f"institution:{scheme.enterprises[SHANGHAI]}")
+    provider = person("sz-lab", "service_provider", f"institution:{scheme.providers[SUZHOU]}")
+    body = reservation_body(scheme) | {"mode": "tongyong"}
+    redemption_id = client.post("/v1/redemptions", headers=keyed(firm, "r1"), json=body).json()["id"]
+    reimburse = {"on": "2026-04-10", "approval_doc": "沪科券〔2026〕20号"}
+    early = client.post(
+        f"/v1/redemptions/{redemption_id}/reimbursement", headers=keyed(offices["clerk"], "e"), json=reimburse
+    )
+    assert early.status_code == 409 and early.json()["code"] == "reimbursement_must_be_a_claimed_tongyong_redemption"
+    claim = {"invoice_no": "INV-T", "invoiced_amount": "40000.00", "on": "2026-04-01"}
+    item = client.post(f"/v1/redemptions/{redemption_id}/claim", headers=keyed(provider, "c"), json=claim).json()
+    assert approve(client, offices["clerk"], item["approval"], "v", on="2026-04-02").status_code == 200
+    filed = client.post(
+        f"/v1/redemptions/{redemption_id}/reimbursement", headers=keyed(offices["clerk"], "f"), json=reimburse
+    )
+    assert filed.status_code == 201
+    queued = client.get(f"/v1/approvals/{filed.json()['approval']}", headers=offices["director"]).json()
+    assert (queued["amount"], queued["institution"]) == ("20000.00", scheme.enterprises[SHANGHAI])
+    own = approve(client, offices["clerk"], filed.json()["approval"], "self", on="2026-04-10")
+    assert own.status_code == 409 and own.json()["code"] == "approver_must_differ_from_maker"
+    paid = approve(client, offices["director"], filed.json()["approval"], "ok", on="2026-04-10")
+    assert paid.status_code == 200 and paid.json()["result"]["reimbursed_on"] == "2026-04-10"
