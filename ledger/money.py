@@ -89,9 +89,14 @@ def _parse_amount_text(value: str, *, thousands: bool) -> Decimal:
     return Decimal(text)
 
 
-def check_bigint(fen: int) -> int:
+def check_bigint(fen: int, currency: str = DEFAULT_CURRENCY) -> int:
     if fen > BIGINT_MAX or fen < BIGINT_MIN:
-        raise LedgerError(ResultCode.AMOUNT_EXCEEDS_BIGINT, f"amount of {fen} minor units exceeds a 64-bit integer")
+        # Said in the user's units (issue 16); the limit is the 64-bit integer the amounts are stored in.
+        raise LedgerError(
+            ResultCode.AMOUNT_EXCEEDS_BIGINT,
+            f"amount {format_fen(fen, currency)} {currency} is beyond the largest amount the ledger stores "
+            f"({format_fen(BIGINT_MAX, currency)} {currency})",
+        )
     return fen
 
 
@@ -107,7 +112,7 @@ def to_fen(value: object, currency: str = DEFAULT_CURRENCY, *, thousands: bool =
             ResultCode.AMOUNT_EXCEEDS_CURRENCY_PLACES,
             f"amount {_shown(value)} has more than {places} decimal places for {currency}",
         )
-    return check_bigint(int(scaled))
+    return check_bigint(int(scaled), currency)
 
 
 def from_fen(fen: int, currency: str = DEFAULT_CURRENCY) -> Decimal:

@@ -145,3 +145,21 @@ def test_region_codes_know_their_hierarchy():
     assert region_parent("440000") is None
     assert region_at_level("440106", "province") == "440000"
     refused(ResultCode.REGION_CODE_INVALID, region_level, "44010")
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "shown"),
+    [
+        ("99999999999999999999.00", "CNY", "99999999999999999999.00 CNY"),
+        ("99999999999999999999", "JPY", "99999999999999999999 JPY"),
+    ],
+)
+def test_an_amount_beyond_storage_is_refused_in_the_users_units(value, currency, shown):
+    """Issue 16: the message speaks in the currency's units, never in minor units."""
+    from ledger.errors import LedgerError
+    from ledger.money import to_fen
+
+    with pytest.raises(LedgerError) as refused_error:
+        to_fen(value, currency)
+    assert refused_error.value.code == "amount_exceeds_bigint"
+    assert shown in str(refused_error.value) and "minor units" not in str(refused_error.value)
