@@ -103,16 +103,17 @@ def jobs_run(
         raise typer.Exit(1)
 
 
-def print_run(job: str, timed, error: BaseException | None) -> None:  # noqa: ANN001 - a TimedRun or None
-    """One line per scheduled run: job, period key, status, counts, duration."""
-    if timed is None:
-        console.print(f"{job}: error {type(error).__name__}: {error}")
+def print_run(job: str, timed, error: BaseException | None, next_run=None) -> None:  # noqa: ANN001
+    """One line per scheduled run: job, period key, status, counts, duration (and when it runs next)."""
+    then = f"; next {_local(next_run)}" if next_run is not None else ""
+    if timed is None:  # a TimedRun, or None when the run raised past the retries
+        console.print(f"{job}: error {type(error).__name__}: {error}{then}")
         return
     result = timed.result
     attempts = f" after {timed.attempts} attempts" if timed.attempts > 1 else ""
     console.print(
         f"{job} [{result.period_key or '-'}]: {result.status}{attempts} {json.dumps(result.counts)} "
-        f"in {timed.duration_s:.2f} s" + (f" ({timed.error})" if timed.error else "")
+        f"in {timed.duration_s:.2f} s" + (f" ({timed.error})" if timed.error else "") + then
     )
 
 
@@ -137,8 +138,12 @@ def jobs_schedule(database_url: DatabaseOption = None) -> None:
         console.print(f"scheduler running in pid {os.getpid()}; Ctrl-C stops it")
         for name in JOBS:
             console.print(f"next {name}: {_local(config.next_run(name, now))} ({config.schedule(name)})")
+
+        def on_run(job: str, timed, error: BaseException | None) -> None:  # noqa: ANN001 - a TimedRun
+            print_run(job, timed, error, config.next_run(job, utc_now()))
+
         try:
-            build_scheduler(url, blocking=True, config=config, on_run=print_run).start()
+            build_scheduler(url, blocking=True, config=config, on_run=on_run).start()
         except (KeyboardInterrupt, SystemExit):
             pass
 

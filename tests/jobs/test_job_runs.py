@@ -208,7 +208,7 @@ def test_a_run_prints_one_line_with_its_period_status_counts_and_duration(ledger
     from api.cli_jobs import print_run
 
     timed = run_with_retries(ledger, "expire-pending", now=APRIL_FIRST, config=NO_RETRY)
-    print_run("expire-pending", timed, None)
+    print_run("expire-pending", timed, None, datetime(2026, 3, 31, 21, 1, tzinfo=UTC))
     line = capsys.readouterr().out.strip()
     assert line.startswith('expire-pending [2026-04-01T05:00]: succeeded {"voided": 0} in ')
-    assert line.endswith(" s")
+    assert line.endswith(" s; next 2026-04-01 05:01 +0800")
