@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from api.writes import _metadata
+from api.writes import API_METADATA
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -20,7 +20,7 @@ REJECTED = "rejected"
 REQUEST_ROWS_MAX = 5_000
 T_APPROVAL_REQUESTS = sa.Table(
     "api_approval_requests",
-    _metadata,
+    API_METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("subject", sa.String(100), nullable=False),

@@ -33,10 +33,10 @@ from ledger.errors import LedgerError, ResultCode
 
 REPLAYED_HEADER = "Idempotency-Replayed"
 REQUEST_IN_FLIGHT = "request_in_flight"
-_metadata = sa.MetaData()
+API_METADATA = sa.MetaData()  # the HTTP layer's own tables (migration branch "api")
 T_KEYED_WRITES = sa.Table(
     "api_keyed_writes",
-    _metadata,
+    API_METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("client", sa.String(100), nullable=False),
     sa.Column("idempotency_key", sa.String(100), nullable=False),
@@ -114,7 +114,7 @@ def keyed_write(
     """Run ``produce`` once per (client, key): the first response, stored with its effect, answers every replay."""
     if dry_run:
         return _dry_run(ledger, uow, produce, response)
-    print_ = fingerprint(path, content)
+    digest = fingerprint(path, content)
     stored = (
         uow.execute(
             sa.select(T_KEYED_WRITES).where(
@@ -125,14 +125,14 @@ def keyed_write(
         .first()
     )
     if stored is not None:
-        return _replay(stored, print_, key, response)
+        return _replay(stored, digest, key, response)
     try:
         with uow.begin_nested():
             row_id = uow.execute(
                 T_KEYED_WRITES.insert().values(
                     client=principal.client,
                     idempotency_key=key,
-                    fingerprint=print_,
+                    fingerprint=digest,
                     status=0,
                     created_at=ledger.clock(),
                 )
@@ -157,8 +157,8 @@ def keyed_write(
     return written.body
 
 
-def _replay(stored, print_: str, key: str, response: Response) -> dict[str, Any]:  # noqa: ANN001 - a row mapping
-    if stored["fingerprint"] != print_:
+def _replay(stored, digest: str, key: str, response: Response) -> dict[str, Any]:  # noqa: ANN001 - a row mapping
+    if stored["fingerprint"] != digest:
         code = ResultCode.EXISTS_WITH_DIFFERENT_CONTENT.value
         raise ApiProblem(409, code, f"Idempotency-Key {key!r} was already used for another request")
     response.headers[REPLAYED_HEADER] = "true"

@@ -13,6 +13,7 @@ An item's id is ``<kind>:<id>``. Deciding is money-moving: ``Idempotency-Key`` a
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -348,7 +349,8 @@ def _approve_stored(joined: Ledger, principal: Principal, kind: str, number: int
     elif kind == SETTLEMENT_REQUEST:
         settlement = settle(
             joined, payload["region_a"], payload["region_b"], period_label=payload["period_label"],
-            period_start=_date(payload["period_start"]), period_end=_date(payload["period_end"]),
+            period_start=date.fromisoformat(payload["period_start"]),
+            period_end=date.fromisoformat(payload["period_end"]),
             on=body.on, actor=maker, approver=principal.name,
         )  # fmt: skip
         if settlement is None:
@@ -371,12 +373,6 @@ def _approve_stored(joined: Ledger, principal: Principal, kind: str, number: int
             conn, number, status=requests_store.APPROVED, decided_by=principal.name, at=joined.clock(), reason=None
         )
     return Written(result, location)
-
-
-def _date(text: str):  # noqa: ANN202
-    from datetime import date
-
-    return date.fromisoformat(text)
 
 
 def _reject(joined: Ledger, principal: Principal, kind: str, number: int, body: RejectionIn) -> Written:
