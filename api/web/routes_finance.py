@@ -16,11 +16,11 @@ from pydantic import ValidationError
 from api.problems import ApiProblem
 from api.routers import approvals
 from api.schemas.approvals import ApprovalIn, RejectionIn
-from api.scopes import Role
+from api.scopes import Role, region_prefix
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, refusal_of, render, signed_in
 from api.web.routes_session import CsrfField, check_csrf
 from api.writes import Written, keyed_write
-from jobs.runs import alerts
+from jobs.alerts import list_alerts
 from ledger.engine import today_shanghai
 from ledger.errors import LedgerError
 from ledger.money import from_fen
@@ -190,7 +190,11 @@ def _dashboard(
         budget_chart=_budget_chart(page, budget_rows),
         cap_rows=cap_rows,
         cap_chart=_cap_chart(page, cap_rows),
-        alerts=alerts(page.request.app.state.engine),
+        # Alerts carry their region: a finance office sees those of its regions (as over HTTP), admin all.
+        alerts=list_alerts(
+            page.request.app.state.engine,
+            region_prefixes=None if page.principal.is_admin else [region_prefix(r) for r in page.principal.regions()],
+        ),
         queue=_queue(page),
         today=today_shanghai(),
         institutions=_institutions(page, programs),
