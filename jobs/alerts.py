@@ -13,7 +13,7 @@ breach persists. At most one active alert per (kind, subject), by a partial uniq
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -138,7 +138,8 @@ def _one_per_subject(findings: Iterable[Finding]) -> list[Finding]:
     """The first finding of each (kind, subject): one alert each, whatever a scan repeats."""
     seen: dict[tuple[str, str], Finding] = {}
     for finding in findings:
-        seen.setdefault((finding.kind, finding.subject[:SUBJECT_MAX_LENGTH]), finding)
+        subject = finding.subject[:SUBJECT_MAX_LENGTH]  # stored as long as the column allows, keyed the same
+        seen.setdefault((finding.kind, subject), replace(finding, subject=subject))
     return list(seen.values())
 
 
