@@ -27,6 +27,7 @@ TAKEOVER_RETRY_S = 0.3
 TAKEOVER_BOUND_S = 5.0  # the retry interval, a process start-up's worth of slack, and the server's cleanup
 START_TIMEOUT_S = 30
 LEADING = re.compile(r"scheduler running in pid (\d+)")
+WAITING = "waiting for the scheduler lock"
 
 
 def test_a_second_scheduler_on_the_same_sqlite_file_refuses_saying_why(tmp_path, sqlite_template):
@@ -59,14 +60,17 @@ def _start_scheduler(database_url: str, lines: queue.Queue) -> subprocess.Popen:
     return process
 
 
-def _next_leader(lines: queue.Queue, timeout_s: float) -> int | None:
-    """The pid of the next process to say it leads within ``timeout_s``, or None."""
+def _next_leader(lines: queue.Queue, timeout_s: float, waiting: set[int] | None = None) -> int | None:
+    """The pid of the next process to say it leads within ``timeout_s``, or None. The pids of processes
+    that said they wait for the lock are added to ``waiting``."""
     deadline = time.monotonic() + timeout_s
     while (left := deadline - time.monotonic()) > 0:
         try:
             pid, line = lines.get(timeout=left)
         except queue.Empty:
             return None
+        if WAITING in line and waiting is not None:
+            waiting.add(pid)
         if match := LEADING.search(line):
             assert int(match.group(1)) == pid
             return pid
@@ -77,9 +81,16 @@ def test_on_postgres_one_process_leads_and_another_takes_over_when_it_is_killed(
     lines: queue.Queue = queue.Queue()
     processes = {process.pid: process for process in (_start_scheduler(postgres_url, lines) for _ in range(2))}
     try:
-        leader = _next_leader(lines, START_TIMEOUT_S)
+        waiting: set[int] = set()
+        leader = _next_leader(lines, START_TIMEOUT_S, waiting)
         assert leader in processes
-        # The other waits: it does not lead while the leader lives.
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while waiting != set(processes):  # both are up and trying the lock
+            pid, line = lines.get(timeout=max(0.01, deadline - time.monotonic()))  # queue.Empty: never started
+            assert not LEADING.search(line), f"a second leader: {line}"
+            if WAITING in line:
+                waiting.add(pid)
+        # The other waits: it does not lead while the leader lives (several tries of the lock).
         assert _next_leader(lines, 5 * TAKEOVER_RETRY_S) is None
         assert all(process.poll() is None for process in processes.values())
         os.kill(leader, signal.SIGKILL)
