@@ -148,7 +148,9 @@ def _queue(page: Page) -> list:
     """Everything waiting for a second person in the user's regions: the API's own queue and scope rule."""
     ledger = page.request.app.state.ledger
     with ledger.reader.connect() as conn:
-        items = [item for item in approvals._queue(conn) if approvals._item_visible(page.principal, item)]
+        items = [
+            item for item in approvals._queue(ledger, conn) if approvals._item_visible(ledger, page.principal, item)
+        ]
     shown = []
     for item in sorted(items, key=approvals._order):
         entity = ledger.entity(item.institution) if item.institution else None
@@ -238,7 +240,7 @@ def _decide(page: Page, item_id: str, body, decide, status: str, *, key: str, dr
     key (a form sent twice decides once), and for a preview the dry run that writes nothing."""
     ledger = page.request.app.state.ledger
     with ledger.engine.begin() as uow:
-        kind, number = approvals._located(uow, page.principal, item_id)
+        kind, number = approvals._located(ledger, uow, page.principal, item_id)
 
         def produce(joined):  # noqa: ANN001, ANN202 - a joined Ledger; returns Written
             written = DECISIONS[status](joined, page.principal, kind, number, body)
