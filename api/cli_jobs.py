@@ -99,7 +99,7 @@ def jobs_run(
         fail(JOB_NOT_FOUND, f"no job {name!r}; known: {', '.join(JOBS)}, {SEAL_CHAIN}")
     result = run_refusable(lambda: run(ledger_for(database_url), name, key=period))
     console.print(f"{result.job} [{result.period_key}]: {result.status} {json.dumps(result.counts)}")
-    if result.counts.get("findings"):
+    if result.counts.get("findings") or result.counts.get("alerts_open"):  # like verify: a finding is not a pass
         raise typer.Exit(1)
 
 

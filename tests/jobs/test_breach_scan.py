@@ -172,6 +172,20 @@ def test_every_kind_of_breach_is_one_alert_with_its_figures(ledger, world):
     assert all(alert["message"] and alert["rule"] for alert in alerts)
 
 
+def test_the_cli_run_of_a_scan_that_finds_breaches_exits_non_zero(ledger, world, database_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli_app
+
+    monkeypatch.setattr("jobs.definitions.jobs_config", lambda: CONFIG)
+    result = CliRunner().invoke(
+        cli_app, ["jobs", "run", "breach-scan", "--period", "2026-06-15"], env={"FUNDLEDGER_DATABASE_URL": database_url}
+    )
+    assert result.exit_code == 1
+    # Scanned as of today (the unused-quota warning depends on how near its use-by date that is).
+    assert result.output.startswith('breach-scan [2026-06-15]: succeeded {"subsidies": 4, "funds": 5, "vouchers": ')
+
+
 def test_a_rerun_changes_nothing_and_a_later_run_keeps_the_same_alerts(ledger, world):
     run(ledger, "breach-scan", now=SCAN_DAY, config=CONFIG)
     before = list_alerts(ledger.engine, status="all")
