@@ -278,3 +278,12 @@ def test_another_regions_office_cannot_decide_the_item(queue_site, engine):
     assert refused.status_code == 404 and "approval_not_found" in refused.text
     with engine.connect() as conn:
         assert subsidy_listings.grants(conn, institution=GZ_ENTERPRISE) == []
+
+
+def test_a_malformed_query_on_a_page_is_a_page_and_the_api_keeps_its_problem(site):
+    client, _ = _login(site, "gz-office")
+    page = client.get("/web/trial-balance?as_of=not-a-date")
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert "as_of" in page.text and "request_invalid" in page.text
+    api = client.get("/v1/trial-balance?as_of=not-a-date", headers={"Authorization": "Bearer x"})
+    assert api.headers["content-type"].startswith("application/problem+json")
