@@ -389,12 +389,13 @@ def build_pool(ledger, rng: random.Random, institutions: list[str]) -> dict:
     loans = claims = 0
     for number, enterprise in enumerate(institutions[::LOANS_PER_INSTITUTIONS]):
         disbursed = date(2026, 1, 15) + timedelta(days=rng.randint(0, 120))
+        principal_wan = rng.randint(50, 800)
         loan = pools.file_loan(
             pool,
             rng.choice(("BANK-01", "BANK-02")),
             enterprise,
             f"BL-{number:05d}",
-            f"{rng.randint(50, 800)}万",
+            f"{principal_wan}万",
             disbursed,
             12,
             disbursed + timedelta(days=20),
@@ -406,7 +407,12 @@ def build_pool(ledger, rng: random.Random, institutions: list[str]) -> dict:
             pools.set_loan_status(loan, "overdue", actor="bank-officer")
             pools.set_loan_status(loan, "defaulted", actor="bank-officer")
             claim = pools.submit_claim(
-                loan, "100万", date(2026, 10, 1), actor="bank-officer", client_id=f"bench:claim:{number}"
+                # half the principal non-performing: never more than the loan
+                loan,
+                f"{principal_wan // 2}万",
+                date(2026, 10, 1),
+                actor="bank-officer",
+                client_id=f"bench:claim:{number}",
             )
             pools.approve_claim(claim, approver="finance-auditor", paid_on=date(2026, 10, 20), approval_doc="bench")
             claims += 1
