@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import get_args
 
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
@@ -18,6 +20,7 @@ from api.scopes import Role
 from api.settings import Settings
 from api.web.i18n import MESSAGES, Language, Unit, money_text, recorded_text
 from api.web.rendering import TEMPLATES_DIR
+from api.web.session import SESSION_AUDIENCE
 from ledger.engine import utc_now
 from ledger.entities import credit_code_check_character
 from subsidies import listings as subsidy_listings
@@ -287,3 +290,22 @@ def test_a_malformed_query_on_a_page_is_a_page_and_the_api_keeps_its_problem(sit
     assert "as_of" in page.text and "request_invalid" in page.text
     api = client.get("/v1/trial-balance?as_of=not-a-date", headers={"Authorization": "Bearer x"})
     assert api.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_expired_session_is_no_session(site):
+    client, _ = _login(site, "ent")
+    now = utc_now()
+    expired = jwt.encode(
+        {
+            "aud": SESSION_AUDIENCE,
+            "sub": "ent",
+            "csrf": "t",
+            "iat": now - timedelta(hours=9),
+            "exp": now - timedelta(hours=1),
+        },
+        SECRET,
+        algorithm="HS256",
+    )
+    client.cookies.set("fl_session", expired)
+    response = client.get(f"/web/enterprises/{GZ_ENTERPRISE}")
+    assert response.status_code == 303 and response.headers["location"].startswith("/web/login")
