@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
@@ -52,7 +52,6 @@ class TimedRun:
     duration_s: float
     attempts: int = 1
     error: str = ""
-    next_runs: dict[str, datetime | None] = field(default_factory=dict)
 
 
 def period_key(period: str, moment: datetime) -> str:

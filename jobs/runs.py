@@ -1,4 +1,5 @@
-"""Job runs and alerts: each run is recorded once per (job, period key); findings become alerts.
+"""Job runs: each run is recorded once per (job, period key); its findings become alerts (jobs.alerts) in
+the same transaction that marks it succeeded.
 
 A run that already succeeded for its period key is not run again (``already_ran``), so a scheduler that
 fires twice, or two processes that both fire, do no double work. A run still marked running is left to its
@@ -18,10 +19,10 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobs.alerts import Finding, list_alerts, record_findings
-
-__all__ = ["Finding", "JobOutcome", "RunResult", "alerts", "last_runs", "run_job"]
 from ledger.engine import utc_now
 from ledger.schema import JobRun
+
+__all__ = ["Finding", "JobOutcome", "RunResult", "alerts", "last_runs", "run_job", "utc_now"]
 
 T_RUNS = JobRun.__table__
 # Longer than any job takes on a large ledger (verify of 1M transactions: under 10 s; import-sized
