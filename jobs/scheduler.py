@@ -26,7 +26,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, inspect, text
 from sqlalchemy.engine import make_url
 
 from jobs.config import JobsConfig, jobs_config
@@ -60,6 +60,7 @@ def build_scheduler(
     is called after each recorded job's run (``jobs schedule`` prints it)."""
     config = config or jobs_config()
     engine = make_engine(database_url)
+    _forget_retired_jobs(engine)
     scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = scheduler_class(
         timezone=SHANGHAI,
@@ -90,6 +91,21 @@ def build_scheduler(
 
         scheduler.add_listener(_listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return scheduler
+
+
+def _forget_retired_jobs(engine) -> None:  # noqa: ANN001 - an Engine
+    """Drop stored jobs this version no longer has (the store persists across upgrades): a job renamed or
+    retired would otherwise fire for ever, failing each time."""
+    known = [SEAL_CHAIN, *JOBS]
+    with engine.begin() as conn:
+        if not inspect(conn).has_table(JOB_STORE_TABLE):
+            return
+        conn.execute(
+            text(f"DELETE FROM {JOB_STORE_TABLE} WHERE id NOT IN :known").bindparams(
+                bindparam("known", expanding=True)
+            ),
+            {"known": known},
+        )
 
 
 @dataclass

@@ -15,6 +15,7 @@ from jobs.definitions import JOBS, period_key, run
 from jobs.runs import RUN_PRESUMED_DEAD_AFTER, JobOutcome, alerts, last_runs, run_job
 from jobs.scheduler import build_scheduler, leadership
 from ledger.chain import seal
+from ledger.db import make_engine
 from ledger.engine import utc_now
 from ledger.schema import JobRun
 from tests.ledger_helpers import BOOK, chart, fund, transfer
@@ -100,13 +101,24 @@ def test_every_job_runs_on_an_empty_ledger_and_finds_nothing(ledger):
     assert alerts(ledger.engine) == []
 
 
-def test_the_scheduler_stores_every_job(database_url):
+def test_the_scheduler_stores_every_job_and_forgets_retired_ones(database_url):
     scheduler = build_scheduler(database_url, blocking=False)
     scheduler.start(paused=True)
     try:
         assert {job.id for job in scheduler.get_jobs()} == {"seal-chain", *JOBS}
+        scheduler.add_job(
+            "jobs.definitions:scheduled_run", "interval", args=[database_url, "fund-checks"], id="fund-checks"
+        )
+        with make_engine(database_url).connect() as conn:  # stored, as a retired job of an older version is
+            assert conn.execute(text("SELECT id FROM apscheduler_jobs WHERE id = 'fund-checks'")).scalar()
     finally:
         scheduler.shutdown(wait=False)
+    again = build_scheduler(database_url, blocking=False)  # a later version no longer has "fund-checks"
+    again.start(paused=True)
+    try:
+        assert {job.id for job in again.get_jobs()} == {"seal-chain", *JOBS}
+    finally:
+        again.shutdown(wait=False)
     with leadership(database_url, wait=False) as leader:
         assert leader
 
