@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from api.scopes import CREDIT_CODE, Role
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, signed_in
+from ledger.db import read_snapshot
 from ledger.engine import Ledger
 from ledger.spreadsheet import WAN_YUAN, YUAN, Column, ColumnKind, Sheet, xlsx_bytes
 from subsidies import listings as subsidy_listings
@@ -48,7 +49,7 @@ def _require_enterprise(page: Page, code: str) -> dict:
 
 def _positions(ledger: Ledger, code: str) -> list[PositionRow]:
     rows = []
-    with ledger.engine.connect() as conn:
+    with read_snapshot(ledger.engine) as conn:
         for position in enterprise_positions(ledger, code):
             config = load_program(conn, position.program)
             rows.append(PositionRow(position, config.use_by, config.redeem_by))
@@ -57,7 +58,7 @@ def _positions(ledger: Ledger, code: str) -> list[PositionRow]:
 
 def _subsidies(ledger: Ledger, code: str) -> list[dict]:
     """The institution's subsidy grants (the listing the API serves), each with its program's name."""
-    with ledger.engine.connect() as conn:
+    with read_snapshot(ledger.engine) as conn:
         names = {row["code"]: row["name"] for row, _config in subsidy_listings.programs(conn)}
         grants = subsidy_listings.grants(conn, institution=code)
     return [{**grant, "program_name": names.get(grant["program_code"], grant["program_code"])} for grant in grants]

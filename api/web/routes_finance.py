@@ -21,6 +21,7 @@ from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, refusal
 from api.web.routes_session import CsrfField, check_csrf
 from api.writes import Written, keyed_write
 from jobs.alerts import list_alerts
+from ledger.db import read_snapshot
 from ledger.engine import today_shanghai
 from ledger.errors import LedgerError
 from ledger.money import from_fen
@@ -46,7 +47,7 @@ def _service(page: Page) -> SubsidyService:
 
 
 def _programs_in_scope(page: Page, service: SubsidyService) -> list:
-    with service.engine.connect() as conn:
+    with read_snapshot(service.engine) as conn:
         programs = [config for _row, config in subsidy_listings.programs(conn)]
     return [program for program in programs if page.principal.covers_region(program.region)]
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from api.auth import JWT_ALGORITHM, T_USERS, _user_principal
 from api.scopes import Principal
+from ledger.db import read_only
 from ledger.engine import utc_now
 
 SESSION_COOKIE = "fl_session"
@@ -63,7 +64,7 @@ def _decode(request: Request, value: str | None, audience: str) -> dict | None:
 
 
 def _principal_named(request: Request, username: str) -> Principal | None:
-    with request.app.state.engine.connect() as conn:
+    with read_only(request.app.state.engine).connect() as conn:
         row = conn.execute(select(T_USERS).where(T_USERS.c.username == username)).mappings().first()
     if row is None or row["disabled"]:
         return None
