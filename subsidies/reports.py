@@ -90,15 +90,22 @@ def _program_tables(programs: list[ProgramConfig]) -> dict[str, pa.Table]:
     }
 
 
-def _open(engine: Engine, programs: list[ProgramConfig], through: date | None, source: LiveSource | None):  # noqa: ANN202
-    prefixes = (
-        books.expense_account(""),
-        books.payable_account(""),
-        books.appropriation_budget_account(""),
-        books.budget_expenditure_account(""),
-        "BudgetBalance:FundsAvailable:",
+GRANT_PREFIXES = (books.expense_account(""), books.payable_account(""))
+BUDGET_PREFIXES = (
+    books.appropriation_budget_account(""),
+    books.budget_expenditure_account(""),
+    "BudgetBalance:FundsAvailable:",
+)
+
+
+def _open(  # noqa: ANN202 - a DuckDB connection
+    engine: Engine, programs: list[ProgramConfig], through: date | None, source: LiveSource | None, *, budget: bool
+):
+    """DuckDB over the programs' grant legs (financial books) and, with ``budget``, their budget legs."""
+    prefixes = GRANT_PREFIXES + (BUDGET_PREFIXES if budget else ())
+    program_books = sorted(
+        {book for p in programs for book in ((p.budget_book, p.financial_book) if budget else (p.financial_book,))}
     )
-    program_books = sorted({book for p in programs for book in (p.budget_book, p.financial_book)})
     with reading(engine, source) as live:
         accounts = live.table(accounts_query(prefixes, books=program_books), ACCOUNT_COLUMNS)
         legs = live.table(legs_query(prefixes, books=program_books, through=through), LEG_COLUMNS)
@@ -132,7 +139,7 @@ def subsidies_by_institution(
     institution cap its limit, used, room and excess (the amount over a ``warn`` cap; 0 under it). The
     shape of ``subsidies.audit``'s ``institution_year_report`` plus ``program`` and ``excess_fen``."""
     programs = installed_programs(engine, program_code)
-    connection = _open(engine, programs, through, source)
+    connection = _open(engine, programs, through, source, budget=False)
     try:
         connection.execute(_GRANTED_SQL)
         rows = connection.execute(
@@ -174,7 +181,7 @@ def budget_execution(
     ``through`` bounds the entries read (appropriated, carried in, expended, swept, awardees); committed
     and available are the accounts' cached totals, the state now."""
     programs = installed_programs(engine, program_code)
-    connection = _open(engine, programs, through, source)
+    connection = _open(engine, programs, through, source, budget=True)
     try:
         connection.execute(_GRANTED_SQL)
         funds_prefix = "BudgetBalance:FundsAvailable:"
