@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -71,6 +71,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         app.include_router(module.router)
     _include_web_pages(app)
     _publish_problems_in_openapi(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        # People open the bare address; the pages live under /web, the API under /v1.
+        return RedirectResponse("/web/", status_code=307)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -117,10 +117,23 @@ def serve(
 
     import uvicorn
 
+    from api.cli_database import DatabaseRefusal, open_engine, resolve_url
+    from api.settings import SettingsError, settings_from_env
     from jobs.scheduler import SCHEDULER_ENV
 
-    if database_url:
-        os.environ[DATABASE_URL_ENV] = database_url
+    # Refuse here, in one line, what every worker's app factory would otherwise fail on with a traceback:
+    # a database that is missing or not initialised (a plain path is a SQLite file, as everywhere in the
+    # CLI) and secrets that are empty or default outside development.
+    try:
+        settings_from_env()
+        open_engine(database_url).dispose()
+    except DatabaseRefusal as refusal:
+        typer.echo(f"error: {refusal.code}: {refusal.message}", err=True)
+        raise typer.Exit(1) from None
+    except SettingsError as error:
+        typer.echo(f"error: settings_invalid: {error}", err=True)
+        raise typer.Exit(1) from None
+    os.environ[DATABASE_URL_ENV] = resolve_url(database_url)
     os.environ[SCHEDULER_ENV] = "1" if scheduler else "0"  # read by every worker's lifespan
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
 

@@ -36,3 +36,25 @@ def test_users_and_keys_are_managed_from_the_command_line(engine, database_url, 
         token = {"Authorization": f"Bearer {login.json()['access_token']}"}
         assert client.get("/v1/books", headers=token).status_code == 401
         assert TEST_SECRET not in client.get("/openapi.json").text
+
+
+def test_serve_refuses_a_missing_database_or_a_default_secret_in_one_line(tmp_path, monkeypatch):
+    """`serve` checks what each worker's app factory would otherwise fail on with a traceback."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    runner = CliRunner()
+    monkeypatch.setenv("FUNDLEDGER_ENV", "development")
+    missing = runner.invoke(app, ["serve", "--database-url", str(tmp_path / "nowhere" / "x.db")])
+    assert missing.exit_code == 1 and "error: database_directory_missing:" in missing.output
+    monkeypatch.delenv("FUNDLEDGER_ENV")
+    monkeypatch.delenv("FUNDLEDGER_JWT_SECRET", raising=False)
+    secret = runner.invoke(app, ["serve", "--database-url", str(tmp_path / "x.db")])
+    assert secret.exit_code == 1 and "error: settings_invalid:" in secret.output
+    assert "Traceback" not in missing.output + secret.output
+
+
+def test_the_bare_address_leads_to_the_pages(client):
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/web/"
