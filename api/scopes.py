@@ -156,7 +156,7 @@ def require_book(ledger, principal: Principal, code: str) -> dict:  # noqa: ANN0
     """The book, if the caller may know it exists; otherwise the same 404 as a book that does not."""
     from ledger.errors import LedgerError, ResultCode
 
-    book = next((row for row in ledger.books() if row["code"] == code), None)
+    book = ledger.book(code)
     if book is None or not book_visible(ledger, principal, book):
         raise LedgerError(ResultCode.BOOK_NOT_FOUND, f"book {code!r} does not exist")
     return book

@@ -293,6 +293,12 @@ class Ledger:
         with self.reader.connect() as c:
             return [dict(row) for row in c.execute(select(T_BOOKS).order_by(T_BOOKS.c.code)).mappings()]
 
+    def book(self, code: str) -> dict | None:
+        """One book by its code (None when there is none): one indexed read, for per-request scope checks."""
+        with self.reader.connect() as c:
+            row = c.execute(select(T_BOOKS).where(T_BOOKS.c.code == code)).mappings().first()
+        return dict(row) if row is not None else None
+
     def create_account(
         self,
         book: str,

@@ -142,7 +142,7 @@ def get_transaction(transaction_id: Annotated[int, Path(ge=1)], principal: Reade
 
 
 def _book(ledger, code: str) -> dict:  # noqa: ANN001
-    return next(row for row in ledger.books() if row["code"] == code)
+    return ledger.book(code)
 
 
 def _not_found(transaction_id: int) -> dict[str, Any]:
