@@ -188,3 +188,10 @@ def test_a_key_repeated_within_one_batch_is_told_the_first_ones_transaction_id(l
     ]
     assert results[0].transaction_id > 0
     assert {result.transaction_id for result in results} == {results[0].transaction_id}
+
+
+def test_one_book_is_read_by_its_code(ledger):
+    ledger.create_book("gz", "Guangzhou finance office", "financial")
+    found = ledger.book("gz")
+    assert found is not None and found["code"] == "gz" and found["basis"] == "financial"
+    assert ledger.book("nowhere") is None
