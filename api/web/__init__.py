@@ -16,10 +16,28 @@ WEB_STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def install(app: FastAPI) -> None:
     """Mount the pages' routes and static files on ``app``."""
-    from api.web import routes_enterprise, routes_finance, routes_ledger, routes_roles, routes_session
+    from api.web import (
+        routes_enterprise,
+        routes_finance,
+        routes_forms_finance,
+        routes_forms_partners,
+        routes_ledger,
+        routes_roles,
+        routes_session,
+        routes_views,
+    )
 
     app.mount(f"{WEB_PREFIX}/static", StaticFiles(directory=WEB_STATIC_DIR), name="web-static")
-    for module in (routes_session, routes_enterprise, routes_finance, routes_ledger, routes_roles):
+    for module in (
+        routes_session,
+        routes_enterprise,
+        routes_finance,
+        routes_ledger,
+        routes_roles,
+        routes_forms_finance,
+        routes_forms_partners,
+        routes_views,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(PageRefusal)

@@ -365,6 +365,22 @@ MESSAGES: dict[Language, dict[str, str]] = {
 }
 
 
+def _merge_page_catalogues() -> None:
+    """Each group of pages keeps its own catalogue module (so parallel work on pages never edits one dict);
+    they are folded into MESSAGES here, and a key defined twice is a mistake caught at import."""
+    from api.web import messages_forms_finance, messages_forms_partners, messages_views
+
+    for module in (messages_forms_finance, messages_forms_partners, messages_views):
+        for language, entries in module.MESSAGES.items():
+            clashes = MESSAGES[language].keys() & entries.keys()
+            if clashes:
+                raise RuntimeError(f"page messages defined twice: {sorted(clashes)}")
+            MESSAGES[language].update(entries)
+
+
+_merge_page_catalogues()
+
+
 def parse_language(text: str | None) -> Language:
     try:
         return Language(text or Language.zh)

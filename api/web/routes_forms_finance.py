@@ -1,0 +1,9 @@
+"""Pages for the finance office's record forms, the enterprise's application and bulk uploads."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.web.rendering import WEB_PREFIX
+
+router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
