@@ -1084,6 +1084,38 @@ class GuidanceFunds:
         )
         return {investor: (capital_fen, income_fen) for investor, capital_fen, income_fen in rows}
 
+    # ----- rejections (submitted -> rejected, with a reason) ---------------------------------------------
+
+    def reject_commitment(
+        self, commitment_id: int, *, approver: str, reason: str, conn: Connection | None = None
+    ) -> None:
+        """The checker refuses a submitted commitment: nothing is posted, the reason is in its events."""
+        self._reject(T_COMMITMENTS, "commitment", "commitment", commitment_id, approver, reason, conn)
+
+    def reject_call(self, call_id: int, *, approver: str, reason: str, conn: Connection | None = None) -> None:
+        """The checker refuses a submitted call notice: no investor owes anything on it."""
+        self._reject(T_CALLS, "capital call", "capital_call", call_id, approver, reason, conn)
+
+    def reject_distribution(
+        self, distribution_id: int, *, approver: str, reason: str, conn: Connection | None = None
+    ) -> None:
+        """The checker refuses a submitted distribution: no money leaves the sub-fund."""
+        self._reject(T_DISTRIBUTIONS, "distribution", "distribution", distribution_id, approver, reason, conn)
+
+    def _reject(self, table, what: str, subject_type: str, subject_id: int, approver: str, reason: str, conn) -> None:  # noqa: ANN001
+        """Maker-checker holds for a refusal too (the recorder cannot reject its own item). The item is the key:
+        the checker who rejected it rejecting it again changes nothing; a decided item is not rejected."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise LedgerError(ResultCode.REASON_REQUIRED, f"rejecting a {what} needs a reason")
+        with unit_of_work(self.ledger, conn) as c:
+            row = lock_row(c, table, what, id=subject_id)
+            require_maker_checker(row["recorded_by"], approver)
+            if row["status"] == "rejected" and row["approved_by"] == approver:
+                return
+            _require_status(row, "submitted")
+            c.execute(table.update().where(table.c.id == subject_id).values(status="rejected", approved_by=approver))
+            record_event(c, subject_type, subject_id, "rejected", approver, reason=reason)
+
     # ----- helpers --------------------------------------------------------------------------------------
 
     @staticmethod

@@ -93,7 +93,7 @@ class SubsidyClawback(SQLModel, table=True):
     grant_id: int = Field(foreign_key="subsidies_grants.id", index=True)
     client_id: str | None = Field(default=None, max_length=200)  # the caller's key; a retry returns this row
     reason: str = Field(max_length=1000)
-    status: str = Field(max_length=16)  # requested | approved
+    status: str = Field(max_length=16)  # requested | approved | rejected
     requested_by: str = Field(max_length=100)
     requested_at: datetime
     approved_by: str | None = Field(default=None, max_length=100)

@@ -452,6 +452,26 @@ class SubsidyService:
             self._event(conn, "clawback", clawback_id, "approved", approver, grant=grant["id"])
             self._event(conn, "grant", grant["id"], "clawed_back", approver, clawback=clawback_id)
 
+    def reject_clawback(self, clawback_id: int, *, approver: str, reason: str) -> None:
+        """The checker refuses a requested clawback: the grant stays as it is, the reason is in the events.
+        The requester cannot reject its own request; the checker who rejected it rejecting it again changes
+        nothing."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise LedgerError(SubsidyCode.REJECTION_NEEDS_A_REASON, "a rejection needs a reason")
+        with self.engine.begin() as conn:
+            clawback = self._clawback_row(conn, clawback_id)
+            if (clawback["status"], clawback["approved_by"]) == ("rejected", approver):
+                return
+            clawback = self._clawback_for_update(conn, clawback_id)
+            if approver == clawback["requested_by"]:
+                raise _same_person(approver)
+            conn.execute(
+                CLAWBACKS.update()
+                .where(CLAWBACKS.c.id == clawback_id)
+                .values(status="rejected", approved_by=approver, approved_at=self.ledger.clock())
+            )
+            self._event(conn, "clawback", clawback_id, "rejected", approver, grant=clawback["grant_id"], reason=reason)
+
     # ----- year-end -----------------------------------------------------------------------------------
 
     def close_year(self, program_code: str, year: int, *, actor: str, client_id: str, on: date | None = None) -> dict:

@@ -45,6 +45,7 @@ class VoucherCode(StrEnum):
     SETTLEMENT_KEY_HAS_ANOTHER_PERIOD = "settlement_key_has_another_period"
     # provider payment batches (quarterly payout)
     PAYMENT_BATCH_NOT_FOUND = "payment_batch_not_found"
+    PAYMENT_BATCH_ALREADY_DECIDED = "payment_batch_already_decided"
     PAYMENT_PERIOD_INVALID = "payment_period_invalid"
     PAYMENT_BATCH_KEY_HAS_ANOTHER_PERIOD = "payment_batch_key_has_another_period"
     PAYMENT_BATCH_MUST_NOT_BE_EMPTY = "payment_batch_must_not_be_empty"

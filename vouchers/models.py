@@ -177,7 +177,7 @@ class VoucherPaymentBatch(SQLModel, table=True):
     period_end: date
     total_fen: int = Field(sa_column=_fen())
     line_count: int
-    status: str = Field(max_length=16)  # prepared | paid
+    status: str = Field(max_length=16)  # prepared | paid | rejected
     maker: str = Field(max_length=100)
     prepared_on: date
     checker: str | None = Field(default=None, max_length=100)

@@ -118,6 +118,7 @@ def approve_batch(ledger: Ledger, batch_id: int, *, checker: str, approval_doc: 
         if batch["status"] == "paid":
             return _batch(conn, batch_id)
         require_maker_checker(batch["maker"], checker)
+        _require_prepared(batch)
         region = batch["region_code"]
         _check_treasury_covers(ledger, conn, region, batch["total_fen"])
         lines = _lines(conn, batch_id)
@@ -155,6 +156,37 @@ def approve_batch(ledger: Ledger, batch_id: int, *, checker: str, approval_doc: 
             doc=approval_doc,
         )
         return _batch(conn, batch_id)
+
+
+def reject_batch(ledger: Ledger, batch_id: int, *, checker: str, reason: str, on: date) -> dict:
+    """The checker refuses a prepared batch: nothing is paid, and its redemptions leave it (the lines are
+    removed; the prepared and rejected events keep which they were), so they are payable again in a batch
+    of another period label (the batch's own label stays taken by the rejected batch). The checker who
+    rejected it rejecting it again changes nothing; a paid batch is not rejected."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise LedgerError(VoucherCode.REJECTION_NEEDS_REASON, "rejecting a payment batch needs a reason")
+    with ledger.engine.begin() as conn:
+        batch = _lock_batch(ledger, conn, batch_id)
+        require_maker_checker(batch["maker"], checker)
+        if batch["status"] == "rejected" and batch["checker"] == checker:
+            return _batch(conn, batch_id)
+        _require_prepared(batch)
+        redemptions = [line["redemption_id"] for line in _lines(conn, batch_id)]
+        conn.execute(T_LINES.delete().where(T_LINES.c.batch_id == batch_id))
+        conn.execute(T_BATCHES.update().where(T_BATCHES.c.id == batch_id).values(status="rejected", checker=checker))
+        record_event(
+            ledger, conn, "payment_batch", batch_id, "rejected", checker, reason=reason, on=on, redemptions=redemptions
+        )
+        return _batch(conn, batch_id)
+
+
+def _require_prepared(batch) -> None:  # noqa: ANN001 - a row mapping
+    if batch["status"] != "prepared":
+        raise LedgerError(
+            VoucherCode.PAYMENT_BATCH_ALREADY_DECIDED,
+            f"payment batch {batch['id']} is {batch['status']}, not prepared",
+            batch=str(batch["id"]),
+        )
 
 
 def pay_reimbursement(

@@ -266,3 +266,54 @@ def test_two_equal_appropriations_with_their_own_documents_are_both_recorded(led
             GF, "1亿", date(2026, 1, 2), actor="budget", approver="director", approval_doc=document, client_id=document
         )
     assert ledger.account(gf_book(GF), "Assets:Bank").balance_fen == bank + 2 * 10**10
+
+
+def _events(ledger, subject_type: str, subject_id: int) -> list[tuple[str, str, dict]]:
+    import json
+
+    from funds.models import FundsEvent
+
+    table = FundsEvent.__table__
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            table.select().where(table.c.subject_type == subject_type, table.c.subject_id == subject_id)
+        ).mappings()
+        return [(row["action"], row["actor"], json.loads(row["detail_json"])) for row in rows]
+
+
+def test_a_rejected_commitment_call_and_distribution_post_nothing_and_keep_the_reason(ledger, funds):
+    commitment = funds.record_commitment("sf1", "LP-X", "100万", date(2026, 1, 5), actor="manager", client_id=new_key())
+    call = funds.record_call("sf1", "20%", date(2026, 2, 1), date(2026, 3, 1), actor="manager", client_id=new_key())
+    distribution = funds.record_distribution(
+        "sf1", date(2026, 5, 1), "1万", "0", recallable=False, actor="manager", client_id=new_key()
+    )
+    before = balances(ledger)
+    funds.reject_commitment(commitment, approver="reviewer", reason="材料不全")
+    funds.reject_call(call, approver="reviewer", reason="比例有误")
+    funds.reject_distribution(distribution, approver="reviewer", reason="未经决议")
+    assert balances(ledger) == before
+    assert _events(ledger, "commitment", commitment)[-1] == ("rejected", "reviewer", {"reason": "材料不全"})
+    assert _events(ledger, "capital_call", call)[-1] == ("rejected", "reviewer", {"reason": "比例有误"})
+    assert _events(ledger, "distribution", distribution)[-1] == ("rejected", "reviewer", {"reason": "未经决议"})
+    # its checker repeating the rejection changes nothing; approving it afterwards is refused
+    funds.reject_call(call, approver="reviewer", reason="比例有误")
+    assert len(_events(ledger, "capital_call", call)) == 2
+    refused(FundsCode.ALREADY_DECIDED, funds.approve_call, call, approver="reviewer")
+    refused(FundsCode.ALREADY_DECIDED, funds.approve_commitment, commitment, approver="other")
+    assert balances(ledger) == before
+
+
+def test_a_rejection_by_the_recorder_or_without_a_reason_is_refused(ledger, funds):
+    from ledger.errors import ResultCode
+
+    commitment = funds.record_commitment("sf1", "LP-X", "100万", date(2026, 1, 5), actor="manager", client_id=new_key())
+    refused(
+        FundsCode.APPROVER_MUST_DIFFER_FROM_RECORDER,
+        funds.reject_commitment,
+        commitment,
+        approver="manager",
+        reason="x",
+    )
+    refused(ResultCode.REASON_REQUIRED, funds.reject_commitment, commitment, approver="reviewer", reason=" ")
+    funds.approve_commitment(commitment, approver="reviewer")
+    refused(FundsCode.ALREADY_DECIDED, funds.reject_commitment, commitment, approver="other", reason="too late")

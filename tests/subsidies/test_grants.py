@@ -303,3 +303,24 @@ def test_institution_year_report_shows_each_cap(service, institutions):
     lifetime = [entry for entry in rows[1]["caps"] if entry["rule"] == "lifetime"][0]
     assert (lifetime["used_fen"], lifetime["room_fen"]) == (fen("100万"), fen("50万"))
     assert program_report(service, program.code)[0]["awardees"] == 1
+
+
+def test_a_rejected_clawback_leaves_the_grant_as_it_was(service, ledger, institutions):
+    program = install(service, program_text(budget='"100万"'))
+    outcome = approve(service, apply(service, program, institutions[0], 2019, claim="100万"))
+    before = balances(ledger, program)
+    clawback = service.request_clawback(outcome.grant_id, reason="申报材料不实", actor="auditor-chen", client_id="cb-1")
+    for approver, reason, code in (
+        ("auditor-chen", "self", SubsidyCode.CHECKER_MUST_DIFFER_FROM_MAKER),
+        (CHECKER, " ", SubsidyCode.REJECTION_NEEDS_A_REASON),
+    ):
+        with pytest.raises(LedgerError) as caught:
+            service.reject_clawback(clawback, approver=approver, reason=reason)
+        assert caught.value.code == code
+    service.reject_clawback(clawback, approver=CHECKER, reason="材料已补正")
+    service.reject_clawback(clawback, approver=CHECKER, reason="材料已补正")  # its checker again: nothing changes
+    assert balances(ledger, program) == before
+    with pytest.raises(LedgerError) as caught:
+        service.approve_clawback(clawback, approver="another-checker")
+    assert caught.value.code == SubsidyCode.CLAWBACK_MUST_BE_REQUESTED
+    service.pay(outcome.grant_id, actor="cashier-zhao")  # the grant is still active and payable

@@ -267,3 +267,36 @@ def test_quarter_labels_give_the_claim_dates():
     with pytest.raises(LedgerError) as caught:
         quarter("2026Q5")
     assert caught.value.code == VoucherCode.PAYMENT_PERIOD_INVALID
+
+
+def test_a_rejected_batch_pays_nothing_and_frees_its_redemptions_for_another_batch(scheme):
+    from vouchers.payments import reject_batch
+
+    ledger = scheme.ledger
+    scheme.grant(SHANGHAI, "10万")
+    redemption = _redeem(scheme, SHANGHAI, SHANGHAI, "C-1", "2000.00")
+    batch = _prepare(scheme)
+    before = balances(ledger)
+    refused(
+        ledger,
+        VoucherCode.APPROVER_MUST_DIFFER_FROM_MAKER,
+        lambda: reject_batch(ledger, batch["id"], checker="payout-clerk", reason="x", on=PAY_DAY),
+    )
+    refused(
+        ledger,
+        VoucherCode.REJECTION_NEEDS_REASON,
+        lambda: reject_batch(ledger, batch["id"], checker="finance-director", reason=" ", on=PAY_DAY),
+    )
+    rejected = reject_batch(ledger, batch["id"], checker="finance-director", reason="金额有误", on=PAY_DAY)
+    assert (rejected["status"], rejected["lines"]) == ("rejected", [])
+    assert reject_batch(ledger, batch["id"], checker="finance-director", reason="金额有误", on=PAY_DAY) == rejected
+    assert balances(ledger) == before
+    refused(ledger, VoucherCode.PAYMENT_BATCH_ALREADY_DECIDED, lambda: _approve(scheme, batch["id"]))
+    again = _prepare(scheme, period=dict(Q1, period_label="2026-Q1-b"))
+    assert [line["redemption_id"] for line in again["lines"]] == [redemption["id"]]
+    _approve(scheme, again["id"])
+    refused(
+        ledger,
+        VoucherCode.PAYMENT_BATCH_ALREADY_DECIDED,
+        lambda: reject_batch(ledger, again["id"], checker="another-director", reason="late", on=PAY_DAY),
+    )
