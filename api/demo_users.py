@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from api.auth import add_user, reset_password
 from api.problems import ApiCode, ApiProblem
 from api.settings import DEVELOPMENT, ENV_VAR
-from ledger.entities import credit_code_check_character
+from funds.demo import BANK_GZ_01
 
 DEMO_PASSWORD_BYTES = 12  # 16 url-safe characters, above the password minimum
 GUANGZHOU = "440100"
@@ -22,10 +22,7 @@ GUANGZHOU_ENTERPRISE = "91440101MA59A0023L"  # subsidies demo: 广州某科技�
 SHANGHAI_ENTERPRISE = "91310000MA1D0X0K1Y"  # vouchers demo: 上海市示范科技有限公司
 SHANGHAI_PROVIDER = "12310000MB2P0Y0R2N"  # vouchers demo: 上海市科技服务平台
 GUIDANCE_FUND = "gz-tt-gf"
-# The risk pool's demo banks are keyed BANK-GZ-01/02, not credit codes, so the bank user holds a valid code
-# of its own until the pool keys its banks by 统一社会信用代码.
-DEMO_BANK_STEM = "91440101MA5BANK01"
-DEMO_BANK = DEMO_BANK_STEM + credit_code_check_character(DEMO_BANK_STEM)
+DEMO_BANK = BANK_GZ_01  # the risk pool demo's first partner bank: the bank user sees that bank's loans
 
 
 @dataclass(frozen=True, slots=True)

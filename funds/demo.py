@@ -12,9 +12,29 @@ from funds.guidance import T_GUIDANCE, GuidanceFunds
 from funds.metrics import guidance_fund_metrics
 from funds.pools import T_POOLS, FunderShare, RiskPools
 from ledger.engine import Ledger
+from ledger.entities import credit_code_check_character
 
 GUIDANCE_CODE = "gz-tt-gf"
 POOL_CODE = "gz-sme-pool"
+GUANGZHOU = "440100"
+
+
+def _credit_code(first_seventeen: str) -> str:
+    return first_seventeen + credit_code_check_character(first_seventeen)
+
+
+# The pool's partner banks and borrowers are keyed by 统一社会信用代码, as the API and the bank's login scope
+# (institution:CODE) need them: a bank user sees the loans filed under its own code.
+BANK_GZ_01 = _credit_code("91440101MA5BANK01")
+BANK_GZ_02 = _credit_code("91440101MA5BANK02")
+SME_01 = _credit_code("91440101MA5DK0001")
+SME_02 = _credit_code("91440101MA5DK0002")
+POOL_INSTITUTIONS = (
+    (BANK_GZ_01, "广州示范银行（演示）", "bank"),
+    (BANK_GZ_02, "广州城商示范银行（演示）", "bank"),
+    (SME_01, "广州甲贷科技有限公司（演示）", "enterprise"),
+    (SME_02, "广州乙贷科技有限公司（演示）", "enterprise"),
+)
 SUBFUNDS = (  # code, size, social investors, guidance commitment, investments (enterprise, amount, stage, local)
     (
         "gz-seed-1",
@@ -136,6 +156,9 @@ def _load_guidance_fund(ledger: Ledger) -> None:
 
 
 def _load_pool(ledger: Ledger) -> None:
+    ledger.register_region(GUANGZHOU, "广州市")
+    for code, name, kind in POOL_INSTITUTIONS:
+        ledger.register_institution(code, name, kind, region_code=GUANGZHOU)
     pools = RiskPools(ledger)
     funders = [
         FunderShare("440000", "province", "20%"),
@@ -155,22 +178,22 @@ def _load_pool(ledger: Ledger) -> None:
         )
     pools.add_bank(
         POOL_CODE,
-        "BANK-GZ-01",
+        BANK_GZ_01,
         BankAgreementTerms(source="合作协议 GZRP-2026-01", per_loan_cap="500万", bank_annual_cap="3000万"),
         date(2026, 1, 1),
         date(2028, 12, 31),
     )
     pools.add_bank(
         POOL_CODE,
-        "BANK-GZ-02",
+        BANK_GZ_02,
         BankAgreementTerms(source="合作协议 GZRP-2026-02", per_loan_cap="300万", enterprise_cumulative_cap="500万"),
         date(2026, 1, 1),
         date(2028, 12, 31),
     )
     first = pools.file_loan(
         POOL_CODE,
-        "BANK-GZ-01",
-        "ENT-SME-01",
+        BANK_GZ_01,
+        SME_01,
         "GZ01-0001",
         "800万",
         date(2026, 2, 10),
@@ -181,8 +204,8 @@ def _load_pool(ledger: Ledger) -> None:
     )
     pools.file_loan(
         POOL_CODE,
-        "BANK-GZ-02",
-        "ENT-SME-02",
+        BANK_GZ_02,
+        SME_02,
         "GZ02-0001",
         "500万",
         date(2026, 3, 5),
