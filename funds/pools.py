@@ -83,6 +83,11 @@ ALLOWED_TRANSITIONS = {("performing", "overdue"), ("overdue", "performing"), ("o
 OPEN_CLAIM_STATUSES = ("submitted", "approved", "paid")
 
 
+def filing_deadline(policy: PoolPolicy, disbursed_on: date) -> date:
+    """The last day a loan disbursed on ``disbursed_on`` may be filed into a pool under ``policy``."""
+    return add_months_clamped(disbursed_on, policy.filing_window_months.count())
+
+
 def financial_book(pool_code: str) -> str:
     return f"pool:{pool_code}"
 
@@ -839,7 +844,7 @@ class RiskPools:
     @staticmethod
     def _check_filing_window(policy: PoolPolicy, disbursed_on: date, filed_on: date) -> None:
         months = policy.filing_window_months.count()
-        deadline = add_months_clamped(disbursed_on, months)
+        deadline = filing_deadline(policy, disbursed_on)
         if filed_on > deadline or filed_on < disbursed_on:
             raise LedgerError(
                 FundsCode.LOAN_FILING_WINDOW_PASSED,
