@@ -141,15 +141,44 @@ def role_holder(principal: Principal, roles: Iterable[Role]) -> None:
 # ----- scope filters over the ledger's objects ---------------------------------------------------
 
 
-def book_visible(ledger, principal: Principal, book: dict) -> bool:  # noqa: ANN001 - ledger.engine.Ledger
+# Roles that read a region's books: the domain books without an entity are theirs through their region.
+REGION_BOOK_ROLES = (Role.FINANCE_OFFICE, Role.AUDITOR)
+
+
+def domain_book_regions(ledger) -> dict[str, tuple[str, ...]]:  # noqa: ANN001 - ledger.engine.Ledger
+    """The books the subsidy and funds packages open without an entity (a program's, a fund's, a pool's),
+    with the regions whose finance offices keep or oversee each, as those packages know them."""
+    from funds.reads import book_regions as fund_book_regions
+    from subsidies.listings import book_regions as subsidy_book_regions
+
+    with ledger.reader.connect() as conn:
+        owners = dict(subsidy_book_regions(conn))
+        for book, regions in fund_book_regions(ledger, conn=conn).items():
+            owners[book] = tuple(sorted({*owners.get(book, ()), *regions}))
+    return owners
+
+
+def book_visible(ledger, principal: Principal, book: dict, owners: dict | None = None) -> bool:  # noqa: ANN001
+    """A book with an entity: that entity in scope. A domain book without one (a subsidy program's, a
+    fund's, a pool's): one of its regions in a finance office's or auditor's scope. ``owners`` is
+    ``domain_book_regions``, when the caller checks many books at once."""
     if principal.is_admin:
         return True
     code = book.get("entity_code")
-    return code is not None and principal.covers_entity(ledger.entity(code))
+    if code is not None:
+        return principal.covers_entity(ledger.entity(code))
+    if principal.role not in REGION_BOOK_ROLES:
+        return False
+    regions = (domain_book_regions(ledger) if owners is None else owners).get(book.get("code"), ())
+    return any(principal.covers_region(region) for region in regions)
 
 
 def visible_books(ledger, principal: Principal) -> list[dict]:  # noqa: ANN001
-    return [book for book in ledger.books() if book_visible(ledger, principal, book)]
+    books = ledger.books()
+    if principal.is_admin:
+        return books
+    owners = domain_book_regions(ledger) if principal.role in REGION_BOOK_ROLES else {}
+    return [book for book in books if book_visible(ledger, principal, book, owners)]
 
 
 def require_book(ledger, principal: Principal, code: str) -> dict:  # noqa: ANN001

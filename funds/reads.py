@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, select
 
 from funds.common import T_FLAGS, T_REQUESTS
+from funds.common import budget_book
 from funds.guidance import (
     T_CALL_ITEMS,
     T_CALLS,
@@ -22,8 +23,20 @@ from funds.guidance import (
     T_INVESTMENTS,
     T_SUBFUNDS,
     T_VALUATIONS,
+    gf_book,
+    sf_book,
 )
-from funds.pools import T_AGREEMENTS, T_CLAIMS, T_FUNDERS, T_LOANS, T_PAYMENT_PARTS, T_POOLS, T_RECOVERIES
+from funds.pools import (
+    T_AGREEMENTS,
+    T_CLAIMS,
+    T_FUNDERS,
+    T_LOANS,
+    T_PAYMENT_PARTS,
+    T_POOLS,
+    T_RECOVERIES,
+    financial_book,
+    memo_book,
+)
 from ledger.engine import Ledger
 
 
@@ -53,6 +66,41 @@ def flags(ledger: Ledger, subject_type: str, subject_id: int, *, conn: Connectio
             .where(T_FLAGS.c.subject_type == subject_type, T_FLAGS.c.subject_id == subject_id)
             .order_by(T_FLAGS.c.id),
         )
+
+
+# ----- the regions behind each book ------------------------------------------------------------------
+
+
+def book_regions(ledger: Ledger, *, conn: Connection | None = None) -> dict[str, tuple[str, ...]]:
+    """Every book this package opens, with the regions whose finance offices oversee it: a guidance fund's
+    three books (financial, commitments memo, budgetary) its region's; a sub-fund's two books its guidance
+    fund's region's; a pool's three books every funder's (a pool is funded by several levels, each of
+    which oversees it). The books carry no entity of their own, so this is how a scope finds their region."""
+    owners: dict[str, tuple[str, ...]] = {}
+    with _reading(ledger, conn) as c:
+        for code, region in c.execute(select(T_GUIDANCE.c.code, T_GUIDANCE.c.region_code)):
+            book = gf_book(code)
+            for each in (book, f"{book}:memo", budget_book(book)):
+                owners[each] = (region,)
+        subfund_regions = select(T_SUBFUNDS.c.code, T_GUIDANCE.c.region_code).join(
+            T_GUIDANCE, T_GUIDANCE.c.id == T_SUBFUNDS.c.guidance_fund_id
+        )
+        for code, region in c.execute(subfund_regions):
+            book = sf_book(code)
+            for each in (book, f"{book}:memo"):
+                owners[each] = (region,)
+        funders: dict[str, list[str]] = {}
+        pool_funders = (
+            select(T_POOLS.c.code, T_FUNDERS.c.funder_code)
+            .join(T_FUNDERS, T_FUNDERS.c.pool_id == T_POOLS.c.id)
+            .order_by(T_POOLS.c.code, T_FUNDERS.c.position)
+        )
+        for code, funder in c.execute(pool_funders):
+            funders.setdefault(code, []).append(funder)
+    for code, regions in funders.items():
+        for each in (financial_book(code), memo_book(code), budget_book(financial_book(code))):
+            owners[each] = tuple(regions)
+    return owners
 
 
 # ----- guidance funds and sub-funds ------------------------------------------------------------------

@@ -4,12 +4,22 @@ Amounts are integer fen; each listing is bounded (``LISTING_ROWS_MAX``) and orde
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import Connection, select
 
 from subsidies.config import ProgramConfig, parse_program
 from subsidies.models import APPLICATIONS, CLAWBACKS, FLAGS, GRANTS, PROGRAMS
 
 LISTING_ROWS_MAX = 10_000
+# Parsed program texts kept per process: a stored text never changes meaning and its config is frozen, and
+# parsing and validating one costs milliseconds, which every scope check and page listing programs would pay.
+PARSED_PROGRAMS_CACHED = 512
+
+
+@lru_cache(maxsize=PARSED_PROGRAMS_CACHED)
+def _parsed(config_text: str) -> ProgramConfig:
+    return parse_program(config_text)
 
 
 def programs(conn: Connection) -> list[tuple[dict, ProgramConfig]]:
@@ -18,12 +28,23 @@ def programs(conn: Connection) -> list[tuple[dict, ProgramConfig]]:
     out = []
     for row in rows:
         item = dict(row)
-        out.append((item, parse_program(item.pop("config_text"))))
+        out.append((item, _parsed(item.pop("config_text"))))
     return out
 
 
 def program_regions(conn: Connection) -> dict[str, str]:
     return {row["code"]: config.region for row, config in programs(conn)}
+
+
+def book_regions(conn: Connection) -> dict[str, tuple[str, ...]]:
+    """The books the installed programs post to (each names its budgetary and financial book), with the
+    region of the programs using each: the finance office of that region keeps them. The books carry no
+    entity of their own, so this is how a scope finds their region."""
+    owners: dict[str, set[str]] = {}
+    for _row, config in programs(conn):
+        for book in (config.budget_book, config.financial_book):
+            owners.setdefault(book, set()).add(config.region)
+    return {book: tuple(sorted(regions)) for book, regions in owners.items()}
 
 
 def applications(
