@@ -2,14 +2,23 @@
 
 A key is ``fl_<prefix>_<secret>``: the prefix finds its row, only the SHA-256 of the whole key is stored,
 and the key is shown once when made. Passwords are hashed with Argon2 (pwdlib). Tokens are HS256 JWTs
-(PyJWT) naming the user; each request re-reads the user, so disabling one takes effect at once.
-Failed authentications are rate-limited per client address and key prefix or user name (``limits``)."""
+(PyJWT) naming the user. Failed authentications are rate-limited per client address and key prefix or user
+name (``limits``).
+
+A caller that authenticated is remembered for ``PRINCIPAL_CACHE_SECONDS`` by the SHA-256 of its credential
+(``PrincipalCache``, one per process), so a busy client costs no database read per request. The bound is
+what revocation is honoured within: a key revoked or a user disabled from another process (the CLI, another
+server worker) is refused at the latest that many seconds later; in the process that revokes or disables, at
+once (``revoke_key`` and ``disable_user`` forget it). A key's or a token's own expiry is never overstayed."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,6 +49,11 @@ TOKEN_AUDIENCE = "fundledger-api"
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="fundledger"'}
 # A Bearer credential longer than this is neither a key nor one of our tokens; refused before parsing.
 CREDENTIAL_MAX_LENGTH = 2_000
+# How long an authenticated caller is remembered without reading the database again, and so the longest a
+# revocation or a disabled user made by another process can go unnoticed (see the module's docstring).
+PRINCIPAL_CACHE_SECONDS = 5.0
+# Distinct credentials remembered per process; past it the oldest are forgotten (they only cost a read).
+PRINCIPAL_CACHE_MAX_ENTRIES = 10_000
 
 _metadata = sa.MetaData()
 T_USERS = sa.Table(
@@ -122,6 +136,7 @@ def _update_user(engine: Engine, username: str, **values) -> None:
 
 def disable_user(engine: Engine, username: str) -> None:
     _update_user(engine, username, disabled=True)
+    principal_cache.forget(f"user:{username}")
 
 
 def reset_password(engine: Engine, username: str, password: str) -> None:
@@ -191,6 +206,7 @@ def revoke_key(engine: Engine, prefix: str) -> None:
         ).rowcount
     if not changed:
         raise ApiProblem(404, ApiCode.KEY_NOT_FOUND, f"no live key with prefix {prefix!r}")
+    principal_cache.forget(f"key:{prefix}")
 
 
 def key_prefix(credential: str) -> str | None:
@@ -201,20 +217,28 @@ def key_prefix(credential: str) -> str | None:
 
 
 def check_key(engine: Engine, credential: str) -> Principal | None:
-    # Credentials are read on every request: through a read-only connection, because on SQLite a plain
-    # connection begins with BEGIN IMMEDIATE and every request, reads too, would queue for the write lock.
+    grant = _key_grant(engine, credential, _digest(credential))
+    return None if grant is None else grant[0]
+
+
+def _key_grant(engine: Engine, credential: str, digest: str) -> tuple[Principal, float] | None:
+    """The key's principal and its expiry (a POSIX time), or None for a key that is not valid now."""
+    # Through a read-only connection: on SQLite a plain connection begins with BEGIN IMMEDIATE, and every
+    # request, reads too, would queue for the write lock.
     prefix = key_prefix(credential)
     if prefix is None:
         return None
     with read_only(engine).connect() as conn:
         row = conn.execute(select(T_KEYS).where(T_KEYS.c.prefix == prefix)).mappings().first()
-    if row is None or not hmac.compare_digest(row["key_sha256"], _digest(credential)):
+    if row is None or not hmac.compare_digest(row["key_sha256"], digest):
         return None
-    if row["revoked_at"] is not None or as_utc(row["expires_at"]) <= utc_now():
+    expires_at = as_utc(row["expires_at"])
+    if row["revoked_at"] is not None or expires_at <= utc_now():
         return None
-    return Principal(
+    principal = Principal(
         name=f"key:{row['name']}", client=f"key:{prefix}", role=Role(row["role"]), scopes=_scopes_of(row["scopes"])
     )
+    return principal, expires_at.timestamp()
 
 
 # ----- tokens --------------------------------------------------------------------------------------
@@ -228,6 +252,12 @@ def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
 
 
 def check_token(engine: Engine, settings: Settings, token: str) -> Principal | None:
+    grant = _token_grant(engine, settings, token)
+    return None if grant is None else grant[0]
+
+
+def _token_grant(engine: Engine, settings: Settings, token: str) -> tuple[Principal, float] | None:
+    """The token's user as a principal and the token's expiry (a POSIX time), or None."""
     try:
         claims = jwt.decode(
             token,
@@ -242,7 +272,75 @@ def check_token(engine: Engine, settings: Settings, token: str) -> Principal | N
         row = conn.execute(select(T_USERS).where(T_USERS.c.username == claims["sub"])).mappings().first()
     if row is None or row["disabled"]:
         return None
-    return _user_principal(row)
+    return _user_principal(row), float(claims["exp"])
+
+
+# ----- remembered callers ----------------------------------------------------------------------------
+
+
+class PrincipalCache:
+    """Authenticated callers by the SHA-256 of their credential and the database they were read from, each
+    until ``PRINCIPAL_CACHE_SECONDS`` have passed or its key or token expires, whichever is first. Only
+    successes are kept: a refused credential is read (and rate-limited) every time."""
+
+    def __init__(self, seconds: float = PRINCIPAL_CACHE_SECONDS, max_entries: int = PRINCIPAL_CACHE_MAX_ENTRIES):
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.clock = time.time  # POSIX seconds, comparable with key and token expiries
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+    def get(self, database: str, digest: str) -> Principal | None:
+        entry = self._entries.get((database, digest))
+        if entry is None:
+            return None
+        principal, until = entry
+        if self.clock() >= until:
+            with self._lock:
+                self._entries.pop((database, digest), None)
+            return None
+        return principal
+
+    def put(self, database: str, digest: str, principal: Principal, expires_at: float) -> None:
+        until = min(self.clock() + self.seconds, expires_at)
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._drop_oldest()
+            self._entries[(database, digest)] = (principal, until)
+
+    def forget(self, client: str) -> None:
+        """Forget every credential of one client (``key:PREFIX`` or ``user:NAME``), in every database."""
+        with self._lock:
+            for key in [key for key, (principal, _) in self._entries.items() if principal.client == client]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _drop_oldest(self) -> None:
+        now = self.clock()
+        live = {key: entry for key, entry in self._entries.items() if entry[1] > now}
+        if len(live) >= self.max_entries:  # all live: drop the oldest half (insertion order)
+            live = dict(list(live.items())[len(live) // 2 :])
+        self._entries = live
+
+
+principal_cache = PrincipalCache()
+
+
+_engine_serials = itertools.count(1)
+
+
+def _database_of(engine: Engine) -> str:
+    """The cache's name for the database behind ``engine``: one process may serve several ledgers (tests do,
+    even several in-memory SQLite databases of one URL), whose keys and users differ, so each engine gets
+    its own serial number."""
+    name = getattr(engine, "fundledger_cache_name", None)
+    if name is None:
+        name = f"{next(_engine_serials)}:{engine.url.render_as_string(hide_password=True)}"
+        engine.fundledger_cache_name = name
+    return name
 
 
 # ----- failures ------------------------------------------------------------------------------------
@@ -278,12 +376,18 @@ def authenticate_bearer(
     if len(credential) > CREDENTIAL_MAX_LENGTH:
         raise invalid_credentials()
     who = key_prefix(credential) or "token"
-    limiter.check(client, who)
-    principal = check_key(engine, credential) if who != "token" else check_token(engine, settings, credential)
-    if principal is None:
+    limiter.check(client, who)  # before the cache: a client locked out stays locked out, remembered or not
+    digest = _digest(credential)
+    database = _database_of(engine)
+    remembered = principal_cache.get(database, digest)
+    if remembered is not None:
+        return remembered
+    grant = _key_grant(engine, credential, digest) if who != "token" else _token_grant(engine, settings, credential)
+    if grant is None:
         limiter.failed(client, who)
         raise invalid_credentials()
-    return principal
+    principal_cache.put(database, digest, *grant)
+    return grant[0]
 
 
 def login(

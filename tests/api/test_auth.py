@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import jwt
 import pytest
 from sqlalchemy import update
 
 from api import auth
 from api.problems import PROBLEM_MEDIA_TYPE
-from api.settings import SettingsError, settings_from_env
+from api.scopes import Principal, Role
+from api.settings import Settings, SettingsError, settings_from_env
 from ledger.engine import utc_now
 
 from .conftest import TEST_SECRET
@@ -109,3 +112,78 @@ def test_docs_are_served_from_vendored_files(client):
     assert "cdn" not in page.text.lower()
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "fundledger"
+
+
+# ----- remembered callers (api.auth.PrincipalCache) -------------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The principal cache's clock, moved by hand: ``clock[0] += seconds``."""
+    now = [utc_now().timestamp()]
+    monkeypatch.setattr(auth.principal_cache, "clock", lambda: now[0])
+    return now
+
+
+def test_a_key_revoked_elsewhere_is_refused_within_the_cache_bound(client, engine, clock):
+    new = auth.create_key(engine, "robot", "admin", [])
+    headers = {"Authorization": f"Bearer {new.key}"}
+    assert client.get("/v1/books", headers=headers).status_code == 200
+    # Another process (the CLI) revokes it: this process does not hear of it and remembers the key a while.
+    with engine.begin() as conn:
+        conn.execute(update(auth.T_KEYS).values(revoked_at=utc_now()))
+    clock[0] += auth.PRINCIPAL_CACHE_SECONDS - 1
+    assert client.get("/v1/books", headers=headers).status_code == 200
+    clock[0] += 1
+    response = client.get("/v1/books", headers=headers)
+    assert response.status_code == 401 and response.json()["code"] == "credentials_invalid"
+
+
+def test_a_user_disabled_elsewhere_is_refused_within_the_cache_bound(client, engine, clock):
+    auth.add_user(engine, "clerk.sun", "correct horse battery", "admin", [])
+    token = client.post("/v1/auth/token", data={"username": "clerk.sun", "password": "correct horse battery"})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert client.get("/v1/books", headers=headers).status_code == 200
+    with engine.begin() as conn:
+        conn.execute(update(auth.T_USERS).values(disabled=True))
+    assert client.get("/v1/books", headers=headers).status_code == 200
+    clock[0] += auth.PRINCIPAL_CACHE_SECONDS
+    assert client.get("/v1/books", headers=headers).status_code == 401
+
+
+def test_a_remembered_key_never_outlives_its_own_expiry(client, engine, clock):
+    new = auth.create_key(engine, "robot", "admin", [])
+    with engine.begin() as conn:
+        conn.execute(update(auth.T_KEYS).values(expires_at=utc_now() + timedelta(seconds=2)))
+    headers = {"Authorization": f"Bearer {new.key}"}
+    assert client.get("/v1/books", headers=headers).status_code == 200
+    clock[0] += 3  # inside the cache's bound, past the key's expiry, and the database agrees it has expired
+    with engine.begin() as conn:
+        conn.execute(update(auth.T_KEYS).values(expires_at=utc_now() - timedelta(seconds=1)))
+    assert client.get("/v1/books", headers=headers).status_code == 401
+
+
+def test_remembered_callers_are_kept_apart_per_database_and_credential(backend, engine_factory):
+    if backend != "sqlite":
+        pytest.skip("engine_factory hands out one schema on PostgreSQL; two SQLite files are two databases")
+    first, second = engine_factory(), engine_factory()
+    key = auth.create_key(first, "robot", "admin", []).key
+    settings = Settings(jwt_secret=TEST_SECRET, auth_failure_rate="5/minute")
+    limiter = auth.FailureLimiter(settings.auth_failure_rate)
+    assert auth.authenticate_bearer(first, settings, limiter, "127.0.0.1", key).role.value == "admin"
+    # The same credential against a ledger that never issued it is refused, remembered elsewhere or not.
+    with pytest.raises(auth.ApiProblem) as refused:
+        auth.authenticate_bearer(second, settings, limiter, "127.0.0.1", key)
+    assert refused.value.code == "credentials_invalid"
+
+
+def test_the_cache_forgets_the_oldest_when_full():
+    cache = auth.PrincipalCache(seconds=60, max_entries=4)
+    principals = [Principal(name=f"key:{i}", client=f"key:{i}", role=Role.ADMIN, scopes=()) for i in range(5)]
+    for index, principal in enumerate(principals):
+        cache.put("db", f"digest-{index}", principal, expires_at=cache.clock() + 3600)
+    assert cache.get("db", "digest-4") is principals[4]
+    assert cache.get("db", "digest-0") is None  # dropped to make room
+    assert len(cache._entries) <= 4
+    cache.forget("key:4")
+    assert cache.get("db", "digest-4") is None
