@@ -26,6 +26,7 @@ from jobs.runs import JobOutcome, RunResult, run_job, utc_now
 from ledger.chain import seal
 from ledger.db import make_engine
 from ledger.engine import Ledger
+from ledger.errors import LedgerError
 from ledger.numbers import SHANGHAI
 
 log = logging.getLogger("fundledger.jobs")
@@ -186,29 +187,61 @@ def _settlement(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> 
 
 
 def _year_end(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
-    """Close the year before in every subsidy program that has it: unused budget carried over (结转) or
-    recovered (收回), as each program is configured. The period key is the close's idempotency key."""
+    """Close the year before (结转 / 收回, as each program is configured), dated its last day: every subsidy
+    program that has that year (the period key is the close's idempotency key), and every voucher program whose
+    redeem-by date has passed and that is not closed yet (a program closes once). A voucher program not ready
+    (claims unpaid or unsettled) is an alert and waits for the next year-end."""
     from subsidies.models import PROGRAMS
     from subsidies.service import SubsidyService
+    from vouchers.year_end import YearEndCode, close_program, programs_due
 
     service = SubsidyService(ledger)
     year = int(key)
+    closing_day = date(year, 12, 31)
+    actor = f"{JOB_ACTOR_PREFIX}year-end"
     with ledger.reader.connect() as conn:
         codes = conn.execute(select(PROGRAMS.c.code).order_by(PROGRAMS.c.code)).scalars().all()
     closed = swept = 0
     for code in codes:
         if year not in service.program(code).years:
             continue
-        result = service.close_year(
-            code,
-            year,
-            actor=f"{JOB_ACTOR_PREFIX}year-end",
-            client_id=f"job-year-end:{key}",
-            on=date(year, 12, 31),
-        )
+        result = service.close_year(code, year, actor=actor, client_id=f"job-year-end:{key}", on=closing_day)
         closed += 1
         swept += int(result.get("amount_fen") or 0)
-    return JobOutcome(counts={"programs_closed": closed, "swept_fen": swept})
+    findings: list[Finding] = []
+    vouchers = {"vouchers_closed": 0, "vouchers_waiting": 0, "vouchers_recovered_fen": 0, "vouchers_carried_fen": 0}
+    for code in programs_due(ledger, closing_day):
+        try:
+            closure = close_program(ledger, code, on=closing_day, actor=actor)
+        except LedgerError as error:
+            if error.code not in tuple(YearEndCode):
+                raise
+            vouchers["vouchers_waiting"] += 1
+            findings.append(
+                Finding(
+                    str(error.code),
+                    code,
+                    error.message,
+                    "warning",
+                    region=_voucher_region(ledger, code),
+                    rule=str(error.code),
+                )
+            )
+            continue
+        vouchers["vouchers_closed"] += 1
+        vouchers["vouchers_carried_fen" if closure.carried_to else "vouchers_recovered_fen"] += closure.budget_fen
+    return JobOutcome(
+        counts={"programs_closed": closed, "swept_fen": swept, **vouchers},
+        findings=findings,
+        alert_kinds=tuple(str(code) for code in YearEndCode),
+    )
+
+
+def _voucher_region(ledger: Ledger, program: str) -> str:
+    from vouchers.programs import load_program
+
+    with ledger.reader.connect() as conn:
+        return load_program(conn, program).region_code
 
 
 def _analytics_export(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
@@ -253,7 +286,8 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "year-end",
-            "subsidy programs' unused budget of the year before carried over (结转) or recovered (收回)",
+            "unused budget of the year before carried over (结转) or recovered (收回): subsidy programs, and voucher "
+            "programs past their redeem-by date",
             "year_before",
             _year_end,
         ),

@@ -16,6 +16,8 @@ from vouchers.codes import VoucherCode
 REGION_MATCH_LEVELS = ("province", "city", "county")
 CAP_ENFORCEMENTS = ("stop", "clip", "warn")
 CROSS_REGION_MODES = ("tongdui", "tongyong")  # 通兑: provider redeems; 通用: enterprise pays, is reimbursed
+YEAR_END_MODES = ("recover", "carry_over")  # 收回 to the treasury, or 结转 into a later program of the region
+DEFAULT_YEAR_END = "recover"
 PROGRAM_CODE_MAX_LENGTH = 40
 
 # Defaults with their sources. A program overrides any of them in its own configuration.
@@ -54,6 +56,9 @@ class ProgramConfig:
     region_match_level: str = "city"  # two regions differ when their codes differ at this level
     cross_region_split: str = DEFAULT_CROSS_REGION_SPLIT  # the enterprise's region's share
     cap_enforcement: str = "stop"  # stop: refuse beyond cap/budget; clip: grant the room left (核减); warn: grant, flag
+    # What the year-end close does with the budget left once the program is over (vouchers.year_end).
+    year_end: str = DEFAULT_YEAR_END
+    carry_over_to: str | None = None  # under carry_over: the later program of the same region that receives it
     sources: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
 
     @classmethod
@@ -70,6 +75,10 @@ class ProgramConfig:
     def to_json(self) -> str:
         data = asdict(self)
         data["use_by"], data["redeem_by"] = self.use_by.isoformat(), self.redeem_by.isoformat()
+        # Left out at their defaults, so a program stored before these fields existed still reads as the same
+        # configuration (create_program compares the stored text).
+        if data["year_end"] == DEFAULT_YEAR_END and data["carry_over_to"] is None:
+            del data["year_end"], data["carry_over_to"]
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
     # parsed values ------------------------------------------------------------------------------
@@ -121,3 +130,9 @@ class ProgramConfig:
             raise _refuse("the redeem-by date cannot be before the use-by date")
         if self.use_by.year < self.year:
             raise _refuse("the use-by date cannot be before the program year")
+        if self.year_end not in YEAR_END_MODES:
+            raise _refuse(f"year-end {self.year_end!r} is not one of {YEAR_END_MODES}")
+        if (self.year_end == "carry_over") != (self.carry_over_to is not None):
+            raise _refuse("a program that carries over (结转) names the program it carries over to, and only then")
+        if self.carry_over_to == self.code:
+            raise _refuse("a program cannot carry over into itself")

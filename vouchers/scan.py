@@ -18,6 +18,7 @@ from vouchers.codes import VoucherCode
 from vouchers.config import ProgramConfig
 from vouchers.models import VoucherGrant, VoucherProgram, VoucherRedemption
 from vouchers.programs import load_program
+from vouchers.year_end import carried_in_fen, closed_programs
 
 T_GRANTS = VoucherGrant.__table__
 T_PROGRAMS = VoucherProgram.__table__
@@ -52,8 +53,11 @@ class VoucherFinding:
 def scan_vouchers(ledger: Ledger, as_of: date, thresholds: ScanThresholds) -> list[VoucherFinding]:
     with ledger.engine.connect() as conn:
         codes = conn.execute(select(T_PROGRAMS.c.code).order_by(T_PROGRAMS.c.code)).scalars().all()
+        closed = closed_programs(conn)  # closed at year-end (结转 / 收回): nothing left to grant or use
         found: list[VoucherFinding] = []
         for code in codes:
+            if code in closed:
+                continue
             config = load_program(conn, code)
             found += _budget(conn, config, thresholds.budget_granted_near)
             found += _unused_quota(conn, config, as_of, thresholds.quota_use_by_warning_days)
@@ -62,11 +66,13 @@ def scan_vouchers(ledger: Ledger, as_of: date, thresholds: ScanThresholds) -> li
 
 
 def _budget(conn: Connection, config: ProgramConfig, near: Fraction) -> list[VoucherFinding]:
-    """Granted = the budget less what is still grantable (quota returned at use-by is grantable again)."""
+    """Granted = the budget (with what earlier programs carried over into it) less what is still grantable
+    (quota returned at use-by is grantable again)."""
     grantable = _accounts(conn, books.memo_book(config.region_code), books.program_grantable(config.code))
     room_fen = sum(credits - debits for _path, debits, credits in grantable)
-    granted_fen = config.budget_fen - room_fen
-    threshold_fen = apply_ratio_down(config.budget_fen, near)
+    budget_fen = config.budget_fen + carried_in_fen(conn, config.code)
+    granted_fen = budget_fen - room_fen
+    threshold_fen = apply_ratio_down(budget_fen, near)
     if granted_fen < threshold_fen:
         return []
     return [
@@ -75,10 +81,10 @@ def _budget(conn: Connection, config: ProgramConfig, near: Fraction) -> list[Vou
             config.code,
             config.region_code,
             granted_fen,
-            config.budget_fen,
+            budget_fen,
             granted_fen - threshold_fen,
             config.sources.get("program", ""),
-            f"program {config.code} has granted {format_fen(granted_fen)} of its {format_fen(config.budget_fen)} "
+            f"program {config.code} has granted {format_fen(granted_fen)} of its {format_fen(budget_fen)} "
             f"budget ({near} or more); {format_fen(room_fen)} left",
         )
     ]

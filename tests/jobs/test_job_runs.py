@@ -72,10 +72,69 @@ def test_year_end_closes_the_year_before_in_every_program_once(ledger):
     service.approve(application, approver="director")
     new_year = datetime(2019, 12, 31, 21, 0, tzinfo=UTC)  # 1 January 2020 in Shanghai
     result = run(ledger, "year-end", now=new_year, config=NO_RETRY)
-    assert (result.period_key, result.counts) == ("2019", {"programs_closed": 1, "swept_fen": 70 * 1_000_000})
+    assert (result.period_key, result.counts) == (
+        "2019",
+        {"programs_closed": 1, "swept_fen": 70 * 1_000_000, **NO_VOUCHERS_CLOSED, "alerts_open": 0},
+    )
     with ledger.engine.connect() as conn:
         assert service.budget_room(conn, program, 2019) == 0
     assert run(ledger, "year-end", now=new_year, config=NO_RETRY).status == "already_ran"
+
+
+NO_VOUCHERS_CLOSED = {
+    "vouchers_closed": 0,
+    "vouchers_waiting": 0,
+    "vouchers_recovered_fen": 0,
+    "vouchers_carried_fen": 0,
+}
+
+
+def test_year_end_closes_voucher_programs_past_redeem_by_and_alerts_on_one_not_ready(ledger):
+    """Shanghai's program is spent 1.5万 and paid: 98.5万 recovered (收回). Suzhou's has a claim not yet paid: it
+    stays open, one alert naming why, cleared by the next year-end that closes it. Reruns change nothing."""
+    from tests.vouchers.test_vouchers_payments import _approve, _prepare
+    from tests.vouchers.test_vouchers_payments import _redeem as redeem_local
+    from vouchers import books
+
+    scheme = build_scheme(ledger, regions=(SHANGHAI, SUZHOU))
+    scheme.grant(SHANGHAI, "10万")
+    scheme.grant(SUZHOU, "10万")
+    redeem_local(scheme, SHANGHAI, SHANGHAI, "C1", "30000.00")
+    redeem_local(scheme, SUZHOU, SUZHOU, "C2", "30000.00")
+    _approve(scheme, _prepare(scheme)["id"])  # Shanghai pays its provider; Suzhou does not (yet)
+    new_year = datetime(2026, 12, 31, 21, 0, tzinfo=UTC)  # 1 January 2027 in Shanghai: closes 2026
+
+    result = run(ledger, "year-end", now=new_year, config=NO_RETRY)
+
+    assert (result.period_key, result.counts) == (
+        "2026",
+        {
+            "programs_closed": 0,
+            "swept_fen": 0,
+            "vouchers_closed": 1,
+            "vouchers_waiting": 1,
+            "vouchers_recovered_fen": 98_500_000,
+            "vouchers_carried_fen": 0,
+            "alerts_open": 1,
+        },
+    )
+    [waiting] = list_alerts(ledger.engine)
+    assert (waiting["kind"], waiting["subject"], waiting["region"]) == (
+        "voucher_program_not_ready_to_close",
+        scheme.programs[SUZHOU],
+        SUZHOU,
+    )
+    assert "1 claims not yet paid" in waiting["message"]
+    shanghai_funds = books.budget_book(SHANGHAI), books.budget_funds_held(scheme.programs[SHANGHAI])
+    assert ledger.account(*shanghai_funds).balance_fen == 0
+    accounts = [(a.book, a.path, a.debits_posted, a.credits_posted) for a in ledger.accounts()]
+    assert run(ledger, "year-end", now=new_year, config=NO_RETRY).status == "already_ran"
+    assert [(a.book, a.path, a.debits_posted, a.credits_posted) for a in ledger.accounts()] == accounts
+
+    _approve(scheme, _prepare(scheme, region=SUZHOU)["id"])
+    following = run(ledger, "year-end", now=new_year.replace(year=2027), config=NO_RETRY)
+    assert (following.counts["vouchers_closed"], following.counts["vouchers_waiting"]) == (1, 0)
+    assert list_alerts(ledger.engine) == []  # cleared: the program closed
 
 
 def test_the_analytics_export_writes_the_month_before_once(ledger, tmp_path):

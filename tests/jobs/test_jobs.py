@@ -93,7 +93,15 @@ def test_every_job_runs_on_an_empty_ledger_and_finds_nothing(ledger):
         "voucher-expiry": {"programs": 0, "reservations_voided": 0, "quotas_returned": 0},
         "breach-scan": {"subsidies": 0, "funds": 0, "vouchers": 0, "monitors": 0, "alerts_open": 0},
         "settlement": {"settled": 0, "findings": 0, "alerts_open": 0},
-        "year-end": {"programs_closed": 0, "swept_fen": 0},
+        "year-end": {
+            "programs_closed": 0,
+            "swept_fen": 0,
+            "vouchers_closed": 0,
+            "vouchers_waiting": 0,
+            "vouchers_recovered_fen": 0,
+            "vouchers_carried_fen": 0,
+            "alerts_open": 0,
+        },
         "expire-pending": {"voided": 0},
     }
     for name, counts in expected.items():
