@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from api.auth import BEARER_CHALLENGE, authenticate_bearer
 from api.problems import ApiCode, ApiProblem
 from api.scopes import Principal, Role, role_holder
+from api.writes import arrival_noted, arrival_now
 from ledger.engine import Ledger
 
 PAGE_LIMIT_DEFAULT = 50
@@ -69,15 +70,16 @@ def requires(*roles: Role) -> Callable[..., Principal]:
 def unit_of_work(request: Request) -> Iterator[Connection]:
     """One database transaction per request: committed when the handler returns, rolled back on error.
     Scope "function" (see ``Depends``) so the commit happens before the response is sent."""
+    arrived = arrival_now()  # before any wait for the writer turn: a keyed write in flight is told by it
     turn = request.app.state.sqlite_writer_turn
     if turn is None:
-        with request.app.state.engine.begin() as conn:
+        with request.app.state.engine.begin() as conn, arrival_noted(conn, arrived):
             yield conn
         return
     # SQLite has one writer at a time, and a writer that finds the lock taken polls with growing sleeps
     # (busy_timeout), so concurrent requests convoy. Queueing on a lock in the process instead hands the
     # database to the next request the moment the last one commits.
-    with turn, request.app.state.engine.begin() as conn:
+    with turn, request.app.state.engine.begin() as conn, arrival_noted(conn, arrived):
         yield conn
 
 

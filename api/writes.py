@@ -8,8 +8,16 @@ runs the same service in a savepoint that is always rolled back: the would-be ou
 
 The stored response is written in the same database transaction as its effect (issue 12): a replay returns it
 with ``Idempotency-Replayed: true``; the same key with another body is ``exists_with_different_content``; a
-request whose key another request holds uncommitted waits for it on PostgreSQL and is then refused as
-``request_in_flight`` (SQLite serializes writers, so the later one finds the stored response)."""
+retry that arrives while the first request is in flight is refused as ``request_in_flight`` (409), on both
+databases and across worker processes:
+
+- PostgreSQL: the retry's insert of the key waits on the unique index for the first transaction, then fails.
+- SQLite: writers are serialized, so the retry only reaches the key once the first has committed and would
+  find its stored response. The row says when that response was completed (``completed_at``); a retry that
+  arrived before then (noted by the unit of work before it waits for the writer turn) was in flight with it.
+
+A retry after the first response was completed replays it. Nothing here can make a second effect: the key's
+unique index holds either way; the two clocks compared are the same machine's wall clock."""
 
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,7 +54,32 @@ T_KEYED_WRITES = sa.Table(
     sa.Column("location", sa.String(300)),
     sa.Column("body_json", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("completed_at", sa.DateTime(timezone=True)),  # migration a0003
 )
+
+
+ARRIVED_AT = "fundledger_arrived_at"  # in ``Connection.info`` while a unit of work holds the connection
+
+
+def arrival_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def arrival_noted(conn: Connection, arrived: datetime) -> Iterator[None]:
+    """Note on the request's connection when the request arrived (api.deps.unit_of_work takes it before the
+    request waits for SQLite's writer turn); taken off again when the unit of work ends, so a pooled
+    connection never carries one request's arrival into another's."""
+    conn.info[ARRIVED_AT] = arrived
+    try:
+        yield
+    finally:
+        conn.info.pop(ARRIVED_AT, None)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands a stored moment back without its offset; it was written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class JoinedEngine:
@@ -110,8 +144,11 @@ def keyed_write(
     response: Response,
     dry_run: bool = False,
     created_status: int = 201,
+    arrived: datetime | None = None,
 ) -> dict[str, Any]:
-    """Run ``produce`` once per (client, key): the first response, stored with its effect, answers every replay."""
+    """Run ``produce`` once per (client, key): the first response, stored with its effect, answers every replay.
+    ``arrived`` (by default the one the unit of work noted on ``uow``) tells a retry that came while the first
+    was in flight."""
     if dry_run:
         return _dry_run(ledger, uow, produce, response)
     digest = fingerprint(path, content)
@@ -125,7 +162,7 @@ def keyed_write(
         .first()
     )
     if stored is not None:
-        return _replay(stored, digest, key, response)
+        return _replay(stored, digest, key, response, arrived or uow.info.get(ARRIVED_AT))
     try:
         with uow.begin_nested():
             row_id = uow.execute(
@@ -138,9 +175,7 @@ def keyed_write(
                 )
             ).inserted_primary_key[0]
     except IntegrityError as error:
-        raise ApiProblem(
-            409, REQUEST_IN_FLIGHT, f"another request with Idempotency-Key {key!r} was being processed; retry it"
-        ) from error
+        raise _in_flight(key) from error
     written = produce(joined_ledger(ledger, uow))
     uow.execute(
         T_KEYED_WRITES.update()
@@ -149,6 +184,7 @@ def keyed_write(
             status=created_status,
             location=written.location,
             body_json=json.dumps(written.body, ensure_ascii=False, default=str),
+            completed_at=arrival_now(),
         )
     )
     response.status_code = created_status
@@ -157,10 +193,19 @@ def keyed_write(
     return written.body
 
 
-def _replay(stored, digest: str, key: str, response: Response) -> dict[str, Any]:  # noqa: ANN001 - a row mapping
+def _in_flight(key: str) -> ApiProblem:
+    return ApiProblem(
+        409, REQUEST_IN_FLIGHT, f"another request with Idempotency-Key {key!r} was being processed; retry it"
+    )
+
+
+def _replay(stored, digest: str, key: str, response: Response, arrived: datetime | None) -> dict[str, Any]:  # noqa: ANN001 - a row mapping
     if stored["fingerprint"] != digest:
         code = ResultCode.EXISTS_WITH_DIFFERENT_CONTENT.value
         raise ApiProblem(409, code, f"Idempotency-Key {key!r} was already used for another request")
+    completed = stored["completed_at"]
+    if arrived is not None and completed is not None and _as_utc(completed) > arrived:
+        raise _in_flight(key)
     response.headers[REPLAYED_HEADER] = "true"
     response.status_code = stored["status"]
     if stored["location"]:

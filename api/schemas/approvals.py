@@ -20,7 +20,11 @@ class ApprovalItemOut(BaseModel):
     recorded_by: str
     recorded: str = Field(description="when it was recorded: a date or an RFC 3339 moment")
     summary: str
-    funds_subject: tuple[str, str] | None = Field(default=None, exclude=True)  # (kind, fund or pool) for scope
+    # What the scope check needs, never shown: a cash request's (kind, fund or pool); a sub-fund item's
+    # (guidance fund, region, sub-fund); a pool claim's funding levels.
+    funds_subject: tuple[str, str] | None = Field(default=None, exclude=True)
+    fund_scope: tuple[str, str, str] | None = Field(default=None, exclude=True)
+    pool_funders: tuple[str, ...] = Field(default=(), exclude=True)
 
 
 class ApprovalIn(DomainIn):

@@ -1,6 +1,6 @@
 """The approvals queue over HTTP (both backends): items of both domains in one list, scoped by region; approve
-and reject through the owning service with the caller as checker (never the recorder); replays; a key held by
-an uncommitted request (PostgreSQL: refused as in flight; SQLite: serialized, then replayed)."""
+and reject through the owning service with the caller as checker (never the recorder); replays; a retry while
+the first is in flight is refused as request_in_flight on both backends."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import Response
 from api import auth
 from api.problems import ApiProblem
 from api.scopes import Principal, Role
-from api.writes import REQUEST_IN_FLIGHT, Written, keyed_write
+from api.writes import REQUEST_IN_FLIGHT, Written, arrival_noted, arrival_now, keyed_write
 from ledger.engine import Ledger
 from tests.subsidies.conftest import credit_code, program_text
 from tests.vouchers.conftest import SHANGHAI, build_scheme
@@ -154,7 +154,7 @@ def test_an_approval_replays_and_refuses_another_body_under_its_key(client, worl
     assert named.status_code == 422 and named.json()["code"] == "body_names_actor"
 
 
-def test_a_payment_batch_cannot_be_rejected_here(client, world, person):
+def test_a_payment_batch_is_rejected_with_a_reason_and_pays_nothing(client, world, person):
     scheme = world["scheme"]
     body = {"program": PROGRAM, "enterprise": scheme.enterprises[SHANGHAI], "amount": "20000.00", "on": "2026-02-02"}
     grant = client.post("/v1/vouchers", headers=keyed(world["sh_clerk"], "g"), json=body).json()["id"]
@@ -178,52 +178,84 @@ def test_a_payment_batch_cannot_be_rejected_here(client, world, person):
         headers=keyed(world["sh_clerk"], "b"),
         json={"region": SHANGHAI, "period_label": "2026-Q2", "on": "2026-07-01"},
     ).json()
-    refused = decide(client, world["sh_director"], f"voucher_payment_batch:{batch['id']}", "reject", "x")
-    assert refused.status_code == 409 and refused.json()["code"] == "approval_cannot_be_rejected"
+    item = f"voucher_payment_batch:{batch['id']}"
+    own = decide(client, world["sh_clerk"], item, "reject", "own")
+    assert own.status_code == 409 and own.json()["code"] == "approver_must_differ_from_maker"
+    rejected = decide(client, world["sh_director"], item, "reject", "x")
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["result"] == {"batch_id": batch["id"], "status": "rejected"}
+    assert client.get(f"/v1/payment-batches/{batch['id']}", headers=world["sh_director"]).json()["status"] == "rejected"
+    assert listed(client, world["sh_director"]) == []
+    late = decide(client, world["sh_director"], item, "approve", "late")
+    assert late.status_code == 409 and late.json()["code"] == "payment_batch_already_decided"
 
 
-def test_a_key_held_by_an_uncommitted_request_is_in_flight_or_serialized(engine):
-    """Two units of work with one key: on PostgreSQL the second waits for the first and is refused as in flight;
-    on SQLite writers are serialized, so the second finds the first's stored response and replays it."""
+def _racing_writes(engine, while_producing=None):  # noqa: ANN001, ANN202
     ledger = Ledger(engine)
     principal = Principal(name="key:racer", client="key:race", role=Role.ADMIN, scopes=())
     calls = []
 
     def produce(_joined: Ledger) -> Written:
         calls.append(1)
+        if while_producing is not None and len(calls) == 1:
+            while_producing()
         return Written({"n": len(calls)}, "/v1/somewhere")
 
     def write(uow, response: Response):  # noqa: ANN001
         return keyed_write(ledger, uow, principal, "same", path="/v1/x", content={}, produce=produce, response=response)
 
-    outcome: dict = {}
-
-    def second() -> None:
+    def attempt(outcome: dict, arrived_event: threading.Event | None = None) -> None:
+        """A request's unit of work as api.deps makes it: its arrival noted before it waits for its turn."""
         response = Response()
+        arrived = arrival_now()
+        if arrived_event is not None:
+            arrived_event.set()
         try:
-            with engine.begin() as uow:
+            with engine.begin() as uow, arrival_noted(uow, arrived):
                 outcome["body"] = write(uow, response)
                 outcome["replayed"] = response.headers.get("Idempotency-Replayed")
         except ApiProblem as problem:
             outcome["problem"] = (problem.status, problem.code)
 
-    first_uow = engine.connect()
-    first_tx = first_uow.begin()
-    try:
-        assert write(first_uow, Response()) == {"n": 1}
-        racer = threading.Thread(target=second)
+    return write, attempt, calls
+
+
+def test_a_retry_while_the_first_is_in_flight_is_refused_as_in_flight(engine):
+    """The retry arrives while the first request is still producing its response: refused as request_in_flight
+    on both databases (PostgreSQL: it waits on the key's unique index, then fails; SQLite, where it reaches
+    the key only after the first committed: it arrived before the first's response was completed)."""
+    outcome: dict = {}
+    arrived = threading.Event()
+    racer = threading.Thread(target=lambda: attempt(outcome, arrived))
+
+    def start_the_retry() -> None:
         racer.start()
-        racer.join(0.5)
-        assert racer.is_alive(), "the second request waits while the first holds the key"
-        first_tx.commit()
+        assert arrived.wait(10)
+        racer.join(0.3)
+        assert racer.is_alive(), "the retry waits while the first holds the key"
+
+    write, attempt, calls = _racing_writes(engine, while_producing=start_the_retry)
+    with engine.connect() as first_uow:
+        with first_uow.begin():
+            assert write(first_uow, Response()) == {"n": 1}
         racer.join(30)
-    finally:
-        first_uow.close()
-    if engine.dialect.name == "postgresql":
-        assert outcome == {"problem": (409, REQUEST_IN_FLIGHT)}
-    else:
-        assert outcome == {"body": {"n": 1}, "replayed": "true"}
+    assert outcome == {"problem": (409, REQUEST_IN_FLIGHT)}
     assert calls == [1]
+    retried: dict = {}
+    attempt(retried)  # the client's retry, once the first is done: its response
+    assert retried == {"body": {"n": 1}, "replayed": "true"} and calls == [1]
+
+
+def test_a_retry_of_a_rolled_back_request_runs_it(engine):
+    """The first request was refused (its unit of work rolled back, the key with it): the retry is a new request."""
+    write, attempt, calls = _racing_writes(engine)
+    with engine.connect() as first_uow:
+        with first_uow.begin():
+            write(first_uow, Response())
+            first_uow.rollback()
+    outcome: dict = {}
+    attempt(outcome)
+    assert outcome == {"body": {"n": 2}, "replayed": None} and calls == [1, 1]
 
 
 def test_a_funds_cash_request_waits_in_the_queue_of_its_region(client, world, engine):
