@@ -20,6 +20,8 @@ def install(app: FastAPI) -> None:
         routes_enterprise,
         routes_finance,
         routes_forms_finance,
+        routes_forms_funds,
+        routes_forms_lending,
         routes_forms_partners,
         routes_ledger,
         routes_roles,
@@ -35,6 +37,8 @@ def install(app: FastAPI) -> None:
         routes_ledger,
         routes_roles,
         routes_forms_finance,
+        routes_forms_funds,
+        routes_forms_lending,
         routes_forms_partners,
         routes_views,
     ):
