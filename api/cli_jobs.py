@@ -150,46 +150,59 @@ def jobs_schedule(database_url: DatabaseOption = None) -> None:
 
 MONITOR_COLUMNS = [
     Column("name", "monitor"),
-    Column("book", "book"),
-    Column("account", "account"),
+    Column("watches", "watches"),
     Column("rule", "rule"),
     Column("severity", "severity"),
     Column("region", "region"),
 ]
-monitors_app = typer.Typer(help="Balance monitors: a rule on an account the breach scan alerts on.")
+monitors_app = typer.Typer(help="Balance monitors: a rule on an account or a program the breach scan alerts on.")
 jobs_app.add_typer(monitors_app, name="monitor")
 
 
 @monitors_app.command("add")
 def monitor_add(
     name: str,
-    book: Annotated[str, typer.Option("--book")],
-    account: Annotated[str, typer.Option("--account")],
-    field: Annotated[str, typer.Option("--field", help="balance, available, debits_posted, credits_posted, ...")],
+    field: Annotated[
+        str,
+        typer.Option(
+            "--field",
+            help="An account's balance, available, debits_posted, ...; a voucher program's budget, granted, "
+            "grantable, reserved, used, unused_quota; a subsidy program's appropriated, granted, paid, available "
+            "(of the year the scan runs in).",
+        ),
+    ],
     operator: Annotated[str, typer.Option("--operator", help="<, <=, > or >=")],
     threshold: Annotated[str, typer.Option("--threshold", help='An amount with its unit: "10万", "5000.00元".')],
+    book: Annotated[str | None, typer.Option("--book", help="With --account: watch this account.")] = None,
+    account: Annotated[str | None, typer.Option("--account")] = None,
+    voucher_program: Annotated[str | None, typer.Option("--voucher-program", help="Watch this program.")] = None,
+    subsidy_program: Annotated[str | None, typer.Option("--subsidy-program", help="Watch this program.")] = None,
     severity: Annotated[str, typer.Option("--severity")] = "warning",
     actor: Annotated[str, typer.Option("--actor")] = "cli",
     database_url: DatabaseOption = None,
 ) -> None:
-    """Watch an account: one alert when the rule holds, cleared when it no longer does."""
-    from jobs.monitors import add_monitor
+    """Watch an account or a program: one alert when the rule holds, cleared when it no longer does."""
+    from jobs.monitors import add_monitor, add_program_monitor
 
-    ledger = ledger_for(database_url)
-    added = run_refusable(
-        lambda: add_monitor(
-            ledger,
-            name,
-            book=book,
-            account=account,
-            field=field,
-            operator=operator,
-            threshold=threshold,
-            severity=severity,
-            actor=actor,
+    targets = [bool(book or account), voucher_program is not None, subsidy_program is not None]
+    if sum(targets) != 1 or (targets[0] and not (book and account)):
+        fail(
+            USAGE_ERROR, "watch one thing: --book and --account, or --voucher-program, or --subsidy-program", EXIT_USAGE
         )
-    )
-    console.print(f"monitor {added['name']}: {added['book']}/{added['account']} {field} {operator} {threshold}")
+    ledger = ledger_for(database_url)
+    rule = {"field": field, "operator": operator, "threshold": threshold, "severity": severity, "actor": actor}
+    if targets[0]:
+        added = run_refusable(lambda: add_monitor(ledger, name, book=book, account=account, **rule))
+    else:
+        kind, code = ("voucher", voucher_program) if targets[1] else ("subsidy", subsidy_program)
+        added = run_refusable(lambda: add_program_monitor(ledger, name, program_kind=kind, program=code, **rule))
+    console.print(f"monitor {added['name']}: {_watches(added)} {field} {operator} {threshold}")
+
+
+def _watches(row: dict) -> str:
+    if row["program_kind"] is not None:
+        return f"{row['program_kind']} program {row['program_code']}"
+    return f"{row['book']}/{row['account']}"
 
 
 @monitors_app.command("list")
@@ -199,7 +212,11 @@ def monitor_list(output_format: FormatOption = TableFormat.table, database_url: 
     from ledger.money import format_fen
 
     rows = [
-        {**row, "rule": f"{row['field']} {row['operator']} {format_fen(row['threshold_fen'])}"}
+        {
+            **row,
+            "watches": _watches(row),
+            "rule": f"{row['field']} {row['operator']} {format_fen(row['threshold_fen'])}",
+        }
         for row in run_refusable(lambda: monitors(engine_for(database_url)))
     ]
     emit_rows(console, rows, MONITOR_COLUMNS, output_format, title=f"monitors: {len(rows)}")

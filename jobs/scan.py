@@ -92,7 +92,7 @@ def breach_scan(ledger: Ledger, now: datetime, config: JobsConfig) -> JobOutcome
             ),
         )
     ]
-    monitored = monitor_findings(ledger)
+    monitored = monitor_findings(ledger, today)
     findings = [*subsidies, *funds, *vouchers, *monitored]
     return JobOutcome(
         counts={

@@ -94,6 +94,19 @@ def program_report(service: SubsidyService, program_code: str) -> list[dict]:
     return report
 
 
+# What a balance monitor on a subsidy program may watch (jobs.monitors): figures of one program year, in fen.
+PROGRAM_YEAR_FIGURES = ("appropriated", "granted", "paid", "available")
+
+
+def program_year_figures(service: SubsidyService, program_code: str, year: int) -> dict[str, int] | None:
+    """``program_report``'s money figures of one program year (None outside the program's years)."""
+    program = service.program(program_code)
+    if year not in program.years:
+        return None
+    [row] = [row for row in program_report(service, program_code) if row["year"] == year]
+    return {name: row[f"{name}_fen"] for name in PROGRAM_YEAR_FIGURES}
+
+
 def flagged_grants(service: SubsidyService, program_code: str | None = None) -> list[dict]:
     """Every clipped (核减) or warn-mode grant with the rule, the amounts and the room it saw."""
     query = (

@@ -150,6 +150,39 @@ def _over_enterprise_cap(conn: Connection, config: ProgramConfig) -> list[Vouche
     ]
 
 
+# What a balance monitor on a voucher program may watch (jobs.monitors), in fen.
+PROGRAM_FIGURES = ("budget", "granted", "grantable", "reserved", "used", "unused_quota")
+
+
+def program_figures(ledger: Ledger, program: str) -> dict[str, int]:
+    """A program's budget figures from its memo accounts: ``budget`` (appropriation and what was carried over
+    into it), ``granted`` (quota granted net of quota returned at use-by), ``grantable`` (budget not yet granted),
+    ``reserved`` (quota held by open reservations), ``used`` (quota used by claims) and ``unused_quota`` (granted,
+    neither used nor reserved)."""
+    with ledger.reader.connect() as conn:
+        config = load_program(conn, program)
+        memo = books.memo_book(config.region_code)
+        grantable = sum(
+            credits - debits for _path, debits, credits in _accounts(conn, memo, books.program_grantable(program))
+        )
+        quotas = _accounts(conn, memo, books.enterprise_quota(program, ""), prefix_match=True, with_pending=True)
+        used = _accounts(conn, memo, books.enterprise_quota_used(program, ""), prefix_match=True)
+        budget = config.budget_fen + carried_in_fen(conn, program)
+    return {
+        "budget": budget,
+        "granted": budget - grantable,
+        "grantable": grantable,
+        "reserved": sum(pending for _path, _debits, _credits, pending in quotas),
+        "used": sum(credits - debits for _path, debits, credits in used),
+        "unused_quota": sum(credits - debits - pending for _path, debits, credits, pending in quotas),
+    }
+
+
+def program_region(ledger: Ledger, program: str) -> str:
+    with ledger.reader.connect() as conn:
+        return load_program(conn, program).region_code
+
+
 def _accounts(
     conn: Connection, book: str, path: str, *, prefix_match: bool = False, with_pending: bool = False
 ) -> list[tuple]:

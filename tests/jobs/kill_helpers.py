@@ -21,8 +21,8 @@ def main(database_url: str, marker: str) -> None:
 
     found = jobs.scan.monitor_findings
 
-    def found_then_hold(ledger):  # noqa: ANN001
-        findings = found(ledger)
+    def found_then_hold(ledger, today=None):  # noqa: ANN001
+        findings = found(ledger, today)
         Path(marker + READY_SUFFIX).touch()
         time.sleep(HOLD_S)  # killed here
         return findings

@@ -265,7 +265,7 @@ def test_monitors_are_refused_with_a_code_and_managed_from_the_cli(ledger, datab
         rule = {"book": BOOK, "account": "Assets:Bank", "field": "balance", "operator": "<", "threshold": "1万"} | bad
         with pytest.raises(LedgerError) as refused:
             add_monitor(ledger, "m", actor="t", **rule)
-        assert refused.value.code == code
+        assert refused.value.code == code, refused.value.message
     runner = CliRunner()
     env = {"FUNDLEDGER_DATABASE_URL": database_url, "COLUMNS": "200"}
     add = ["jobs", "monitor", "add", "low", "--book", BOOK, "--account", "Assets:Bank", "--field", "available"]
@@ -277,3 +277,119 @@ def test_monitors_are_refused_with_a_code_and_managed_from_the_cli(ledger, datab
     assert (listed["name"], listed["rule"]) == ("low", "available < 10000.00")
     assert runner.invoke(cli_app, ["jobs", "monitor", "remove", "low"], env=env).exit_code == 0
     assert runner.invoke(cli_app, ["jobs", "monitor", "remove", "low"], env=env).exit_code == 1
+
+
+def _monitor_alerts(ledger) -> list[tuple]:
+    return [
+        (alert["id"], alert["subject"], alert["region"], alert["amount_fen"], alert["limit_fen"], alert["first_seen"])
+        for alert in list_alerts(ledger.engine, kind="balance_monitor_crossed")
+    ]
+
+
+def test_a_voucher_program_monitor_raises_once_on_crossing_and_clears_when_quota_returns(ledger):
+    """grantable <= 10万 on a 20万 program: not crossed, then crossed by a 10万 grant (one alert, kept on the next
+    scan), then crossed back when the unused quota expires to the budget after use-by (cleared)."""
+    from jobs.monitors import add_program_monitor
+
+    scheme = build_scheme(ledger, regions=(SHANGHAI,), budget="20万", per_application="10万")
+    program = scheme.programs[SHANGHAI]
+    add_program_monitor(
+        ledger,
+        "sh-budget-low",
+        program_kind="voucher",
+        program=program,
+        field="grantable",
+        operator="<=",
+        threshold="10万",
+        actor="finance.zhang",
+    )
+    config = JobsConfig(retry=Retry(attempts=1))
+    day = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
+    assert run(ledger, "breach-scan", now=day, config=config).counts["monitors"] == 0
+    scheme.grant(SHANGHAI, "10万")
+    run(ledger, "breach-scan", now=day + timedelta(days=1), config=config)
+    [crossed] = _monitor_alerts(ledger)
+    subject = f"sh-budget-low: voucher program {program}"
+    assert crossed[1:5] == (subject, SHANGHAI, 10 * WAN, 10 * WAN)
+    run(ledger, "breach-scan", now=day + timedelta(days=2), config=config)
+    assert _monitor_alerts(ledger) == [crossed]  # still crossed: the same alert, not a second one
+    after_use_by = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
+    assert run(ledger, "voucher-expiry", now=after_use_by, config=config).counts["quotas_returned"] == 1
+    run(ledger, "breach-scan", now=after_use_by, config=config)
+    assert _monitor_alerts(ledger) == []
+    [cleared] = list_alerts(ledger.engine, status="resolved", kind="balance_monitor_crossed")
+    assert (cleared["id"], cleared["resolved_by"]) == (crossed[0], "job:breach-scan")
+
+
+def test_a_subsidy_program_monitor_watches_the_program_year_of_the_scan(ledger):
+    """available < 50万 of a 100万-a-year program: crossed in 2026 by a 60万 grant, not in 2027 (a new year's
+    budget), when the alert clears."""
+    from jobs.monitors import add_program_monitor
+
+    ledger.register_region("440100", "广州市")
+    service = SubsidyService(ledger)
+    program = install(service, program_text("mon", budget='"100万"', first_year=2026, last_year=2027))
+    institution = ledger.register_institution(credit_code(7), "Institution 7", "university", region_code="440100")
+    add_program_monitor(
+        ledger,
+        "mon-available",
+        program_kind="subsidy",
+        program=program.code,
+        field="available",
+        operator="<",
+        threshold="50万",
+        severity="critical",
+        actor="finance.zhang",
+    )
+    application = service.submit_application(
+        program.code, institution, 2026, {"claim": "60万"}, actor="clerk-li", client_id=new_key()
+    )
+    service.approve(application, approver="director-wang")
+    config = JobsConfig(retry=Retry(attempts=1))
+    run(ledger, "breach-scan", now=datetime(2026, 8, 1, 2, 0, tzinfo=UTC), config=config)
+    [alert] = list_alerts(ledger.engine, kind="balance_monitor_crossed")
+    assert (alert["subject"], alert["region"], alert["severity"]) == (
+        "mon-available: subsidy program mon 2026",
+        "440100",
+        "critical",
+    )
+    assert (alert["amount_fen"], alert["limit_fen"], alert["excess_fen"]) == (40 * WAN, 50 * WAN, 10 * WAN)
+    run(ledger, "breach-scan", now=datetime(2027, 1, 2, 2, 0, tzinfo=UTC), config=config)
+    assert list_alerts(ledger.engine, kind="balance_monitor_crossed") == []
+
+
+def test_program_monitors_are_refused_with_a_code_and_added_from_the_cli(ledger, database_url):
+    import json
+
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli_app
+    from jobs.monitors import add_program_monitor
+    from ledger.errors import LedgerError
+
+    scheme = build_scheme(ledger, regions=(SHANGHAI,))
+    program = scheme.programs[SHANGHAI]
+    rule = {"program_kind": "voucher", "program": program, "field": "used", "operator": ">", "threshold": "1万"}
+    for bad, code in (
+        ({"program_kind": "fund"}, "monitor_invalid"),
+        ({"field": "balance"}, "monitor_invalid"),  # an account's field, not a program's
+        ({"program": "nowhere"}, "program_not_found"),
+        ({"program_kind": "subsidy", "field": "granted"}, "program_not_found"),
+    ):
+        with pytest.raises(LedgerError) as refused:
+            add_program_monitor(ledger, "m", actor="t", **(rule | bad))
+        assert refused.value.code == code, refused.value.message
+    runner = CliRunner()
+    env = {"FUNDLEDGER_DATABASE_URL": database_url, "COLUMNS": "200"}
+    add = ["jobs", "monitor", "add", "used", "--voucher-program", program, "--field", "used"]
+    assert runner.invoke(cli_app, [*add, "--operator", ">", "--threshold", "1万"], env=env).exit_code == 0
+    both = runner.invoke(
+        cli_app, [*add, "--book", "b", "--account", "a", "--operator", ">", "--threshold", "1"], env=env
+    )
+    assert both.exit_code == 2 and "watch one thing" in both.output
+    [listed] = json.loads(runner.invoke(cli_app, ["jobs", "monitor", "list", "--format", "json"], env=env).output)
+    assert (listed["watches"], listed["rule"], listed["region"]) == (
+        f"voucher program {program}",
+        "used > 10000.00",
+        SHANGHAI,
+    )
