@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from api.problems import ApiProblem
 from api.scopes import Principal, Role
 from api.web.i18n import (
+    MESSAGES,
     Language,
     Unit,
     date_text,
@@ -75,13 +76,49 @@ class Page:
 
 
 class PageRefusal(Exception):
-    """A page that cannot be shown or an action refused: shown with its message (and rule code)."""
+    """A page that cannot be shown or an action refused: shown with its message (and rule code).
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    ``from_service``: the message is a service's own (English, with its figures), so a page in another
+    language shows the rule's message from the catalogue above it (``rule_message``); a message the page
+    wrote itself is already in the page's language."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, *, from_service: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.from_service = from_service
+
+
+@dataclass(frozen=True, slots=True)
+class ShownRefusal:
+    """A refusal as a template shows it: the text in the page's language, and the service's own message
+    under it when the text is the catalogue's (``detail``; None when the text is the service's message)."""
+
+    status: int
+    message: str
+    code: str | None
+    detail: str | None = None
+
+
+RULE_PREFIX = "rule."
+
+
+def rule_message(language: Language, code: str | None, service_message: str) -> tuple[str, str | None]:
+    """The rule's message in ``language`` for a service's refusal, and the service's own message to show
+    under it; a code the catalogue does not hold in that language (every code in English) shows the
+    service's message alone."""
+    text = MESSAGES[language].get(f"{RULE_PREFIX}{code}") if code else None
+    if not text or text == service_message:  # unknown, or empty: the service's message is the text
+        return service_message, None
+    return text, service_message
+
+
+def shown_refusal(language: Language, refusal: PageRefusal) -> ShownRefusal:
+    if not refusal.from_service:
+        return ShownRefusal(refusal.status, refusal.message, refusal.code)
+    text, detail = rule_message(language, refusal.code, refusal.message)
+    return ShownRefusal(refusal.status, text, refusal.code, detail)
 
 
 class LoginRequired(Exception):
@@ -124,8 +161,8 @@ def refusal_of(error: LedgerError | ApiProblem) -> PageRefusal:
     if isinstance(error, LedgerError):
         code = str(error.code.value)
         status = 404 if code.endswith("_not_found") else 409
-        return PageRefusal(status, error.message, code)
-    return PageRefusal(error.status, error.detail, str(error.code))
+        return PageRefusal(status, error.message, code, from_service=True)
+    return PageRefusal(error.status, error.detail, str(error.code), from_service=True)
 
 
 def chart_json(option: dict[str, Any]) -> str:
@@ -134,7 +171,12 @@ def chart_json(option: dict[str, Any]) -> str:
 
 
 def render(page: Page, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """``template`` with the page's helpers. A ``refusal`` in the context is shown in the page's language;
+    ``rule_text(code, message)`` does the same for any template holding a service's code and message."""
+    if isinstance(context.get("refusal"), PageRefusal):
+        context["refusal"] = shown_refusal(page.language, context["refusal"])
     body = _environment.get_template(template).render(
+        rule_text=lambda code, message: rule_message(page.language, code, message)[0],
         page=page,
         t=page.t,
         money=page.money,

@@ -1,7 +1,9 @@
 """The finance office's dashboard: budget against committed and spent per program (chart), subsidies per
-institution per year against each cap (chart and table), open alerts, and the approvals queue, where a
-clerk's recorded application is approved or rejected by a second person. Every figure and every decision
-comes from the subsidies and jobs services; the scope filter is the principal's region, as in the API."""
+institution per year against each cap (chart and table), risk pools' balance and exposure, open alerts
+(resolved with a reason), the approvals queue, where a clerk's recorded application is approved or rejected
+by a second person, cross-region settlement statements with both regions' figures side by side, and the
+dashboard as a workbook. Every figure and every decision comes from the domain and jobs services; the scope
+filter is the principal's region, as in the API. An auditor reads the same page without its forms."""
 
 from __future__ import annotations
 
@@ -16,15 +18,23 @@ from pydantic import ValidationError
 from api.problems import ApiProblem
 from api.routers import approvals
 from api.schemas.approvals import ApprovalIn, RejectionIn
-from api.scopes import Role, region_prefix
+from api.scopes import Role
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, refusal_of, render, signed_in
 from api.web.routes_session import CsrfField, check_csrf
+from api.web.routes_views import (
+    ALERT_RESOLVERS,
+    alerts_context,
+    dashboard_settlements,
+    pools_in_scope,
+    region_names,
+)
 from api.writes import Written, keyed_write
-from jobs.alerts import list_alerts
+from jobs.alerts import REASON_MAX_LENGTH, AlertsCode, get_alert, resolve_alert
 from ledger.db import read_snapshot
 from ledger.engine import today_shanghai
 from ledger.errors import LedgerError
 from ledger.money import from_fen
+from ledger.spreadsheet import WAN_YUAN, YUAN, Column, ColumnKind, Sheet, xlsx_bytes
 from subsidies import listings as subsidy_listings
 from subsidies.audit import institution_year_report, program_report
 from subsidies.service import SubsidyService
@@ -38,6 +48,7 @@ TextField = Annotated[str, Form(max_length=1_000)]
 YUAN_PER_WAN = Decimal(10_000)
 CLIENT_ID_BYTES = 12
 HTMX_HEADER = "HX-Request"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The API's own decision functions per outcome: the page adds no second copy of how an item is decided.
 DECISIONS = {"approved": approvals._approve, "rejected": approvals._reject}
 
@@ -179,11 +190,15 @@ def _dashboard(
     refusal: PageRefusal | None = None,
     preview: dict | None = None,
     status: int = 200,
+    alert_notice: str | None = None,
+    alert_refusal: PageRefusal | None = None,
 ):
     service = _service(page)
     programs = _programs_in_scope(page, service)
     budget_rows = _budget_rows(service, programs)
     cap_rows = _cap_rows(page, service, programs)
+    settlements, more_settlements = dashboard_settlements(page)
+    sides = {side for item in settlements for side in (item.low.region, item.high.region)}
     return render(
         page,
         "finance.html",
@@ -193,11 +208,12 @@ def _dashboard(
         budget_chart=_budget_chart(page, budget_rows),
         cap_rows=cap_rows,
         cap_chart=_cap_chart(page, cap_rows),
+        pools=pools_in_scope(page),
+        settlements=settlements,
+        more_settlements=more_settlements,
+        names=region_names(page, sides),
         # Alerts carry their region: a finance office sees those of its regions (as over HTTP), admin all.
-        alerts=list_alerts(
-            page.request.app.state.engine,
-            region_prefixes=None if page.principal.is_admin else [region_prefix(r) for r in page.principal.regions()],
-        ),
+        **alerts_context(page, notice=alert_notice, refusal=alert_refusal),
         queue=_queue(page),
         today=today_shanghai(),
         institutions=_institutions(page, programs),
@@ -261,7 +277,7 @@ def _decision_form(page: Page, item_id: str, model, decide: str, status: str, fi
         outcome = _decide(page, item_id, body, decide, status, key=key, dry_run=preview)
     except ValidationError as error:
         message = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
-        return _queue_response(page, refusal=PageRefusal(422, message, "request_invalid"))
+        return _queue_response(page, refusal=PageRefusal(422, message, "request_invalid", from_service=True))
     except (LedgerError, ApiProblem) as error:
         return _queue_response(page, refusal=refusal_of(error))
     if preview:
@@ -320,3 +336,126 @@ def record_application(
     except (LedgerError, ApiProblem) as error:
         return _dashboard(page, refusal=refusal_of(error), status=409)
     return _dashboard(page, notice=page.t("finance.recorded"))
+
+
+# ----- alerts: resolve with a reason ---------------------------------------------------------------------
+
+ResolverPage = Annotated[Page, Depends(signed_in(*ALERT_RESOLVERS))]
+
+
+@router.post("/alerts/{alert_id}/resolve")
+def resolve_alert_form(
+    page: ResolverPage,
+    alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    csrf: CsrfField,
+    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH * 2)] = "",
+) -> Response:
+    """Resolve one open alert with a reason through jobs.alerts.resolve_alert, the call POST
+    /v1/alerts/{id}/resolve makes: an alert outside the office's regions is the same 404 as one that does not
+    exist; a blank reason is refused with the rule's message and nothing is written; the same resolution sent
+    twice changes nothing. HTMX swaps the alerts card in place; a plain form post gets the whole dashboard."""
+    check_csrf(page, csrf)
+    engine = page.request.app.state.engine
+    notice, refusal = None, None
+    try:
+        alert = get_alert(engine, alert_id)
+        if not page.principal.covers_region(alert["region"]):
+            raise LedgerError(AlertsCode.ALERT_NOT_FOUND, f"alert {alert_id} does not exist")
+        resolve_alert(engine, alert_id, actor=page.principal.name, reason=reason)
+        notice = page.t("views.alert_resolved", id=alert_id)
+    except LedgerError as error:
+        refusal = refusal_of(error)
+    status = refusal.status if refusal is not None else 200
+    if page.request.headers.get(HTMX_HEADER):
+        # HTMX swaps only a successful response by default: a refusal is a 200 fragment with its code shown.
+        return render(page, "_alerts.html", **alerts_context(page, notice=notice, refusal=refusal))
+    return _dashboard(page, status=status, alert_notice=notice, alert_refusal=refusal)
+
+
+# ----- the dashboard as a workbook ------------------------------------------------------------------------
+
+
+def _money_columns(page: Page, *names: tuple[str, str]) -> list[Column]:
+    return [Column(key, page.t(label), ColumnKind.FEN) for key, label in names]
+
+
+@router.get("/finance/export.xlsx")
+def finance_export(page: DashboardPage) -> Response:
+    """The dashboard's tables as a workbook (one sheet each), in the page's unit and language, from the same
+    reads as the page: budget per program, subsidies per institution-year against each cap, risk pools,
+    settlements side by side and the open alerts."""
+    t = page.t
+    service = _service(page)
+    programs = _programs_in_scope(page, service)
+    budget = Sheet(
+        t("views.sheet_budget")[:31],
+        [Column("code", t("enterprise.program")), Column("name", t("views.name")),
+         *_money_columns(page, ("budget_fen", "finance.budget"), ("committed_fen", "finance.committed"),
+                         ("spent_fen", "finance.spent"))],
+        _budget_rows(service, programs),
+    )  # fmt: skip
+    cap_rows = []
+    for row in _cap_rows(page, service, programs):
+        for cap in row["caps"] or [{}]:
+            enforcement = cap.get("enforcement")
+            cap_rows.append(
+                {"program": row["program"], "institution": row["institution"], "name": row["institution_name"],
+                 "year": row["year"], "granted_fen": row["granted_fen"], "rule": cap.get("rule", ""),
+                 "enforcement": t(f"enforcement.{enforcement}") if enforcement else "",
+                 "limit_fen": cap.get("limit_fen"), "room_fen": cap.get("room_fen")}
+            )  # fmt: skip
+    caps = Sheet(
+        t("views.sheet_caps")[:31],
+        [Column("program", t("enterprise.program")), Column("institution", t("views.credit_code")),
+         Column("name", t("finance.institution")), Column("year", t("enterprise.year"), ColumnKind.INT),
+         *_money_columns(page, ("granted_fen", "enterprise.granted")), Column("rule", t("finance.rule")),
+         Column("enforcement", t("finance.enforcement")),
+         *_money_columns(page, ("limit_fen", "finance.limit"), ("room_fen", "finance.room"))],
+        cap_rows,
+        totals=False,
+    )  # fmt: skip
+    pools = Sheet(
+        t("views.pools")[:31],
+        [Column("code", t("views.pool")), Column("name", t("views.name")),
+         *_money_columns(page, ("balance_fen", "views.pool_balance"), ("covered_fen", "views.pool_covered")),
+         Column("filed_loans", t("views.filed_loans"), ColumnKind.INT),
+         *_money_columns(page, ("entitled_fen", "views.claims_entitled"), ("paid_fen", "views.claims_paid"),
+                         ("owed_fen", "views.claims_owed"), ("recovered_fen", "views.recovered"))],
+        pools_in_scope(page),
+    )  # fmt: skip
+    settlements, _more = dashboard_settlements(page)
+    names = region_names(page, {side for item in settlements for side in (item.low.region, item.high.region)})
+    settlement_rows = [
+        {"id": item.settlement["id"], "period": item.settlement["period_label"], "figure": t(f"views.figure.{name}"),
+         "low": f"{item.low.region} {names[item.low.region]}", "low_fen": low,
+         "high": f"{item.high.region} {names[item.high.region]}", "high_fen": high}
+        for item in settlements for name, low, high in item.rows()
+    ]  # fmt: skip
+    settlement_sheet = Sheet(
+        t("views.settlements")[:31],
+        [Column("id", t("views.settlement_no"), ColumnKind.INT), Column("period", t("views.period")),
+         Column("figure", t("views.figure")), Column("low", t("views.side_low")),
+         *_money_columns(page, ("low_fen", "views.side_low_amount")), Column("high", t("views.side_high")),
+         *_money_columns(page, ("high_fen", "views.side_high_amount"))],
+        settlement_rows,
+        totals=False,
+    )  # fmt: skip
+    alert_rows = [
+        {"id": alert["id"], "kind": alert["kind"], "subject": alert["subject"], "severity": alert["severity"],
+         "region": alert["region"] or "", "message": alert["message"], "first_seen": alert["first_seen"].date()
+         if alert["first_seen"] else None}
+        for alert in alerts_context(page)["alerts"]
+    ]  # fmt: skip
+    alerts = Sheet(
+        t("finance.alerts")[:31],
+        [Column("id", "#", ColumnKind.INT), Column("kind", t("finance.alert_kind")),
+         Column("subject", t("finance.alert_subject")), Column("severity", t("views.severity")),
+         Column("region", t("views.region")), Column("message", t("finance.alert_message")),
+         Column("first_seen", t("finance.first_seen"), ColumnKind.DATE)],
+        alert_rows,
+        totals=False,
+    )  # fmt: skip
+    unit = WAN_YUAN if page.unit.value == "wan" else YUAN
+    workbook = xlsx_bytes([budget, caps, pools, settlement_sheet, alerts], unit)
+    headers = {"Content-Disposition": f'attachment; filename="finance-{today_shanghai().isoformat()}.xlsx"'}
+    return Response(workbook, media_type=XLSX_MEDIA_TYPE, headers=headers)

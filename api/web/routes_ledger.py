@@ -126,13 +126,30 @@ AuditPage = Annotated[Page, Depends(signed_in(*AUDIT_READERS))]
 CHAIN_DAYS_SHOWN = 30
 
 
+RECONCILE_JOB = "reconcile"
+# The reconcile run's counts that are findings: any of them above zero is a failed reconciliation.
+RECONCILE_FINDING_COUNTS = ("findings", "control_findings")
+
+
 @router.get("/audit")
 def audit_page(page: AuditPage):
-    """What an auditor checks without running a verify: each job's last recorded run (the reconcile job's
-    result among them) and the chain head at the end of each day."""
+    """What an auditor checks without running a verify: the last reconcile run's result as the job recorded
+    it (chain, cached balances, every sub-ledger against its control accounts), each job's last recorded run,
+    and the chain head at the end of each day."""
     engine = page.request.app.state.engine
     runs = []
     for job, row in sorted(last_runs(engine).items()):
         counts = json.loads(row["counts_json"]) if row.get("counts_json") else {}
         runs.append({**row, "job": job, "counts": counts})
-    return render(page, "audit.html", runs=runs, heads=chain_heads_by_day(engine, days=CHAIN_DAYS_SHOWN))
+    reconcile = next((run for run in runs if run["job"] == RECONCILE_JOB), None)
+    clean = None
+    if reconcile is not None and reconcile["status"] == "succeeded":
+        clean = not any(reconcile["counts"].get(name, 0) for name in RECONCILE_FINDING_COUNTS)
+    return render(
+        page,
+        "audit.html",
+        runs=runs,
+        reconcile=reconcile,
+        reconcile_clean=clean,
+        heads=chain_heads_by_day(engine, days=CHAIN_DAYS_SHOWN),
+    )
