@@ -370,18 +370,24 @@ def invalid_credentials() -> ApiProblem:
     return ApiProblem(401, ApiCode.CREDENTIALS_INVALID, "the credentials are not valid", headers=BEARER_CHALLENGE)
 
 
+def remembered_caller(engine: Engine, limiter: FailureLimiter, client: str, credential: str) -> Principal | None:
+    """The caller if the cache remembers its credential, else None; no database read, so an async handler
+    may call it on the event loop (``authenticate_bearer`` reads the database for the rest)."""
+    if len(credential) > CREDENTIAL_MAX_LENGTH:
+        raise invalid_credentials()
+    limiter.check(client, key_prefix(credential) or "token")  # a locked-out client stays out, remembered or not
+    return principal_cache.get(_database_of(engine), _digest(credential))
+
+
 def authenticate_bearer(
     engine: Engine, settings: Settings, limiter: FailureLimiter, client: str, credential: str
 ) -> Principal:
-    if len(credential) > CREDENTIAL_MAX_LENGTH:
-        raise invalid_credentials()
-    who = key_prefix(credential) or "token"
-    limiter.check(client, who)  # before the cache: a client locked out stays locked out, remembered or not
-    digest = _digest(credential)
-    database = _database_of(engine)
-    remembered = principal_cache.get(database, digest)
+    remembered = remembered_caller(engine, limiter, client, credential)
     if remembered is not None:
         return remembered
+    who = key_prefix(credential) or "token"
+    digest = _digest(credential)
+    database = _database_of(engine)
     grant = _key_grant(engine, credential, digest) if who != "token" else _token_grant(engine, settings, credential)
     if grant is None:
         limiter.failed(client, who)

@@ -13,8 +13,9 @@ from urllib.parse import quote
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
-from api.auth import BEARER_CHALLENGE, authenticate_bearer
+from api.auth import BEARER_CHALLENGE, authenticate_bearer, remembered_caller
 from api.problems import ApiCode, ApiProblem
 from api.scopes import Principal, Role, role_holder
 from api.writes import arrival_noted, arrival_now
@@ -34,7 +35,12 @@ def resource_path(*segments: object) -> str:
     return "/v1/" + "/".join(quote(str(segment), safe="") for segment in segments)
 
 
-def ledger_of(request: Request) -> Ledger:
+# The dependencies run per request are ``async``: FastAPI runs a plain ``def`` dependency on the thread pool,
+# and the hop there and back cost more than the work of these (measured under load, docs/BENCHMARKS.md).
+# Only one that must read the database (an unremembered caller) goes to the pool.
+
+
+async def ledger_of(request: Request) -> Ledger:
     return request.app.state.ledger
 
 
@@ -42,7 +48,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def current_principal(
+async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -50,15 +56,19 @@ def current_principal(
             401, ApiCode.CREDENTIALS_REQUIRED, "send Authorization: Bearer <key or token>", headers=BEARER_CHALLENGE
         )
     state = request.app.state
-    return authenticate_bearer(
-        state.engine, state.settings, state.limiter, client_address(request), credentials.credentials
+    client = client_address(request)
+    remembered = remembered_caller(state.engine, state.limiter, client, credentials.credentials)
+    if remembered is not None:
+        return remembered
+    return await run_in_threadpool(
+        authenticate_bearer, state.engine, state.settings, state.limiter, client, credentials.credentials
     )
 
 
 def requires(*roles: Role) -> Callable[..., Principal]:
     """The explicit role dependency of a route; the role sweep test finds it by its attribute."""
 
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         role_holder(principal, roles)
         return principal
 
