@@ -47,6 +47,8 @@ def home_of(role: Role, scope_values: list[str]) -> str:
         return f"{WEB_PREFIX}/providers/{scope_values[0]}"
     if role is Role.FUND_MANAGER and scope_values:
         return f"{WEB_PREFIX}/funds/{scope_values[0]}"
+    if role is Role.BANK and scope_values:
+        return f"{WEB_PREFIX}/banks/{scope_values[0]}"
     if role in (Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN):
         return f"{WEB_PREFIX}/finance"
     return f"{WEB_PREFIX}/home"
