@@ -194,6 +194,7 @@ RULES_ZH: dict[str, str] = {
 }
 
 VIEWS_ZH: dict[str, str] = {
+    "views.nav_settlements": "跨区域结算",
     "views.export_xlsx": "导出工作台（Excel）",
     "views.read_only": "只读：审计角色不能审批或处理预警。",
     "views.name": "名称",
@@ -261,6 +262,7 @@ VIEWS_ZH: dict[str, str] = {
 }
 
 VIEWS_EN: dict[str, str] = {
+    "views.nav_settlements": "Settlements",
     "views.export_xlsx": "Export the dashboard (Excel)",
     "views.read_only": "Read only: an auditor cannot approve or resolve alerts.",
     "views.name": "Name",

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query
 
 from api.scopes import Principal, Role, pool_visible, region_prefix, settlement_visible
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, signed_in
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, shown_refusal, signed_in
 from funds import reads as funds_reads
 from funds.pools import RiskPools, memo_book
 from jobs.alerts import REASON_MAX_LENGTH, list_alerts
@@ -61,7 +61,7 @@ def alerts_context(page: Page, *, notice: str | None = None, refusal: PageRefusa
         "may_resolve": page.principal.role in ALERT_RESOLVERS,
         "reason_max": REASON_MAX_LENGTH,
         "alert_notice": notice,
-        "alert_refusal": refusal,
+        "alert_refusal": None if refusal is None else shown_refusal(page.language, refusal),
     }
 
 
