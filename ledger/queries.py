@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select
+from sqlalchemy import Connection, Date, Engine, and_, bindparam, case, func, or_, select, text
 
 from ledger.accounts import path_at_depth
 from ledger.db import read_only, read_snapshot
@@ -341,46 +341,51 @@ class Finding:
 def reconcile(engine: Engine) -> list[Finding]:
     """Cached balances and month totals equal the sums of postings, and every book balances per currency.
 
-    One grouped scan of the posted journal (per account and month) serves all three checks; the
-    pending legs still open are few and are read through their partial index. Every read is in one
-    snapshot (``read_snapshot``), so concurrent writers cause no false finding (defect 14)."""
+    Set-based: the database groups the posted journal per account and month and compares each group with its
+    stored month total itself, returning only the groups that differ (none, in a sound ledger); then each
+    account's cached totals are compared with the sum of its stored month totals, corrected by those
+    differences, which is the sum of its postings. So Python reads one row per account, not one per account
+    and month. The pending legs still open are few and are read through their partial index. Every read is in
+    one snapshot (``read_snapshot``), so concurrent writers cause no false finding (defect 14)."""
     with read_snapshot(engine) as conn:
         directory = _account_directory_in(conn, None)
-        by_month = _posted_by_account_month(conn)
-        stored_months = {
-            (row[0], row[1]): (int(row[2]), int(row[3]))
-            for row in conn.execute(
-                select(
-                    T_MONTH_TOTALS.c.account_id,
-                    T_MONTH_TOTALS.c.period,
-                    T_MONTH_TOTALS.c.debits_fen,
-                    T_MONTH_TOTALS.c.credits_fen,
-                )
-            ).all()
-        }
+        month_differences = _month_total_differences(conn)
         open_pending = _open_pending_by_account(conn)
-        cached = {
-            row[0]: tuple(row[1:])
-            for row in conn.execute(
-                select(
-                    T_ACCOUNTS.c.id,
-                    T_ACCOUNTS.c.debits_posted,
-                    T_ACCOUNTS.c.credits_posted,
-                    T_ACCOUNTS.c.debits_pending,
-                    T_ACCOUNTS.c.credits_pending,
-                )
+        stored_months = (
+            select(
+                T_MONTH_TOTALS.c.account_id,
+                func.sum(T_MONTH_TOTALS.c.debits_fen).label("debits"),
+                func.sum(T_MONTH_TOTALS.c.credits_fen).label("credits"),
             )
-        }
-    findings = _month_total_findings(by_month, stored_months, directory)
-    posted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for (account_id, _period), (debits, credits) in by_month.items():
-        posted[account_id][0] += debits
-        posted[account_id][1] += credits
+            .group_by(T_MONTH_TOTALS.c.account_id)
+            .subquery()
+        )
+        accounts = conn.execute(
+            select(
+                T_ACCOUNTS.c.id,
+                T_ACCOUNTS.c.debits_posted,
+                T_ACCOUNTS.c.credits_posted,
+                T_ACCOUNTS.c.debits_pending,
+                T_ACCOUNTS.c.credits_pending,
+                func.coalesce(stored_months.c.debits, 0),
+                func.coalesce(stored_months.c.credits, 0),
+            ).outerjoin(stored_months, stored_months.c.account_id == T_ACCOUNTS.c.id)
+        ).all()
+    findings = _month_total_findings(month_differences, directory)
+    # The postings' sum per account = its stored month totals + (postings - stored) of its differing months.
+    correction: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for (account_id, _period), (computed, stored) in month_differences.items():
+        correction[account_id][0] += computed[0] - stored[0]
+        correction[account_id][1] += computed[1] - stored[1]
     names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
     book_totals: dict[tuple[str, str], int] = defaultdict(int)
-    for account_id, cached_values in cached.items():
+    for account_id, *cached_and_stored in accounts:
+        cached_values = tuple(int(value) for value in cached_and_stored[:4])
+        stored_debits, stored_credits = (int(value) for value in cached_and_stored[4:])
+        fix = correction.get(account_id, (0, 0))
+        posted = (stored_debits + fix[0], stored_credits + fix[1])
         book_code, path, _kind, currency = directory[account_id]
-        expected_values = (*posted.get(account_id, (0, 0)), *open_pending.get(account_id, (0, 0)))
+        expected_values = (*posted, *open_pending.get(account_id, (0, 0)))
         book_totals[(book_code, currency)] += expected_values[0] - expected_values[1]
         for name, expected, actual in zip(names, expected_values, cached_values):
             if expected != actual:
@@ -408,38 +413,91 @@ def reconcile(engine: Engine) -> list[Finding]:
     return findings
 
 
-def _posted_by_account_month(conn) -> dict[tuple[int, str], tuple[int, int]]:
-    """Posted (debits, credits) per account and month, one month at a time: each month is a range of
-    the (date, account, amount, pending) index, so no table row is read and each grouping stays small."""
+MonthDifferences = dict[tuple[int, str], tuple[tuple[int, int], tuple[int, int]]]
+
+# One month of the posted journal grouped per account (a range of the (date, account, amount, pending) index,
+# so no table row is read) beside its stored month totals. Only the groups that differ come back, and one row
+# (account NULL) with how many stored month totals were matched: fewer than the month holds means some stored
+# month total has no postings at all (then ``_stored_months_without_postings`` finds which). MATERIALIZED: both
+# selects read one grouping.
+_MONTH_AGAINST_STORED = text(
+    f"""
+    WITH posted AS MATERIALIZED (
+        SELECT account_id,
+               SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END) AS debits,
+               SUM(CASE WHEN amount_fen < 0 THEN -amount_fen ELSE 0 END) AS credits
+        FROM {T_POSTINGS.name}
+        WHERE effective_date >= :month_start AND effective_date < :next_month AND pending = false
+        GROUP BY account_id
+    ), joined AS MATERIALIZED (
+        SELECT posted.account_id, posted.debits, posted.credits, stored.account_id AS stored_id,
+               stored.debits_fen AS stored_debits, stored.credits_fen AS stored_credits
+        FROM posted LEFT JOIN {T_MONTH_TOTALS.name} AS stored
+             ON stored.account_id = posted.account_id AND stored.period = :period
+    )
+    SELECT account_id, debits, credits, stored_debits, stored_credits FROM joined
+    WHERE stored_id IS NULL OR stored_debits <> debits OR stored_credits <> credits
+    UNION ALL
+    SELECT NULL, COUNT(stored_id), 0, 0, 0 FROM joined
+    """
+).bindparams(bindparam("month_start", type_=Date), bindparam("next_month", type_=Date))
+
+
+def _month_total_differences(conn) -> MonthDifferences:
+    """{(account, month): ((debits, credits) of its postings, (debits, credits) stored)} for every account and
+    month where the two differ (a missing side counts as zero), month by month in the database."""
     first, last = conn.execute(
         select(func.min(T_POSTINGS.c.effective_date), func.max(T_POSTINGS.c.effective_date))
     ).one()
-    result: dict[tuple[int, str], tuple[int, int]] = {}
-    if first is None:
-        return result
-    first, last = parse_date(first), parse_date(last)
-    month_start = first.replace(day=1)
-    query = (
-        select(
-            T_POSTINGS.c.account_id,
-            func.sum(case((T_POSTINGS.c.amount_fen > 0, T_POSTINGS.c.amount_fen), else_=0)),
-            func.sum(case((T_POSTINGS.c.amount_fen < 0, -T_POSTINGS.c.amount_fen), else_=0)),
-        )
-        .where(
-            T_POSTINGS.c.effective_date >= bindparam("month_start"),
-            T_POSTINGS.c.effective_date < bindparam("next_month"),
-            T_POSTINGS.c.pending == False,  # noqa: E712 - "= false" keeps the index usable
-        )
-        .group_by(T_POSTINGS.c.account_id)
+    stored_per_period = dict(
+        conn.execute(select(T_MONTH_TOTALS.c.period, func.count()).group_by(T_MONTH_TOTALS.c.period)).all()
     )
-    while month_start <= last:
-        next_month = add_months_clamped(month_start, 1)
-        period = period_of(month_start)
-        rows = conn.execute(query, {"month_start": month_start, "next_month": next_month}).all()
-        for account_id, debits, credits in rows:
-            result[(account_id, period)] = (int(debits), int(credits))
-        month_start = next_month
-    return result
+    differences: MonthDifferences = {}
+    matched: dict[str, int] = {}
+    if first is not None:
+        month_start = parse_date(first).replace(day=1)
+        last = parse_date(last)
+        while month_start <= last:
+            next_month = add_months_clamped(month_start, 1)
+            period = period_of(month_start)
+            rows = conn.execute(
+                _MONTH_AGAINST_STORED, {"month_start": month_start, "next_month": next_month, "period": period}
+            ).all()
+            for account_id, debits, credits, stored_debits, stored_credits in rows:
+                if account_id is None:
+                    matched[period] = int(debits)
+                    continue
+                computed, stored = (int(debits), int(credits)), (int(stored_debits or 0), int(stored_credits or 0))
+                if computed != stored:
+                    differences[(account_id, period)] = (computed, stored)
+            month_start = next_month
+    for period, count in stored_per_period.items():
+        if count != matched.get(period, 0):
+            differences.update(_stored_months_without_postings(conn, period))
+    return differences
+
+
+def _stored_months_without_postings(conn, period: str) -> MonthDifferences:
+    """Stored month totals of ``period`` (not zero) for accounts with no posted posting in that month."""
+    month_start = date.fromisoformat(f"{period}-01")
+    posted = (
+        select(T_POSTINGS.c.id)
+        .where(
+            T_POSTINGS.c.account_id == T_MONTH_TOTALS.c.account_id,
+            T_POSTINGS.c.effective_date >= month_start,
+            T_POSTINGS.c.effective_date < add_months_clamped(month_start, 1),
+            T_POSTINGS.c.pending.is_(False),
+        )
+        .exists()
+    )
+    rows = conn.execute(
+        select(T_MONTH_TOTALS.c.account_id, T_MONTH_TOTALS.c.debits_fen, T_MONTH_TOTALS.c.credits_fen).where(
+            T_MONTH_TOTALS.c.period == period,
+            (T_MONTH_TOTALS.c.debits_fen != 0) | (T_MONTH_TOTALS.c.credits_fen != 0),
+            ~posted,
+        )
+    ).all()
+    return {(account_id, period): ((0, 0), (int(debits), int(credits))) for account_id, debits, credits in rows}
 
 
 def _open_pending_by_account(conn) -> dict[int, tuple[int, int]]:
@@ -464,25 +522,20 @@ def _open_pending_by_account(conn) -> dict[int, tuple[int, int]]:
 
 
 def _month_total_findings(
-    computed: dict[tuple[int, str], tuple[int, int]],
-    stored: dict[tuple[int, str], tuple[int, int]],
-    directory: dict[int, tuple[str, str, str, str]],
+    differences: MonthDifferences, directory: dict[int, tuple[str, str, str, str]]
 ) -> list[Finding]:
     """``account_month_totals`` must equal the posted postings grouped by account and month."""
     findings: list[Finding] = []
-    if computed == stored:  # the usual case, decided in one comparison instead of a sorted walk
-        return findings
-    for key in sorted(set(computed) | set(stored)):
-        expected, actual = computed.get(key, (0, 0)), stored.get(key, (0, 0))
-        if expected != actual:
-            book_code, path = directory.get(key[0], ("?", f"account {key[0]}"))[:2]
-            findings.append(
-                Finding(
-                    "month_totals_differ",
-                    f"{book_code}/{path} {key[1]}",
-                    expected[0] - expected[1],
-                    actual[0] - actual[1],
-                    f"month totals {actual} differ from the postings' {expected} (debits, credits in fen)",
-                )
+    for key in sorted(differences):
+        expected, actual = differences[key]
+        book_code, path = directory.get(key[0], ("?", f"account {key[0]}"))[:2]
+        findings.append(
+            Finding(
+                "month_totals_differ",
+                f"{book_code}/{path} {key[1]}",
+                expected[0] - expected[1],
+                actual[0] - actual[1],
+                f"month totals {actual} differ from the postings' {expected} (debits, credits in fen)",
             )
+        )
     return findings

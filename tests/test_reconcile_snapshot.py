@@ -26,7 +26,7 @@ def _write_meanwhile(ledger: Ledger, round_number: int) -> None:
 def test_defect_14_writes_during_reconcile_are_no_findings(ledger, monkeypatch):
     chart(ledger)
     fund(ledger)
-    original = queries._posted_by_account_month
+    original = queries._month_total_differences
     rounds = []
 
     def scan_then_let_others_write(conn):
@@ -39,7 +39,7 @@ def test_defect_14_writes_during_reconcile_are_no_findings(ledger, monkeypatch):
         rounds.append(len(rounds))
         return scanned
 
-    monkeypatch.setattr(queries, "_posted_by_account_month", scan_then_let_others_write)
+    monkeypatch.setattr(queries, "_month_total_differences", scan_then_let_others_write)
     for _ in range(3):
         assert reconcile(ledger.engine) == []
     assert len(rounds) == 3
