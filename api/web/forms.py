@@ -33,7 +33,7 @@ from api.problems import ApiProblem, ledger_error_problem
 from api.routers.transactions import REPLAYED_HEADER
 from api.scopes import Principal, Role
 from api.web.i18n import recorded_text
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, signed_in
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, rule_message, signed_in
 from api.web.routes_session import check_csrf
 from api.web.session import CSRF_FIELD
 from api.writes import Written, keyed_write
@@ -377,7 +377,7 @@ def result_rows(page: Page, result: dict[str, Any]) -> list[tuple[str, str]]:
     the page's unit, a nested mapping on one line; the caps table is shown on its own."""
     rows = []
     for name, value in result.items():
-        if name == "caps" or value is None or value == "" or isinstance(value, list):
+        if name == "caps_now" or value is None or value == "" or isinstance(value, list):
             continue
         if isinstance(value, dict):
             shown = "; ".join(
@@ -401,7 +401,10 @@ def _shown(page: Page, value: Any) -> str:
 
 def show(page: Page, state: FormState, *, status: int = 200) -> Response:
     """The whole page, or only the form's card when HTMX asked (it swaps the card in place)."""
+    outcome = state.outcome
+    message, detail = rule_message(page.language, outcome.code, outcome.message) if outcome else ("", None)
     context = {"state": state, "choices": _choices(state, page), "FieldKind": FieldKind,
+               "message": message, "detail": detail,
                "key_field": FORM_KEY_FIELD, "intent_field": INTENT_FIELD,
                "result_rows": lambda result: result_rows(page, result)}  # fmt: skip
     if page.request.headers.get(HTMX_HEADER):
