@@ -92,6 +92,19 @@ def pending_requests(conn: Connection) -> list[dict]:
     return [_decoded(row) for row in rows]
 
 
+def requests_of_institution(
+    conn: Connection, kind: str, institution: str, *, limit: int = REQUEST_ROWS_MAX
+) -> list[dict]:
+    """The requests of one kind filed for an institution (a provider's voucher claims), oldest first, decided or not."""
+    rows = conn.execute(
+        sa.select(T_APPROVAL_REQUESTS)
+        .where(T_APPROVAL_REQUESTS.c.kind == kind, T_APPROVAL_REQUESTS.c.institution_code == institution)
+        .order_by(T_APPROVAL_REQUESTS.c.id)
+        .limit(limit)
+    ).mappings()
+    return [_decoded(row) for row in rows]
+
+
 def request_for_update(conn: Connection, request_id: int, *, postgres: bool) -> dict | None:
     query = sa.select(T_APPROVAL_REQUESTS).where(T_APPROVAL_REQUESTS.c.id == request_id)
     if postgres:

@@ -2,7 +2,8 @@
 
 Fund manager (基金管理人): the guidance fund's own position and each sub-fund's metrics as of a date (in the
 URL), with TVPI and DPI at every month end as a line chart; the scope rule is api.scopes.fund_visible, as
-in the API. Service provider (服务机构): its redemptions with claim and payout status (vouchers.views)."""
+in the API. Service provider (服务机构): its redemptions to claim, every redemption with its claim and payout
+status (vouchers.views), the claims it filed and their decisions, and the payment batches paying it."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api.scopes import CREDIT_CODE, Role, fund_visible
+from api.approval_requests import PENDING, requests_of_institution
+from api.routers.vouchers import CLAIM_REQUEST
+from api.scopes import CREDIT_CODE, Role, fund_visible, redemption_visible
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, render, signed_in
 from funds.metrics import guidance_fund_metrics, subfund_metrics
 from funds.reads import guidance_fund, subfunds
 from funds.reports import subfund_metrics_over_time
 from ledger.engine import today_shanghai
 from ledger.numbers import period_of
+from vouchers.payments import get_batch
+from vouchers.programs import load_program
 from vouchers.views import provider_payments
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
@@ -88,13 +93,54 @@ def _tvpi_chart(page: Page, history: list[dict]) -> str:
 
 @router.get("/providers/{code}")
 def provider_page(page: ProviderPage, code: Annotated[str, Path(max_length=18)]):
+    """Redemptions to claim (reserved, with the claim awaiting verification if one is filed and the program's
+    last day for claims), every redemption with its claim and payout status, the claims filed and how each
+    was decided, and the payment batches that hold the provider's payouts. The rows are the API's
+    (``/v1/providers/{code}/payments``) under its scope rule (api.scopes.redemption_visible)."""
     ledger = page.request.app.state.ledger
     entity = ledger.entity(code) if CREDIT_CODE.match(code) else None
     region = entity.get("region_code") if entity else None
     if entity is None or not page.principal.covers_institution(code, region):
         raise PageRefusal(404, page.t("error.not_found"), "entity_not_found")
-    items = []
-    for row in provider_payments(ledger, code):
-        enterprise = ledger.entity(row["enterprise_code"])
-        items.append({**row, "enterprise_name": enterprise["name"] if enterprise else row["enterprise_code"]})
-    return render(page, "provider.html", entity=entity, redemptions=items)
+    rows = [row for row in provider_payments(ledger, code) if redemption_visible(page.principal, row)]
+    names: dict[str, str] = {}
+    for row in rows:
+        if row["enterprise_code"] not in names:
+            enterprise = ledger.entity(row["enterprise_code"])
+            names[row["enterprise_code"]] = enterprise["name"] if enterprise else row["enterprise_code"]
+    items = [{**row, "enterprise_name": names[row["enterprise_code"]]} for row in rows]
+    by_id = {row["id"]: row for row in items}
+    with ledger.reader.connect() as conn:
+        filed = [
+            {**request, "redemption": by_id[int(request["subject"])]}
+            for request in requests_of_institution(conn, CLAIM_REQUEST, code)
+            if request["subject"].isdigit() and int(request["subject"]) in by_id
+        ]
+        redeem_by = {
+            program: load_program(conn, program).redeem_by for program in {row["program_code"] for row in rows}
+        }
+    pending = {request["redemption"]["id"] for request in filed if request["status"] == PENDING}
+    to_claim = [
+        {**row, "claim_pending": row["id"] in pending, "redeem_by": redeem_by[row["program_code"]]}
+        for row in items
+        if row["status"] == "reserved"
+    ]
+    return render(
+        page,
+        "provider.html",
+        entity=entity,
+        redemptions=items,
+        to_claim=to_claim,
+        claims=filed,
+        batches=_payment_batches(ledger, code, items),
+    )
+
+
+def _payment_batches(ledger, code: str, rows: list[dict]) -> list[dict]:  # noqa: ANN001 - ledger.engine.Ledger
+    """Each payment batch holding one of the provider's redemptions, with the provider's own lines in it."""
+    shown = []
+    for batch_id in sorted({row["payment_batch_id"] for row in rows if row["payment_batch_id"] is not None}):
+        batch = get_batch(ledger, batch_id)
+        lines = [line for line in batch["lines"] if line["provider_code"] == code]
+        shown.append({**batch, "own_lines": len(lines), "own_fen": sum(line["amount_fen"] for line in lines)})
+    return shown
