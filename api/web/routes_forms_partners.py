@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path
 from api.routers import pools as pool_routes
 from api.schemas.funds import ID_MAX
 from api.scopes import CREDIT_CODE, Principal, Role
+from api.web import routes_uploads
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, signed_in
 from funds import reads
 from funds.config import PoolPolicy
@@ -22,6 +23,7 @@ from ledger.engine import Ledger
 from ledger.errors import LedgerError
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
+router.include_router(routes_uploads.router)  # the bulk uploads (批量导入), under the same prefix
 BANK_READERS = (Role.BANK, Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN)
 BankPage = Annotated[Page, Depends(signed_in(*BANK_READERS))]
 BankCode = Annotated[str, Path(max_length=18)]
