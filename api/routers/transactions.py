@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
 from api.deps import LedgerDep, requires, resource_path
+from api.known_rows import known_rows
 from api.problems import ApiProblem, ledger_error_problem
 from api.routers import BOOKKEEPING_ROLES, READ_ROLES
 from api.schemas.core import AccountOut, BatchItemOut, BatchOut, DryRunOut, TransactionCreatedOut, TransactionOut
@@ -85,7 +86,7 @@ def post_transaction(
 ):
     key = check_idempotency_key(idempotency_key)
     request = transaction_request(document, key, principal)
-    require_books(ledger, principal, books_named(request, ledger))
+    require_books(known_rows(ledger), principal, books_named(request, ledger))
     if dry_run:
         (result,), accounts = _dry_run([request], ledger)
         response.status_code = 200
@@ -114,8 +115,9 @@ def post_batch(
     item reports ``ok`` as it did first; the header says the whole batch was a replay."""
     key = check_idempotency_key(idempotency_key)
     requests = batch_requests(document, key, principal)
+    known = known_rows(ledger)
     for request in requests:
-        require_books(ledger, principal, books_named(request, ledger))
+        require_books(known, principal, books_named(request, ledger))
     results = _dry_run(requests, ledger)[0] if dry_run else _submit(requests, ledger)
     if not dry_run and all(result.code is ResultCode.EXISTS for result in results):
         response.headers[REPLAYED_HEADER] = "true"
@@ -136,13 +138,10 @@ def post_batch(
 def get_transaction(transaction_id: Annotated[int, Path(ge=1)], principal: Reader, ledger: LedgerDep):
     row = ledger.transaction(transaction_id)
     books = {posting["book"] for posting in row["postings"]} if row else set()
-    if row is None or not all(book_visible(ledger, principal, _book(ledger, code)) for code in books):
+    known = known_rows(ledger)
+    if row is None or not all(book_visible(known, principal, known.book(code)) for code in books):
         raise ApiProblem(**_not_found(transaction_id))
     return TransactionOut.of(row)
-
-
-def _book(ledger, code: str) -> dict:  # noqa: ANN001
-    return ledger.book(code)
 
 
 def _not_found(transaction_id: int) -> dict[str, Any]:
