@@ -184,11 +184,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: ApiCode.NOT_FOUND, 405: ApiCode.METHOD_NOT_ALLOWED}.get(error.status_code, ApiCode.REQUEST_INVALID)
-        if error.status_code >= 500:
+        status = error.status_code
+        # A body the framework cannot even parse (bytes that are not text) is malformed input like any other:
+        # 422, as documented, not the framework's 400.
+        if status == 400:
+            status = 422
+        code = {404: ApiCode.NOT_FOUND, 405: ApiCode.METHOD_NOT_ALLOWED}.get(status, ApiCode.REQUEST_INVALID)
+        if status >= 500:
             code = ApiCode.INTERNAL_ERROR
-        detail = str(error.detail) if error.status_code < 500 else "the server could not answer"
-        return problem_response(error.status_code, code, detail, headers=getattr(error, "headers", None))
+        detail = str(error.detail) if status < 500 else "the server could not answer"
+        return problem_response(status, code, detail, headers=getattr(error, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
@@ -249,6 +254,24 @@ def _problem_response_doc(code: str, description: str, status: int) -> dict[str,
     }
 
 
+DRY_RUN_PARAMETER = "dry_run"
+
+
+def _document_dry_run(operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """A creating call (201) asked as a dry run creates nothing and answers 200, with the body its route
+    declares (the would-be result or the dry-run outcome): documented wherever a route did not say so."""
+    takes_dry_run = any(
+        parameter.get("in") == "query" and parameter.get("name") == DRY_RUN_PARAMETER
+        for parameter in operation.get("parameters", [])
+    )
+    if takes_dry_run and "201" in responses and "200" not in responses:
+        created = responses["201"]
+        responses["200"] = {
+            "description": "dry_run=true: the would-be result; nothing written",
+            **({"content": created["content"]} if "content" in created else {}),
+        }
+
+
 def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
     """Every operation documents the problem+json answers it can give (replacing FastAPI's default 422
     body, which is not what this API sends), so clients and schemathesis see the real contract."""
@@ -261,6 +284,7 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
+            _document_dry_run(operation, responses)
             for status, (code, description) in DOCUMENTED_PROBLEM_STATUSES.items():
                 documented = responses.get(status)
                 text = documented.get("description", description) if status != "422" and documented else description

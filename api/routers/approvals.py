@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from api import approval_queue as queue
 from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
+from api.routers import links
 from api.routers.transactions import DryRun, IdempotencyKey
 from api.routers.vouchers import RegionFilter
 from api.schemas.approvals import ApprovalIn, ApprovalItemOut, DecisionOut, RejectionIn
@@ -43,7 +44,11 @@ _approve = queue.approve_item
 _reject = queue.reject_item
 
 
-@router.get("/approvals", response_model=ItemPage)
+@router.get(
+    "/approvals",
+    response_model=ItemPage,
+    openapi_extra=links.listed(item=links.to("/v1/approvals/{item_id}", item_id=links.first_item("id"))),
+)
 def list_approvals(
     principal: QueueReader, ledger: LedgerDep, page: PageParams, kind: KindFilter = None, region: RegionFilter = None
 ):

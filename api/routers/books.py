@@ -20,7 +20,7 @@ from api.deps import (
     resource_path,
 )
 from api.problems import ApiCode, ApiProblem
-from api.routers import BOOKKEEPING_ROLES, READ_ROLES
+from api.routers import BOOKKEEPING_ROLES, READ_ROLES, links
 from api.schemas.core import (
     CODE_MAX_LENGTH,
     PATH_MAX_LENGTH,
@@ -50,7 +50,14 @@ AccountPage = page_of(AccountOut)
 HistoryPage = page_of(HistoryRowOut)
 
 
-@router.get("/books", response_model=BookPage)
+@router.get(
+    "/books",
+    response_model=BookPage,
+    openapi_extra=links.listed(
+        book=links.to("/v1/books/{book}", book=links.first_item("code")),
+        accounts=links.to("/v1/books/{book}/accounts", book=links.first_item("code")),
+    ),
+)
 def list_books(principal: Reader, ledger: LedgerDep, page: PageParams):
     books = [
         BookOut(**{k: row[k] for k in ("code", "name", "basis", "entity_code")})
@@ -60,7 +67,12 @@ def list_books(principal: Reader, ledger: LedgerDep, page: PageParams):
     return {"items": items, "next_cursor": cursor}
 
 
-@router.post("/books", response_model=BookOut, status_code=201)
+@router.post(
+    "/books",
+    response_model=BookOut,
+    status_code=201,
+    openapi_extra=links.created(book=links.to("/v1/books/{book}", book=links.created_field("code"))),
+)
 def create_book(body: BookIn, principal: Bookkeeper, ledger: LedgerDep, uow: UnitOfWork, response: Response):
     if not book_visible(ledger, principal, body.model_dump()):
         raise ApiProblem(403, ApiCode.ROLE_FORBIDDEN, "a book outside your scope")
@@ -75,7 +87,19 @@ def get_book(book: BookCode, principal: Reader, ledger: LedgerDep):
     return BookOut(code=row["code"], name=row["name"], basis=row["basis"], entity_code=row["entity_code"])
 
 
-@router.get("/books/{book}/accounts", response_model=AccountPage)
+@router.get(
+    "/books/{book}/accounts",
+    response_model=AccountPage,
+    openapi_extra=links.listed(
+        account=links.to("/v1/books/{book}/accounts/{path}", book="$request.path.book", path=links.first_item("path")),
+        balance=links.to(
+            "/v1/books/{book}/accounts/{path}/balance", book="$request.path.book", path=links.first_item("path")
+        ),
+        history=links.to(
+            "/v1/books/{book}/accounts/{path}/history", book="$request.path.book", path=links.first_item("path")
+        ),
+    ),
+)
 def list_accounts(
     book: BookCode,
     principal: Reader,
@@ -89,7 +113,16 @@ def list_accounts(
     return {"items": items, "next_cursor": cursor}
 
 
-@router.post("/books/{book}/accounts", response_model=AccountOut, status_code=201)
+@router.post(
+    "/books/{book}/accounts",
+    response_model=AccountOut,
+    status_code=201,
+    openapi_extra=links.created(
+        account=links.to(
+            "/v1/books/{book}/accounts/{path}", book="$request.path.book", path=links.created_field("path")
+        )
+    ),
+)
 def create_account(
     book: BookCode, body: AccountIn, principal: Bookkeeper, ledger: LedgerDep, uow: UnitOfWork, response: Response
 ):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Connection
 
 from api.deps import LedgerDep, PageParams, UnitOfWork, requires
+from api.routers import links
 from api.routers.commands import (
     MONEY_REFUSED,
     DryRun,
@@ -116,7 +117,15 @@ def file_cash_request(
     return answer(response, outcome, dry_run=False, replayed=replayed, location=f"/v1/cash-requests/{outcome.id}")
 
 
-@router.post("/funds/{fund}/appropriations", response_model=CashRequestOut, status_code=201, responses=MONEY_REFUSED)
+@router.post(
+    "/funds/{fund}/appropriations",
+    response_model=CashRequestOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        cash_request=links.to("/v1/cash-requests/{cash_request_id}", cash_request_id=links.created_field("id"))
+    ),
+)
 def file_appropriation(
     fund: SubjectCode,
     body: CashMovementIn,
@@ -134,7 +143,15 @@ def file_appropriation(
     )  # fmt: skip
 
 
-@router.post("/funds/{fund}/remittances", response_model=CashRequestOut, status_code=201, responses=MONEY_REFUSED)
+@router.post(
+    "/funds/{fund}/remittances",
+    response_model=CashRequestOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        cash_request=links.to("/v1/cash-requests/{cash_request_id}", cash_request_id=links.created_field("id"))
+    ),
+)
 def file_remittance(
     fund: SubjectCode,
     body: CashMovementIn,
@@ -152,7 +169,13 @@ def file_remittance(
 
 
 @router.post(
-    "/risk-pools/{pool}/contributions", response_model=CashRequestOut, status_code=201, responses=MONEY_REFUSED
+    "/risk-pools/{pool}/contributions",
+    response_model=CashRequestOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        cash_request=links.to("/v1/cash-requests/{cash_request_id}", cash_request_id=links.created_field("id"))
+    ),
 )
 def file_contribution(
     pool: SubjectCode,
@@ -171,7 +194,15 @@ def file_contribution(
     )  # fmt: skip
 
 
-@router.post("/risk-pools/{pool}/settlements", response_model=CashRequestOut, status_code=201, responses=MONEY_REFUSED)
+@router.post(
+    "/risk-pools/{pool}/settlements",
+    response_model=CashRequestOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        cash_request=links.to("/v1/cash-requests/{cash_request_id}", cash_request_id=links.created_field("id"))
+    ),
+)
 def file_settlement(
     pool: SubjectCode,
     body: PoolSettlementIn,
@@ -186,7 +217,13 @@ def file_settlement(
     return file_cash_request(ledger, uow, principal, response, idempotency_key, cash.POOL_SETTLEMENT, pool, body.on)
 
 
-@router.get("/cash-requests", response_model=CashRequestPage)
+@router.get(
+    "/cash-requests",
+    response_model=CashRequestPage,
+    openapi_extra=links.listed(
+        cash_request=links.to("/v1/cash-requests/{cash_request_id}", cash_request_id=links.first_item("id"))
+    ),
+)
 def list_cash_requests(
     principal: CashReader,
     ledger: LedgerDep,

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from api.deps import LedgerDep, PageParams, UnitOfWork, requires
 from api.problems import ApiCode, ApiProblem
+from api.routers import links
 from api.routers.commands import (
     DRY_RUN_RESPONSES,
     MONEY_REFUSED,
@@ -151,7 +152,14 @@ def _scoped_list(ledger, principal, rows, page, fund, subfund, status, out) -> d
 # ----- guidance funds ------------------------------------------------------------------------------------
 
 
-@router.get("/funds", response_model=FundPage)
+@router.get(
+    "/funds",
+    response_model=FundPage,
+    openapi_extra=links.listed(
+        fund=links.to("/v1/funds/{fund}", fund=links.first_item("code")),
+        metrics=links.to("/v1/funds/{fund}/metrics", fund=links.first_item("code")),
+    ),
+)
 def list_funds(principal: Reader, ledger: LedgerDep, page: PageParams, region: FilterCode = None):
     rows = [
         row
@@ -161,7 +169,12 @@ def list_funds(principal: Reader, ledger: LedgerDep, page: PageParams, region: F
     return page_by_id(rows, page, {"region": region}, GuidanceFundOut.of)
 
 
-@router.post("/funds", response_model=GuidanceFundOut, status_code=201)
+@router.post(
+    "/funds",
+    response_model=GuidanceFundOut,
+    status_code=201,
+    openapi_extra=links.created(fund=links.to("/v1/funds/{fund}", fund=links.created_field("code"))),
+)
 def create_fund(body: GuidanceFundIn, principal: Office, ledger: LedgerDep, uow: UnitOfWork, response: Response):
     """A guidance fund of the caller's region, with the default sub-fund rules (DEFAULT_FUND_POLICY)."""
     if not principal.covers_region(body.region_code):
@@ -194,7 +207,15 @@ def get_fund_metrics(fund: FundCode, principal: Reader, ledger: LedgerDep, as_of
 # ----- sub-funds -----------------------------------------------------------------------------------------
 
 
-@router.get("/sub-funds", response_model=SubFundPage)
+@router.get(
+    "/sub-funds",
+    response_model=SubFundPage,
+    openapi_extra=links.listed(
+        subfund=links.to("/v1/sub-funds/{subfund}", subfund=links.first_item("code")),
+        metrics=links.to("/v1/sub-funds/{subfund}/metrics", subfund=links.first_item("code")),
+        valuations=links.to("/v1/sub-funds/{subfund}/valuations", subfund=links.first_item("code")),
+    ),
+)
 def list_subfunds(
     principal: Reader, ledger: LedgerDep, page: PageParams, fund: FilterCode = None, status: StatusFilter = None
 ):
@@ -208,7 +229,12 @@ def list_subfunds(
     return page_by_id(rows, page, {"fund": fund, "status": status}, SubFundOut.of)
 
 
-@router.post("/funds/{fund}/sub-funds", response_model=SubFundOut, status_code=201)
+@router.post(
+    "/funds/{fund}/sub-funds",
+    response_model=SubFundOut,
+    status_code=201,
+    openapi_extra=links.created(subfund=links.to("/v1/sub-funds/{subfund}", subfund=links.created_field("code"))),
+)
 def create_subfund(
     fund: FundCode, body: SubFundIn, principal: Office, ledger: LedgerDep, uow: UnitOfWork, response: Response
 ):
@@ -256,7 +282,13 @@ def get_subfund_metrics(subfund: FundCode, principal: Reader, ledger: LedgerDep,
 # ----- commitments (认缴) ------------------------------------------------------------------------------------
 
 
-@router.get("/commitments", response_model=CommitmentPage)
+@router.get(
+    "/commitments",
+    response_model=CommitmentPage,
+    openapi_extra=links.listed(
+        commitment=links.to("/v1/commitments/{commitment_id}", commitment_id=links.first_item("id"))
+    ),
+)
 def list_commitments(
     principal: Reader,
     ledger: LedgerDep,
@@ -268,7 +300,16 @@ def list_commitments(
     return _scoped_list(ledger, principal, reads.commitments(ledger), page, fund, subfund, status, CommitmentOut.of)
 
 
-@router.post("/sub-funds/{subfund}/commitments", response_model=CommitmentOut, status_code=201, responses=MONEY_REFUSED)
+@router.post(
+    "/sub-funds/{subfund}/commitments",
+    response_model=CommitmentOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        commitment=links.to("/v1/commitments/{commitment_id}", commitment_id=links.created_field("id")),
+        approval=links.to("/v1/commitments/{commitment_id}/approval", "post", commitment_id=links.created_field("id")),
+    ),
+)
 def record_commitment(
     subfund: FundCode,
     body: CommitmentIn,
@@ -340,7 +381,11 @@ def _flags(ledger, subject_type: str, subject_id: int, uow: Connection) -> list[
 # ----- capital calls (实缴) -----------------------------------------------------------------------------------
 
 
-@router.get("/capital-calls", response_model=CallPage)
+@router.get(
+    "/capital-calls",
+    response_model=CallPage,
+    openapi_extra=links.listed(call=links.to("/v1/capital-calls/{call_id}", call_id=links.first_item("id"))),
+)
 def list_calls(
     principal: Reader,
     ledger: LedgerDep,
@@ -353,7 +398,15 @@ def list_calls(
 
 
 @router.post(
-    "/sub-funds/{subfund}/capital-calls", response_model=CapitalCallOut, status_code=201, responses=MONEY_REFUSED
+    "/sub-funds/{subfund}/capital-calls",
+    response_model=CapitalCallOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        call=links.to("/v1/capital-calls/{call_id}", call_id=links.created_field("id")),
+        approval=links.to("/v1/capital-calls/{call_id}/approval", "post", call_id=links.created_field("id")),
+        payment=links.to("/v1/capital-calls/{call_id}/payments", "post", call_id=links.created_field("id")),
+    ),
 )
 def record_call(
     subfund: FundCode,
@@ -455,7 +508,13 @@ def pay_call(
 # ----- investments and exits -----------------------------------------------------------------------------
 
 
-@router.get("/investments", response_model=InvestmentPage)
+@router.get(
+    "/investments",
+    response_model=InvestmentPage,
+    openapi_extra=links.listed(
+        investment=links.to("/v1/investments/{investment_id}", investment_id=links.first_item("id"))
+    ),
+)
 def list_investments(
     principal: Reader, ledger: LedgerDep, page: PageParams, fund: FilterCode = None, subfund: FilterCode = None
 ):
@@ -472,6 +531,10 @@ def _bank_left(ledger, subfund: str, uow: Connection) -> str:  # noqa: ANN001
     response_model=InvestmentOut | DryRunResult,
     status_code=201,
     responses=DRY_RUN_RESPONSES,
+    openapi_extra=links.created(
+        investment=links.to("/v1/investments/{investment_id}", investment_id=links.created_field("id")),
+        exit=links.to("/v1/investments/{investment_id}/exits", "post", investment_id=links.created_field("id")),
+    ),
 )
 def invest(
     subfund: FundCode,
@@ -633,7 +696,13 @@ def accrue_fees(
 # ----- distributions -------------------------------------------------------------------------------------
 
 
-@router.get("/distributions", response_model=DistributionPage)
+@router.get(
+    "/distributions",
+    response_model=DistributionPage,
+    openapi_extra=links.listed(
+        distribution=links.to("/v1/distributions/{distribution_id}", distribution_id=links.first_item("id"))
+    ),
+)
 def list_distributions(
     principal: Reader,
     ledger: LedgerDep,
@@ -647,7 +716,16 @@ def list_distributions(
 
 
 @router.post(
-    "/sub-funds/{subfund}/distributions", response_model=DistributionOut, status_code=201, responses=MONEY_REFUSED
+    "/sub-funds/{subfund}/distributions",
+    response_model=DistributionOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        distribution=links.to("/v1/distributions/{distribution_id}", distribution_id=links.created_field("id")),
+        approval=links.to(
+            "/v1/distributions/{distribution_id}/approval", "post", distribution_id=links.created_field("id")
+        ),
+    ),
 )
 def record_distribution(
     subfund: FundCode,

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.deps import LedgerDep, PageParams, UnitOfWork, requires
 from api.problems import ApiCode, ApiProblem
+from api.routers import links
 from api.routers.commands import (
     DRY_RUN_RESPONSES,
     MONEY_REFUSED,
@@ -138,13 +139,28 @@ def _own_bank(principal: Principal, bank_code: str) -> None:
 # ----- pools and banks -----------------------------------------------------------------------------------
 
 
-@router.get("/risk-pools", response_model=PoolPage)
+@router.get(
+    "/risk-pools",
+    response_model=PoolPage,
+    openapi_extra=links.listed(
+        pool=links.to("/v1/risk-pools/{pool}", pool=links.first_item("code")),
+        statement=links.to("/v1/risk-pools/{pool}/statement", pool=links.first_item("code")),
+    ),
+)
 def list_pools(principal: Reader, ledger: LedgerDep, page: PageParams):
     rows = [pool for pool in reads.pools(ledger) if _pool_seen(principal, pool)]
     return page_by_id(rows, page, {}, lambda pool: PoolOut.of(pool, _bank_view(principal)))
 
 
-@router.post("/risk-pools", response_model=PoolOut, status_code=201)
+@router.post(
+    "/risk-pools",
+    response_model=PoolOut,
+    status_code=201,
+    openapi_extra=links.created(
+        pool=links.to("/v1/risk-pools/{pool}", pool=links.created_field("code")),
+        statement=links.to("/v1/risk-pools/{pool}/statement", pool=links.created_field("code")),
+    ),
+)
 def create_pool(body: PoolIn, principal: Office, ledger: LedgerDep, uow: UnitOfWork, response: Response):
     """A pool funded by several levels with exact shares summing to 100%, under a policy preset."""
     if not pool_visible(principal, [funder.funder_code for funder in body.funders], ()):
@@ -208,7 +224,11 @@ def suspend_bank(
 # ----- loans ----------------------------------------------------------------------------------------------
 
 
-@router.get("/loans", response_model=LoanPage)
+@router.get(
+    "/loans",
+    response_model=LoanPage,
+    openapi_extra=links.listed(loan=links.to("/v1/loans/{loan_id}", loan_id=links.first_item("id"))),
+)
 def list_loans(
     principal: Reader,
     ledger: LedgerDep,
@@ -229,7 +249,13 @@ def list_loans(
     return page_by_id(rows, page, {"pool": pool, "bank": bank, "status": status}, LoanOut.of)
 
 
-@router.post("/loans", response_model=LoanOut | DryRunResult, status_code=201, responses=DRY_RUN_RESPONSES)
+@router.post(
+    "/loans",
+    response_model=LoanOut | DryRunResult,
+    status_code=201,
+    responses=DRY_RUN_RESPONSES,
+    openapi_extra=links.created(loan=links.to("/v1/loans/{loan_id}", loan_id=links.created_field("id"))),
+)
 def file_loan(
     body: LoanIn,
     principal: Bank,
@@ -308,7 +334,11 @@ def revoke_filing(loan_id: ObjectId, body: RevocationIn, principal: Office, ledg
 # ----- claims --------------------------------------------------------------------------------------------
 
 
-@router.get("/claims", response_model=ClaimPage)
+@router.get(
+    "/claims",
+    response_model=ClaimPage,
+    openapi_extra=links.listed(claim=links.to("/v1/claims/{claim_id}", claim_id=links.first_item("id"))),
+)
 def list_claims(
     principal: Reader,
     ledger: LedgerDep,
@@ -331,7 +361,17 @@ def list_claims(
     return page_by_id(rows, page, {"pool": pool, "bank": bank, "status": status, "year": year}, ClaimOut.of)
 
 
-@router.post("/claims", response_model=ClaimOut, status_code=201, responses=MONEY_REFUSED)
+@router.post(
+    "/claims",
+    response_model=ClaimOut,
+    status_code=201,
+    responses=MONEY_REFUSED,
+    openapi_extra=links.created(
+        claim=links.to("/v1/claims/{claim_id}", claim_id=links.created_field("id")),
+        approval=links.to("/v1/claims/{claim_id}/approval", "post", claim_id=links.created_field("id")),
+        rejection=links.to("/v1/claims/{claim_id}/rejection", "post", claim_id=links.created_field("id")),
+    ),
+)
 def submit_claim(
     body: PoolClaimIn,
     principal: Bank,

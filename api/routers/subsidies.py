@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
 from api.problems import ApiCode, ApiProblem
+from api.routers import links
 from api.routers.transactions import DryRun, IdempotencyKey
 from api.routers.vouchers import XLSX_MEDIA_TYPE, InstitutionFilter, RowId, service_key
 from api.schemas.core import page_of
@@ -97,7 +98,13 @@ def _write(ledger, uow, principal, key, request, body, produce, response, dry_ru
 # ----- programs --------------------------------------------------------------------------------------
 
 
-@router.get("/subsidy-programs", response_model=ProgramPage)
+@router.get(
+    "/subsidy-programs",
+    response_model=ProgramPage,
+    openapi_extra=links.listed(
+        program=links.to("/v1/subsidy-programs/{program_code}", program_code=links.first_item("code"))
+    ),
+)
 def list_programs(principal: Reader, ledger: LedgerDep, page: PageParams):
     programs = [SubsidyProgramOut.of(config) for config in _visible_programs(ledger, principal)]
     items, cursor = paginate(programs, lambda p: p.code, page, {})
@@ -114,6 +121,9 @@ def get_program(program_code: ProgramCode, principal: Reader, ledger: LedgerDep)
     response_model=SubsidyProgramOut | WriteDryRunOut,
     status_code=201,
     responses={409: {}, 422: {}},
+    openapi_extra=links.created(
+        program=links.to("/v1/subsidy-programs/{program_code}", program_code=links.created_field("code"))
+    ),
 )
 def post_program(
     body: SubsidyProgramIn,
@@ -143,7 +153,13 @@ def post_program(
 
 
 @router.post(
-    "/subsidy-programs/{program_code}/applications", response_model=ApplicationOut, status_code=201, responses={409: {}}
+    "/subsidy-programs/{program_code}/applications",
+    response_model=ApplicationOut,
+    status_code=201,
+    responses={409: {}},
+    openapi_extra=links.created(
+        application=links.to("/v1/subsidy-applications/{application_id}", application_id=links.created_field("id"))
+    ),
 )
 def post_application(
     program_code: ProgramCode,
@@ -179,7 +195,13 @@ def _application_filters(program, institution, status, year) -> dict:  # noqa: A
     return {"program": program, "institution": institution, "status": status, "year": year}
 
 
-@router.get("/subsidy-applications", response_model=ApplicationPage)
+@router.get(
+    "/subsidy-applications",
+    response_model=ApplicationPage,
+    openapi_extra=links.listed(
+        application=links.to("/v1/subsidy-applications/{application_id}", application_id=links.first_item("id"))
+    ),
+)
 def list_applications(
     principal: Reader,
     ledger: LedgerDep,
@@ -209,7 +231,11 @@ def get_application(application_id: RowId, principal: Reader, ledger: LedgerDep)
 # ----- grants, payments, clawbacks ----------------------------------------------------------------------
 
 
-@router.get("/grants", response_model=GrantPage)
+@router.get(
+    "/grants",
+    response_model=GrantPage,
+    openapi_extra=links.listed(grant=links.to("/v1/grants/{grant_id}", grant_id=links.first_item("id"))),
+)
 def list_grants(
     principal: Reader,
     ledger: LedgerDep,

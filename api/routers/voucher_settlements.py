@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.approval_requests import file_request
 from api.deps import LedgerDep, PageParams, UnitOfWork, paginate
+from api.routers import links
 from api.routers.transactions import DryRun, IdempotencyKey
 from api.routers.vouchers import (
     CREDIT_CODE_PATTERN,
@@ -101,7 +102,14 @@ def _provider_known(ledger: Ledger, principal: Principal, credit_code: str) -> b
 # ----- settlements ---------------------------------------------------------------------------------------
 
 
-@router.get("/settlements", response_model=SettlementPage)
+@router.get(
+    "/settlements",
+    response_model=SettlementPage,
+    openapi_extra=links.listed(
+        settlement=links.to("/v1/settlements/{settlement_id}", settlement_id=links.first_item("id")),
+        statement=links.to("/v1/settlements/{settlement_id}/statement", settlement_id=links.first_item("id")),
+    ),
+)
 def list_settlements(principal: OfficeReader, ledger: LedgerDep, page: PageParams, region: RegionFilter = None):
     with ledger.reader.connect() as conn:
         rows = [
@@ -205,7 +213,11 @@ def post_settlement(
 # ----- payment batches -------------------------------------------------------------------------------
 
 
-@router.get("/payment-batches", response_model=BatchPage)
+@router.get(
+    "/payment-batches",
+    response_model=BatchPage,
+    openapi_extra=links.listed(batch=links.to("/v1/payment-batches/{batch_id}", batch_id=links.first_item("id"))),
+)
 def list_batches(
     principal: OfficeReader,
     ledger: LedgerDep,
@@ -232,7 +244,11 @@ def get_payment_batch(batch_id: RowId, principal: OfficeReader, ledger: LedgerDe
 
 
 @router.post(
-    "/payment-batches", response_model=PaymentBatchOut | WriteDryRunOut, status_code=201, responses={409: {}, 422: {}}
+    "/payment-batches",
+    response_model=PaymentBatchOut | WriteDryRunOut,
+    status_code=201,
+    responses={409: {}, 422: {}},
+    openapi_extra=links.created(batch=links.to("/v1/payment-batches/{batch_id}", batch_id=links.created_field("id"))),
 )
 def post_payment_batch(
     body: PaymentBatchIn,

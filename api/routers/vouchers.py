@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from api.approval_requests import file_request, pending_for_subject
 from api.deps import LedgerDep, PageParams, UnitOfWork, paginate, requires
 from api.problems import ApiCode, ApiProblem
+from api.routers import links
 from api.routers.transactions import DryRun, IdempotencyKey
 from api.schemas.core import page_of
 from api.schemas.transactions import check_idempotency_key
@@ -115,7 +116,11 @@ def _visible_program(ledger: Ledger, principal: Principal, code: str, conn: Conn
     return row
 
 
-@router.get("/voucher-programs", response_model=ProgramPage)
+@router.get(
+    "/voucher-programs",
+    response_model=ProgramPage,
+    openapi_extra=links.listed(program=links.to("/v1/voucher-programs/{code}", code=links.first_item("code"))),
+)
 def list_programs(
     principal: Reader,
     ledger: LedgerDep,
@@ -225,7 +230,11 @@ def post_expiry(
 # ----- grants of quota -------------------------------------------------------------------------------
 
 
-@router.get("/vouchers", response_model=GrantPage)
+@router.get(
+    "/vouchers",
+    response_model=GrantPage,
+    openapi_extra=links.listed(voucher=links.to("/v1/vouchers/{voucher_id}", voucher_id=links.first_item("id"))),
+)
 def list_grants(
     principal: Reader,
     ledger: LedgerDep,
@@ -269,7 +278,11 @@ def get_grant(voucher_id: RowId, principal: Reader, ledger: LedgerDep):
 
 
 @router.post(
-    "/vouchers", response_model=VoucherGrantOut | WriteDryRunOut, status_code=201, responses={409: {}, 422: {}}
+    "/vouchers",
+    response_model=VoucherGrantOut | WriteDryRunOut,
+    status_code=201,
+    responses={409: {}, 422: {}},
+    openapi_extra=links.created(voucher=links.to("/v1/vouchers/{voucher_id}", voucher_id=links.created_field("id"))),
 )
 def post_grant(
     body: VoucherGrantIn,
@@ -322,7 +335,13 @@ def _require_enterprise_in_scope(ledger: Ledger, principal: Principal, enterpris
 # ----- redemptions -----------------------------------------------------------------------------------
 
 
-@router.get("/redemptions", response_model=RedemptionPage)
+@router.get(
+    "/redemptions",
+    response_model=RedemptionPage,
+    openapi_extra=links.listed(
+        redemption=links.to("/v1/redemptions/{redemption_id}", redemption_id=links.first_item("id"))
+    ),
+)
 def list_redemptions(
     principal: Reader,
     ledger: LedgerDep,
@@ -373,7 +392,14 @@ def get_redemption(redemption_id: RowId, principal: Reader, ledger: LedgerDep):
 
 
 @router.post(
-    "/redemptions", response_model=RedemptionOut | WriteDryRunOut, status_code=201, responses={409: {}, 422: {}}
+    "/redemptions",
+    response_model=RedemptionOut | WriteDryRunOut,
+    status_code=201,
+    responses={409: {}, 422: {}},
+    openapi_extra=links.created(
+        redemption=links.to("/v1/redemptions/{redemption_id}", redemption_id=links.created_field("id")),
+        cancel=links.to("/v1/redemptions/{redemption_id}/cancel", "post", redemption_id=links.created_field("id")),
+    ),
 )
 def post_reservation(
     body: ReservationIn,

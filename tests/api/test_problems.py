@@ -50,6 +50,17 @@ def test_malformed_json_is_a_422_problem(client, admin):
     assert {"type", "title", "status", "detail", "code", "errors"} <= set(body)
 
 
+def test_a_body_that_is_not_text_is_a_422_problem(client, admin):
+    """Bytes that are not UTF-8 fail before JSON parsing (the framework says 400); malformed input is 422."""
+    response = client.post(
+        "/v1/books",
+        headers=admin | {"Content-Type": "application/json"},
+        content=b"\xffK\xc5\xbam\xe9",
+    )
+    assert response.status_code == 422 and response.json()["code"] == "request_invalid"
+    assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+
+
 def test_unknown_path_is_a_404_problem(client, admin):
     response = client.get("/v1/nothing-here", headers=admin)
     assert response.status_code == 404 and response.json()["code"] == "not_found"
