@@ -32,7 +32,7 @@ from api.deps import unit_of_work
 from api.problems import ApiProblem, ledger_error_problem
 from api.routers.transactions import REPLAYED_HEADER
 from api.scopes import Principal, Role
-from api.web.i18n import recorded_text
+from api.web.i18n import MESSAGES, recorded_text
 from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, rule_message, signed_in
 from api.web.routes_session import check_csrf
 from api.web.session import CSRF_FIELD
@@ -372,21 +372,35 @@ def _choices(state: FormState, page: Page) -> dict[str, list[Choice]]:
     return {item.name: item.choices(page) for item in state.form.fields if item.choices is not None}
 
 
-def result_rows(page: Page, result: dict[str, Any]) -> list[tuple[str, str]]:
-    """A result's fields as the page shows them: labelled where the catalogue knows the name, amounts in
-    the page's unit, a nested mapping on one line; the caps table is shown on its own."""
+def result_rows(page: Page, result: dict[str, Any], *, dry_run: bool = False) -> list[tuple[str, str]]:
+    """A result's fields as the page shows them: labelled as the form's fields are where the catalogue knows
+    the name, amounts in the page's unit, a status in the page's language, a nested mapping on one line. A
+    preview leaves out the would-be id (nothing was kept under it); the caps table is shown on its own."""
     rows = []
     for name, value in result.items():
-        if name == "caps_now" or value is None or value == "" or isinstance(value, list):
+        if name == "caps_now" or value is None or value == "" or value == {} or isinstance(value, list):
+            continue
+        if dry_run and name == "id":
             continue
         if isinstance(value, dict):
-            shown = "; ".join(
-                f"{key}: {_shown(page, item)}" for key, item in value.items() if not isinstance(item, dict)
-            )
+            parts = (f"{key}: {_shown(page, item)}" for key, item in value.items() if not isinstance(item, dict))
+            shown = "; ".join(parts)
+        elif name == "status":
+            shown = _status(page, str(value))
         else:
             shown = _shown(page, value)
-        rows.append((page.label("form.result", name), shown))
+        rows.append((_result_label(page, name), shown))
     return rows
+
+
+def _result_label(page: Page, name: str) -> str:
+    catalogue = MESSAGES[page.language]
+    return catalogue.get(f"form.result.{name}") or catalogue.get(f"form.field.{name}") or name
+
+
+def _status(page: Page, value: str) -> str:
+    catalogue = MESSAGES[page.language]
+    return catalogue.get(f"status.{value}") or catalogue.get(f"form.status.{value}") or value
 
 
 def _shown(page: Page, value: Any) -> str:
@@ -402,11 +416,12 @@ def _shown(page: Page, value: Any) -> str:
 def show(page: Page, state: FormState, *, status: int = 200) -> Response:
     """The whole page, or only the form's card when HTMX asked (it swaps the card in place)."""
     outcome = state.outcome
+    previewed = bool(outcome and outcome.dry_run)
     message, detail = rule_message(page.language, outcome.code, outcome.message) if outcome else ("", None)
     context = {"state": state, "choices": _choices(state, page), "FieldKind": FieldKind,
                "message": message, "detail": detail,
                "key_field": FORM_KEY_FIELD, "intent_field": INTENT_FIELD,
-               "result_rows": lambda result: result_rows(page, result)}  # fmt: skip
+               "result_rows": lambda result: result_rows(page, result, dry_run=previewed)}  # fmt: skip
     if page.request.headers.get(HTMX_HEADER):
         # HTMX swaps only a successful response by default: a refusal is a 200 fragment with its code shown.
         return render(page, "forms/_card.html", **context)

@@ -135,10 +135,11 @@ class FormSite:
     engine: sa.Engine
     passwords: dict[str, str]
     extras: Extras
+    raise_errors: bool = False
 
     def client(self, username: str) -> TestClient:
         """A client signed in as the demo user ``username``."""
-        client = TestClient(self.app, raise_server_exceptions=False, follow_redirects=False)
+        client = TestClient(self.app, raise_server_exceptions=self.raise_errors, follow_redirects=False)
         token = CSRF_INPUT.search(client.get("/web/login").text).group(1)
         response = client.post(
             "/web/login",

@@ -150,3 +150,13 @@ def test_a_refusal_on_a_chinese_page_shows_the_rules_chinese_message_with_the_se
     shown = re.search(r'data-testid="outcome-message">([^<]*)<', response.text).group(1)
     assert shown == MESSAGES[Language.zh]["rule.loan_filing_window_passed"]
     assert "must be filed by 2026-04-01" in re.search(r'data-testid="outcome-detail">([^<]*)<', response.text).group(1)
+
+
+def test_a_result_is_shown_in_the_pages_words_and_a_preview_names_no_id_it_did_not_keep(forms_site):
+    client = forms_site.client("gz-fund-manager")
+    values = {"subfund": "gz-seed-1", "ratio": "10%", "notice_on": "2026-06-01", "due_on": "2026-06-30"}
+    preview = send(client, open_form(client, "capital-call"), "preview", values)
+    assert "<dt>编号</dt>" not in preview.text
+    assert "<dt>状态</dt><dd>待审批</dd>" in preview.text and "<dt>缴款截止日</dt><dd>2026-06-30</dd>" in preview.text
+    recorded = send(client, open_form(client, "capital-call"), "record", values)
+    assert re.search(r"<dt>编号</dt><dd>\d+</dd>", recorded.text)
