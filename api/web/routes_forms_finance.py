@@ -130,7 +130,7 @@ def _subsidy_application(call: Call):  # noqa: ANN202
         call.values["program"], body, call.principal, call.ledger, _uow(call), call.request, call.response,
         idempotency_key=call.key,
     )  # fmt: skip
-    return {**answer, "caps": _caps_now(call, call.values["program"], body.institution, body.year)}
+    return {**answer, "caps_now": _caps_now(call, call.values["program"], body.institution, body.year)}
 
 
 def _caps_now(call: Call, program: str, institution: str, year: int) -> list[dict]:
