@@ -293,6 +293,7 @@ _ZH_PROVIDER = {
     "provider2.to_claim_note": (
         "企业已冻结额度、尚未申领的兑付：服务完成后提交发票申领，须在项目的兑付截止日前经财政核验。"
     ),
+    "provider2.all_redemptions": "全部兑付及支付状态",
     "provider2.reserved": "冻结额度",
     "provider2.reserved_on": "冻结日期",
     "provider2.claim": "申领",
@@ -326,6 +327,7 @@ _EN_PROVIDER = {
         "Quota an enterprise reserved with you and not yet claimed: once the service is done, file the invoice; "
         "the finance office must verify it by the program's redeem-by date."
     ),
+    "provider2.all_redemptions": "Every redemption and its payout",
     "provider2.reserved": "Reserved",
     "provider2.reserved_on": "Reserved on",
     "provider2.claim": "Claim",

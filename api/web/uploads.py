@@ -24,7 +24,7 @@ from enum import StrEnum
 from ledger.spreadsheet import Column, Sheet, csv_bytes, xlsx_bytes
 
 UPLOAD_BYTES_MAX = 1_000_000  # one upload file: a few thousand rows of text, far below any real grant list
-UPLOAD_ROWS_MAX = 500  # data rows per file: each row is one service call inside the submit's transaction
+UPLOAD_ROWS_MAX = 200  # data rows per file: each is an API call inside one transaction that holds the writer
 XLSX_UNPACKED_BYTES_MAX = 20_000_000  # an .xlsx is a zip: its parts together, unpacked, at most this
 XLSX_COLUMNS_READ_MAX = 40  # cells read per row; a template has a handful of columns
 CELL_TEXT_MAX = 200  # characters in one cell
