@@ -109,6 +109,13 @@ def serve(
     scheduler: Annotated[
         bool, typer.Option("--scheduler/--no-scheduler", help="also run the scheduled jobs (one leader per ledger)")
     ] = True,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="a line per request on stderr (leave it out behind a proxy that logs requests: it costs CPU)",
+        ),
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the HTTP API (uvicorn) and the scheduler: of several serve processes on one ledger exactly one
@@ -135,7 +142,7 @@ def serve(
         raise typer.Exit(1) from None
     os.environ[DATABASE_URL_ENV] = resolve_url(database_url)
     os.environ[SCHEDULER_ENV] = "1" if scheduler else "0"  # read by every worker's lifespan
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=access_log)
 
 
 def register(app: typer.Typer) -> None:

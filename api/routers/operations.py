@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import LedgerDep, PageParams, paginate, requires
+from api.known_rows import known_rows
 from api.routers import OVERSIGHT_ROLES, WHOLE_LEDGER_ROLES
 from api.schemas.core import VerifyOut, page_of
 from api.scopes import CREDIT_CODE, Principal, Role, region_prefix
@@ -171,7 +172,7 @@ def list_job_runs(principal: Overseer, ledger: LedgerDep):
 def voucher_positions(
     credit_code: Annotated[str, Path(pattern=CREDIT_CODE.pattern)], principal: PositionReader, ledger: LedgerDep
 ):
-    entity = ledger.entity(credit_code)
+    entity = known_rows(ledger).entity(credit_code)  # entities never change: read once per process
     if not principal.covers_institution(credit_code, entity.get("region_code") if entity else None):
         raise LedgerError(ResultCode.ENTITY_NOT_FOUND, f"enterprise {credit_code} is not known")
     return [

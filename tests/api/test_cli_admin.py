@@ -58,3 +58,27 @@ def test_serve_refuses_a_missing_database_or_a_default_secret_in_one_line(tmp_pa
 def test_the_bare_address_leads_to_the_pages(client):
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 307 and response.headers["location"] == "/web/"
+
+
+def test_serve_passes_its_worker_and_access_log_options_to_uvicorn(database_url, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from jobs.scheduler import SCHEDULER_ENV
+    from ledger.db import DATABASE_URL_ENV
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: started.append((target, options)))
+    monkeypatch.setenv("FUNDLEDGER_ENV", "development")
+    for name in (SCHEDULER_ENV, DATABASE_URL_ENV):  # serve sets them for its workers; restored afterwards
+        monkeypatch.setenv(name, "")
+    runner = CliRunner()
+    plain = runner.invoke(app, ["serve", "--database-url", database_url, "--no-scheduler"])
+    assert plain.exit_code == 0, plain.output
+    quiet = runner.invoke(app, ["serve", "--database-url", database_url, "--workers", "2", "--no-access-log"])
+    assert quiet.exit_code == 0, quiet.output
+    (_, first), (target, second) = started
+    assert target == "api.app:create_app" and second["factory"] is True
+    assert (first["workers"], first["access_log"]) == (1, True)
+    assert (second["workers"], second["access_log"]) == (2, False)
