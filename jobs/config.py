@@ -44,6 +44,7 @@ RETRY_BACKOFF_MAX_S = 3600
 # last: vouchers expire, the books are reconciled, then the breach scan reads the reconciled state.
 DEFAULT_SCHEDULES = {
     "expire-pending": "* * * * *",
+    "balance-snapshots": "15 0 * * *",  # the day before's closing balances, once it is over
     "voucher-expiry": "30 0 * * *",
     "reconcile": "0 2 * * *",
     "breach-scan": "0 3 * * *",

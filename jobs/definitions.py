@@ -26,7 +26,7 @@ from jobs.runs import JobOutcome, RunResult, run_job, utc_now
 from ledger.chain import seal
 from ledger.db import make_engine
 from ledger.engine import Ledger
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ResultCode
 from ledger.numbers import SHANGHAI
 
 log = logging.getLogger("fundledger.jobs")
@@ -34,7 +34,7 @@ log = logging.getLogger("fundledger.jobs")
 LEDGER_ALERT_KINDS = ("chain_broken", "cached_balance_differs", "month_totals_differ", "book_does_not_balance")
 JOB_FAILED = "job_failed"
 JOB_ACTOR_PREFIX = "job:"
-PERIODS = ("minute", "day", "month_before", "year_before")
+PERIODS = ("minute", "day", "day_before", "month_before", "year_before")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ def period_key(period: str, moment: datetime) -> str:
         return local.strftime("%Y-%m-%dT%H:%M")
     if period == "day":
         return local.strftime("%Y-%m-%d")
+    if period == "day_before":
+        return (local.date() - timedelta(days=1)).isoformat()
     if period == "month_before":
         return (local.date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     if period == "year_before":
@@ -244,6 +246,20 @@ def _voucher_region(ledger: Ledger, program: str) -> str:
         return load_program(conn, program).region_code
 
 
+def _balance_snapshots(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
+    """The closing balances of the day before (the period key), stored where they changed (jobs.snapshots)."""
+    from jobs.snapshots import take_snapshot
+
+    return JobOutcome(counts=take_snapshot(ledger.engine, _day_of_key(key)))
+
+
+def _day_of_key(key: str) -> date:
+    try:
+        return date.fromisoformat(key)
+    except ValueError:
+        raise LedgerError(ResultCode.DATE_INVALID, f"period key {key!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _analytics_export(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
     """The month before as Parquet, CSV and workbooks (jobs.analytics_export); a period already exported
     is left as it was."""
@@ -290,6 +306,12 @@ JOBS: dict[str, JobSpec] = {
             "programs past their redeem-by date",
             "year_before",
             _year_end,
+        ),
+        JobSpec(
+            "balance-snapshots",
+            "each account's closing posted totals of the day before, kept where they changed",
+            "day_before",
+            _balance_snapshots,
         ),
         JobSpec(
             "analytics-export",
