@@ -357,3 +357,45 @@ def test_the_template_downloads(site):
     assert header[0] == "补助项目代码"
     csv = clerk.get("/web/uploads/subsidy-applications/template.csv")
     assert csv.content.decode("utf-8-sig") == APPLICATION_HEADER
+
+
+@pytest.fixture
+def voucher_site(engine, ledger):
+    from tests.vouchers.conftest import SHANGHAI, build_scheme
+
+    scheme = build_scheme(ledger, regions=(SHANGHAI,))
+    add_users(engine, {"sh-clerk": ("finance_office", [f"region:{SHANGHAI}"])})
+    return make_app(engine), scheme
+
+
+def _grants(engine) -> list[tuple[str, int, str]]:
+    from vouchers import listings as voucher_listings
+
+    with engine.connect() as conn:
+        return [(row["enterprise_code"], row["requested_fen"], row["status"]) for row in voucher_listings.grants(conn)]
+
+
+def test_an_xlsx_of_voucher_grant_requests_is_previewed_and_recorded_through_the_grant_rule(voucher_site, engine):
+    from tests.vouchers.conftest import SHANGHAI
+
+    app, scheme = voucher_site
+    program, enterprise = scheme.programs[SHANGHAI], scheme.enterprises[SHANGHAI]
+    stranger = credit_code("91310000MA1TUP999")  # registered nowhere: not eligible
+    data = _xlsx(
+        [
+            [column.header for column in KINDS["voucher-grants"].columns],
+            [program, enterprise, 50000, datetime(2026, 3, 2)],
+            [program, stranger, 10000.5, datetime(2026, 3, 2)],
+            [program, enterprise, "abc", "2026/3/2"],
+        ]
+    )
+    clerk, _ = login(app, "sh-clerk")
+    preview = _preview(clerk, "voucher-grants", data, "grants.xlsx")
+    assert _statuses(preview) == {2: "ok", 3: "refused", 4: "refused"}
+    assert "enterprise_must_be_eligible" in _cell(preview, 3) and "10000.5" in _cell(preview, 3)  # as read
+    assert "“申请额度（元）”不是以元为单位的金额：abc" in _cell(preview, 4)
+    assert _grants(engine) == []
+    recorded = _submit(clerk, preview)
+    assert _statuses(recorded) == {2: "ok"} and "待审批" in _cell(recorded, 2)
+    assert _grants(engine) == [(enterprise, 5_000_000, "submitted")]
+    assert _statuses(_submit(clerk, preview)) == {2: "replayed"} and len(_grants(engine)) == 1
