@@ -61,6 +61,7 @@ request_unit_of_work = contextmanager(unit_of_work)
 # The API writes amounts as decimal strings with two places (ledger.money.format_fen); ids, ratios and
 # dates never look like that, so a result's value of this shape is shown as money in the page's unit.
 MONEY_TEXT = re.compile(r"^-?\d+\.\d{2}$")
+CHOICE_RESULTS = ("stage", "mode", "cap_enforcement", "enforcement")  # shown as the form's options are
 MOMENT_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
@@ -387,6 +388,8 @@ def result_rows(page: Page, result: dict[str, Any], *, dry_run: bool = False) ->
             shown = "; ".join(parts)
         elif name == "status":
             shown = _status(page, str(value))
+        elif name in CHOICE_RESULTS:
+            shown = page.label("form.choice", str(value))
         else:
             shown = _shown(page, value)
         rows.append((_result_label(page, name), shown))

@@ -46,6 +46,7 @@ def _outcome(page):
 def test_clerk_previews_and_records_an_application_the_director_approves_it_and_the_enterprise_sees_it(context, site):
     page = shared._login(context, site, "gz-clerk")
     page.get_by_test_id("nav-forms").click()
+    shared._shot(page, "forms-clerk-index-zh")
     page.get_by_test_id("form-link-subsidy-application").click()
     form = page.get_by_test_id("form-subsidy-application")
     form.locator("input[name=program]").fill(SERVICE_PROGRAM)
@@ -92,6 +93,23 @@ def test_fund_manager_records_a_capital_call_once_even_when_the_button_is_double
     page.wait_for_load_state("networkidle")
     shared._shot(page, "forms-fund-manager-capital-call-zh")
     assert _calls_of(site, "gz-fund-manager", "gz-hardtech-3", "15%") == 1, "the double click recorded twice"
+
+    page.get_by_test_id("switch-language").click()
+    page.wait_for_load_state("networkidle")
+    form = _form(page, site, "investment")
+    form.locator("input[name=subfund]").fill("gz-seed-1")
+    form.locator("input[name=enterprise_code]").fill("91440101MA5DK0001C")
+    form.locator("input[name=amount]").fill("2500000.00")
+    form.locator("select[name=stage]").select_option("start_up")
+    form.locator("input[name=sector]").fill("新材料")
+    form.locator("input[name=hard_tech]").check()
+    form.get_by_test_id("preview-button").click()
+    assert "Preview: this would be accepted" in _outcome(page).inner_text()
+    assert "subfund_cash" in page.get_by_test_id("binding").inner_text()  # the cash it leaves, in 元
+    shared._shot(page, "forms-fund-manager-investment-preview-en")
+    page.goto(f"{site.base}/web/forms")
+    assert page.get_by_test_id("form-list").locator("a").count() == 7
+    shared._shot(page, "forms-fund-manager-index-en")
 
 
 def test_a_refused_record_shows_the_rules_message_and_the_form_in_english(context, site):
