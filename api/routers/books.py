@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
@@ -35,8 +35,9 @@ from api.schemas.core import (
     page_of,
 )
 from api.scopes import Principal, book_visible, require_book, visible_books
-from ledger.money import format_fen
-from ledger.queries import balance, history_page, trial_balance
+from ledger.money import currency_places, format_fen
+from ledger.queries import TrialBalanceRow, balance, history_page, trial_balance
+from ledger.spreadsheet import WAN_YUAN, YUAN, Column, ColumnKind, Sheet, xlsx_bytes
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 Reader = Annotated[Principal, Depends(requires(*READ_ROLES))]
@@ -45,6 +46,10 @@ BookCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
 AccountPath = Annotated[str, Path(min_length=1, max_length=PATH_MAX_LENGTH)]
 PeriodText = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")]
 TRIAL_BALANCE_DEPTH_MAX = 10
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XlsxUnit = Annotated[Literal["元", "万元"], Query(description="amounts of the .xlsx in 元 or 万元")]
+DEFAULT_CURRENCY = "CNY"
+FEN_PLACES = 2  # the export writer's money columns are 元 with two places
 BookPage = page_of(BookOut)
 AccountPage = page_of(AccountOut)
 HistoryPage = page_of(HistoryRowOut)
@@ -211,6 +216,24 @@ def close_period(book: BookCode, period: PeriodText, principal: Bookkeeper, ledg
     return PeriodCloseOut(book=book, period=period)
 
 
+def _visible_trial_balance(
+    ledger,  # noqa: ANN001
+    principal: Principal,
+    book: str | None,
+    as_of: date | None,
+    depth: int | None,
+    recorded_before: datetime | None = None,
+) -> list[TrialBalanceRow]:
+    if book is not None:
+        require_book(ledger, principal, book)
+    visible = {row["code"] for row in visible_books(ledger, principal)}
+    return [
+        row
+        for row in trial_balance(ledger, book=book, as_of=as_of, depth=depth, recorded_before=recorded_before)
+        if row.book in visible
+    ]
+
+
 def _trial_balance_rows(
     ledger,  # noqa: ANN001
     principal: Principal,
@@ -218,15 +241,9 @@ def _trial_balance_rows(
     as_of: date | None,
     depth: int | None,
     recorded_before: datetime | None = None,
-):
-    if book is not None:
-        require_book(ledger, principal, book)
-    visible = {row["code"] for row in visible_books(ledger, principal)}
-    return [
-        TrialBalanceRowOut.of(row)
-        for row in trial_balance(ledger, book=book, as_of=as_of, depth=depth, recorded_before=recorded_before)
-        if row.book in visible
-    ]
+) -> list[TrialBalanceRowOut]:
+    rows = _visible_trial_balance(ledger, principal, book, as_of, depth, recorded_before)
+    return [TrialBalanceRowOut.of(row) for row in rows]
 
 
 # Bi-temporal reads: the books as recorded before this moment (RFC 3339; without an offset, Shanghai time).
@@ -264,3 +281,61 @@ def get_trial_balance_csv(
     for row in _trial_balance_rows(ledger, principal, book, as_of, depth, recorded_before):
         writer.writerow([row.book, row.account, row.type, row.currency, row.debit, row.credit])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+TRIAL_BALANCE_HEADERS = (("book", "账簿"), ("account", "科目"), ("type", "类别"), ("currency", "币种"))
+
+
+def _trial_balance_sheets(rows: list[TrialBalanceRow], on: date) -> list[Sheet]:
+    """One sheet per currency, so that its 合计 row adds like amounts only (debits equal credits per book and
+    currency); a currency without minor units (JPY) is counted in whole units."""
+    sheets = []
+    for currency in sorted({row.currency for row in rows}) or [DEFAULT_CURRENCY]:
+        amount_kind = ColumnKind.FEN if currency_places(currency) == FEN_PLACES else ColumnKind.INT
+        columns = (
+            *(Column(key, header, ColumnKind.TEXT) for key, header in TRIAL_BALANCE_HEADERS),
+            Column("debit", "借方", amount_kind),
+            Column("credit", "贷方", amount_kind),
+        )
+        sheet_rows = [
+            {
+                "book": row.book,
+                "account": row.account,
+                "type": row.type,
+                "currency": row.currency,
+                "debit": row.debit_fen,
+                "credit": row.credit_fen,
+            }
+            for row in rows
+            if row.currency == currency
+        ]
+        sheets.append(Sheet(f"试算平衡表 {currency} {on.isoformat()}", columns, sheet_rows))
+    return sheets
+
+
+@router.get("/trial-balance.xlsx", response_class=Response, responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
+def get_trial_balance_xlsx(
+    principal: Reader,
+    ledger: LedgerDep,
+    book: TrialBook = None,
+    as_of: date | None = None,
+    depth: TrialDepth = None,
+    recorded_before: RecordedBefore = None,
+    unit: XlsxUnit = YUAN,
+):
+    """The trial balance as the export writer makes it: header row frozen, amounts in 元 or 万元 (display
+    only), 合计 summed in fen, Chinese headers; one sheet per currency."""
+    on = as_of or date.today()
+    rows = _visible_trial_balance(ledger, principal, book, as_of, depth, recorded_before)
+    return Response(
+        xlsx_bytes(_trial_balance_sheets(rows, on), unit=WAN_YUAN if unit == WAN_YUAN else YUAN),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="trial-balance-{on.isoformat()}.xlsx"'},
+    )
+
+
+@router.get("/books/{book}/periods", response_model=list[PeriodCloseOut])
+def list_closed_periods(book: BookCode, principal: Reader, ledger: LedgerDep):
+    """The book's closed periods, oldest first (postings dated inside them are refused)."""
+    require_book(ledger, principal, book)
+    return [PeriodCloseOut(book=book, period=period) for period in ledger.closed_periods(book)]

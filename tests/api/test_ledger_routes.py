@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from ledger.engine import T_TRANSACTIONS
 from ledger.queries import balance
 
-from .conftest import GZ_BOOK, appropriation
+from .conftest import GZ_BOOK, SZ_BOOK, appropriation
 
 
 def _count_transactions(engine) -> int:
@@ -242,3 +242,40 @@ def test_balances_and_trial_balance_as_recorded_before_a_moment(client, admin, b
     }
     bad = client.get(f"{url}?recorded_before=yesterday", headers=admin)
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_trial_balance_as_a_workbook_and_the_closed_periods(client, admin, key_for, books):
+    import io
+
+    from openpyxl import load_workbook
+
+    for index, amount in enumerate(("100.00", "23456.78")):
+        headers = admin | {"Idempotency-Key": f"x{index}"}
+        assert client.post("/v1/transactions", headers=headers, json=appropriation(amount)).status_code == 201
+    shenzhen_post = appropriation("7.00", book=SZ_BOOK)
+    assert (
+        client.post("/v1/transactions", headers=admin | {"Idempotency-Key": "sz"}, json=shenzhen_post).status_code
+        == 201
+    )
+    office = key_for("finance_office", "region:440100")
+    answer = client.get("/v1/trial-balance.xlsx", headers=office, params={"as_of": "2026-01-31"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(answer.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("账簿", "科目", "类别", "币种", "借方（元）", "贷方（元）") and sheet.freeze_panes == "A2"
+    body = {row[1]: row for row in rows[1:-1]}
+    assert body["Assets:Bank:Treasury"][4:] == (23556.78, 0) and body["NetAssets:Appropriations"][4:] == (0, 23556.78)
+    assert rows[-1][0] == "合计" and rows[-1][4:] == (23556.78, 23556.78)  # debits equal credits
+    assert {row[0] for row in rows[1:-1]} == {GZ_BOOK}  # the Shenzhen book is outside the office's scope
+    in_wan = load_workbook(
+        io.BytesIO(client.get("/v1/trial-balance.xlsx", headers=office, params={"unit": "万元"}).content)
+    ).active
+    totals = next(row for row in in_wan.iter_rows(values_only=True) if row[0] == "合计")
+    assert totals[4] == 2.36  # 23556.78 元 in 万元, rounded half up for display
+    assert client.get(f"/v1/books/{GZ_BOOK}/periods", headers=office).json() == []
+    assert client.post(f"/v1/books/{GZ_BOOK}/periods/2026-01/close", headers=admin).status_code == 200
+    assert client.get(f"/v1/books/{GZ_BOOK}/periods", headers=office).json() == [
+        {"book": GZ_BOOK, "period": "2026-01", "closed": True}
+    ]
+    shenzhen = key_for("finance_office", "region:440300")
+    assert client.get(f"/v1/books/{GZ_BOOK}/periods", headers=shenzhen).status_code == 404
