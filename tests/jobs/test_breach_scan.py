@@ -393,3 +393,57 @@ def test_program_monitors_are_refused_with_a_code_and_added_from_the_cli(ledger,
         "used > 10000.00",
         SHANGHAI,
     )
+
+
+def test_the_funds_checks_over_time_each_become_one_alert_with_their_figures(ledger):
+    """The sub-fund and pool rules the first test does not seed: the guidance fund the largest investor (let
+    through by warn), targets, 返投 and idle money at the end of the investment period, and an enterprise's
+    filed loans over the pool's annual cap (warn). Exactly these alerts, each with its figures."""
+    from tests.funds.test_issue11_defects import FIRM_1, GF, _pool_with_filing_cap, commit, file, guidance_service
+    from tests.funds.test_issue11_defects import subfund as make_subfund
+
+    warn_largest = DEFAULT_FUND_POLICY.model_copy(
+        update={"guidance_never_largest": PolicyValue(value="yes", source="test: never largest", enforcement="warn")}
+    )
+    funds = guidance_service(ledger, warn_largest)
+    make_subfund(funds, size="1000万")  # investment period ends 2030-12-31
+    commit(funds, "sf1", "LP-SOCIAL", "200万")
+    commit(funds, "sf1", GF, "250万", guidance=True)  # 25% of the fund: within bounds, but the largest
+    funds.establish_subfund("sf1", date(2026, 2, 1), actor="g")
+    call = funds.record_call("sf1", "100%", date(2026, 2, 1), date(2026, 3, 1), actor="m", client_id=new_key())
+    for investor, amount_fen in funds.approve_call(call, approver="r").items():
+        funds.pay_call(call, investor, f"{amount_fen // 100}", date(2026, 2, 10), actor="m", client_id=new_key())
+    funds.invest(
+        "sf1",
+        "ENT-1",
+        "100万",
+        date(2026, 5, 1),
+        stage="growth",
+        is_local=False,
+        sector="ai",
+        hard_tech=False,
+        actor="m",
+        client_id=new_key(),
+    )  # neither a target enterprise nor local; 350万 stays in the bank from then on
+    pools = _pool_with_filing_cap(ledger, "warn")
+    file(pools, "L1", "1500万")
+    file(pools, "L2", "800万")  # 2300万 filed for one firm in 2026, over the 2000万 cap
+
+    result = run(ledger, "breach-scan", now=datetime(2031, 1, 2, 2, 0, tzinfo=UTC), config=CONFIG)
+
+    assert {figures(alert) for alert in list_alerts(ledger.engine)} == {
+        ("guidance_must_not_be_largest_investor", "sf1", "440100", 250 * WAN, 200 * WAN, 50 * WAN),
+        ("target_investment_below_fund_share", "sf1", "440100", 0, 500 * WAN, 500 * WAN),  # 50% of 1000万
+        ("target_investment_below_guidance_multiple", "sf1", "440100", 0, 750 * WAN, 750 * WAN),  # 3x 250万
+        ("local_reinvestment_below_multiple", "sf1", "440100", 0, 375 * WAN, 375 * WAN),  # 1.5x 250万
+        ("money_idle_too_long", "sf1", "440100", 350 * WAN, 0, 350 * WAN),
+        (
+            "enterprise_annual_filed_loans_cap_exceeded",
+            f"gz:{FIRM_1}:2026",
+            "440100",
+            2300 * WAN,
+            2000 * WAN,
+            300 * WAN,
+        ),
+    }
+    assert result.counts == {"subsidies": 0, "funds": 6, "vouchers": 0, "monitors": 0, "alerts_open": 6}
