@@ -197,11 +197,13 @@ def test_every_form_of_every_role_has_a_case_or_its_own_test():
 
 
 def _reversible_transaction(engine) -> int:
-    """The newest posted subsidy payable of the demo (the clerk's region's books), not yet reversed."""
+    """The newest payment in the 广州 finance office's own book (440100-finance), not yet reversed."""
     with engine.connect() as conn:
         return conn.execute(
             sa.text(
-                "SELECT MAX(id) FROM transactions WHERE kind = 'subsidy_payable' AND pending = 0 AND id NOT IN "
+                "SELECT MAX(t.id) FROM transactions t JOIN postings p ON p.transaction_id = t.id "
+                "JOIN accounts a ON a.id = p.account_id JOIN books b ON b.id = a.book_id "
+                "WHERE b.code = '440100-finance' AND t.kind = 'payment' AND t.pending = 0 AND t.id NOT IN "
                 "(SELECT reverses_id FROM transactions WHERE reverses_id IS NOT NULL)"
             )
         ).scalar_one()
