@@ -254,6 +254,8 @@ TrialBook = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
 TrialDepth = Annotated[int | None, Query(ge=1, le=TRIAL_BALANCE_DEPTH_MAX)]
 
 
+# The trial balance is also a report under /v1/reports with the others (the product's public names).
+@router.get("/reports/trial-balance", response_model=list[TrialBalanceRowOut])
 @router.get("/trial-balance", response_model=list[TrialBalanceRowOut])
 def get_trial_balance(
     principal: Reader,
@@ -266,6 +268,7 @@ def get_trial_balance(
     return _trial_balance_rows(ledger, principal, book, as_of, depth, recorded_before)
 
 
+@router.get("/reports/trial-balance.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 @router.get("/trial-balance.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def get_trial_balance_csv(
     principal: Reader,
@@ -313,6 +316,7 @@ def _trial_balance_sheets(rows: list[TrialBalanceRow], on: date) -> list[Sheet]:
     return sheets
 
 
+@router.get("/reports/trial-balance.xlsx", response_class=Response, responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
 @router.get("/trial-balance.xlsx", response_class=Response, responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
 def get_trial_balance_xlsx(
     principal: Reader,

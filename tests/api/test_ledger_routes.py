@@ -272,6 +272,9 @@ def test_trial_balance_as_a_workbook_and_the_closed_periods(client, admin, key_f
     ).active
     totals = next(row for row in in_wan.iter_rows(values_only=True) if row[0] == "合计")
     assert totals[4] == 2.36  # 23556.78 元 in 万元, rounded half up for display
+    for report in ("trial-balance", "trial-balance.csv", "trial-balance.xlsx"):  # the same report under /v1/reports
+        named = client.get(f"/v1/reports/{report}", headers=office, params={"as_of": "2026-01-31"})
+        assert named.content == client.get(f"/v1/{report}", headers=office, params={"as_of": "2026-01-31"}).content
     assert client.get(f"/v1/books/{GZ_BOOK}/periods", headers=office).json() == []
     assert client.post(f"/v1/books/{GZ_BOOK}/periods/2026-01/close", headers=admin).status_code == 200
     assert client.get(f"/v1/books/{GZ_BOOK}/periods", headers=office).json() == [
