@@ -431,11 +431,11 @@ def show(page: Page, state: FormState, *, status: int = 200) -> Response:
     return render(page, "forms/form.html", status=status, **context)
 
 
-async def _form_data(request: Request) -> FormData:
+async def _form_data(page: Page) -> FormData:
     try:
-        return await request.form(max_files=0, max_fields=FORM_FIELDS_MAX)
-    except Exception as error:  # noqa: BLE001 - starlette raises its own errors for a malformed multipart body
-        raise PageRefusal(400, str(error)[:200], "request_invalid") from None
+        return await page.request.form(max_files=0, max_fields=FORM_FIELDS_MAX)
+    except Exception:  # noqa: BLE001 - starlette raises its own errors for a body it will not read
+        raise PageRefusal(400, page.t("form.error.unreadable", limit=FORM_FIELDS_MAX), "request_invalid") from None
 
 
 def submitted(form: RecordForm, page: Page, data: FormData) -> Response:
@@ -477,7 +477,7 @@ def _install_one(router: APIRouter, form: RecordForm) -> None:
         return show(page, blank_state(form, page))
 
     async def posted(page: Page = role_page) -> Response:
-        data = await _form_data(page.request)
+        data = await _form_data(page)
         return await run_in_threadpool(submitted, form, page, data)
 
     suffix = form.slug.replace("-", "_")

@@ -160,3 +160,13 @@ def test_a_result_is_shown_in_the_pages_words_and_a_preview_names_no_id_it_did_n
     assert "<dt>状态</dt><dd>待审批</dd>" in preview.text and "<dt>缴款截止日</dt><dd>2026-06-30</dd>" in preview.text
     recorded = send(client, open_form(client, "capital-call"), "record", values)
     assert re.search(r"<dt>编号</dt><dd>\d+</dd>", recorded.text)
+
+
+def test_a_post_with_more_fields_than_any_form_has_is_refused_before_it_is_read(forms_site):
+    client = forms_site.client("gz-bank")
+    filled = open_form(client, "loan")
+    start = forms_site.rows()
+    flood = filled.data("record") | {f"extra{index}": "x" for index in range(200)}
+    response = client.post(filled.path, data=flood)
+    assert response.status_code == 400 and "request_invalid" in response.text and "最多 40 个字段" in response.text
+    assert changed(start, forms_site.rows()) == {}
