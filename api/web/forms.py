@@ -49,6 +49,8 @@ FORM_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 KEY_PREFIX = "web-"
 # A form has a handful of fields; anything bigger is not one of ours and is refused before it is read.
 FORM_FIELDS_MAX = 40
+# The longest form (a program's TOML text of at most LONG_TEXT_MAX_LENGTH characters, 3 bytes each, escaped).
+FORM_BODY_MAX_BYTES = 256 * 1024
 TEXT_MAX_LENGTH = 200
 LONG_TEXT_MAX_LENGTH = 20_000
 YUAN_PATTERN = re.compile(r"^\d{1,15}(\.\d{1,2})?$")
@@ -432,10 +434,27 @@ def show(page: Page, state: FormState, *, status: int = 200) -> Response:
 
 
 async def _form_data(page: Page) -> FormData:
+    await _read_bounded(page)
     try:
         return await page.request.form(max_files=0, max_fields=FORM_FIELDS_MAX)
     except Exception:  # noqa: BLE001 - starlette raises its own errors for a body it will not read
         raise PageRefusal(400, page.t("form.error.unreadable", limit=FORM_FIELDS_MAX), "request_invalid") from None
+
+
+async def _read_bounded(page: Page) -> None:
+    """Read the body up to the limit (the parser would hold any size in memory), so a form costs bounded work."""
+    request = page.request
+    declared = request.headers.get("content-length", "")
+    too_big = PageRefusal(413, page.t("form.error.too_big", limit=FORM_BODY_MAX_BYTES // 1024), "request_too_large")
+    if declared.isdigit() and int(declared) > FORM_BODY_MAX_BYTES:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORM_BODY_MAX_BYTES:
+            raise too_big
+        chunks.append(chunk)
+    request._body = b"".join(chunks)  # noqa: SLF001 - starlette's own cache of the body, which form() then parses
 
 
 def submitted(form: RecordForm, page: Page, data: FormData) -> Response:

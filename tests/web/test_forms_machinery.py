@@ -170,3 +170,12 @@ def test_a_post_with_more_fields_than_any_form_has_is_refused_before_it_is_read(
     response = client.post(filled.path, data=flood)
     assert response.status_code == 400 and "request_invalid" in response.text and "最多 40 个字段" in response.text
     assert changed(start, forms_site.rows()) == {}
+
+
+def test_a_body_larger_than_any_form_is_refused_without_being_held(forms_site):
+    client = forms_site.client("gz-clerk")
+    filled = open_form(client, "subsidy-program")
+    start = forms_site.rows()
+    response = client.post(filled.path, data=filled.data("record", config="x" * (300 * 1024)))
+    assert response.status_code == 413 and "request_too_large" in response.text and "最多 256 KB" in response.text
+    assert changed(start, forms_site.rows()) == {}
