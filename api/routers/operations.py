@@ -168,8 +168,10 @@ def list_job_runs(principal: Overseer, ledger: LedgerDep):
     ]
 
 
+# async: answered on the event loop (one indexed statement, vouchers.positions), without the thread-pool hop
+# that cost more than the read itself under load (docs/BENCHMARKS.md, HTTP API).
 @router.get("/enterprises/{credit_code}/voucher-positions", response_model=list[PositionOut])
-def voucher_positions(
+async def voucher_positions(
     credit_code: Annotated[str, Path(pattern=CREDIT_CODE.pattern)], principal: PositionReader, ledger: LedgerDep
 ):
     entity = known_rows(ledger).entity(credit_code)  # entities never change: read once per process
