@@ -20,6 +20,7 @@ from api.routers import approvals as approval_routes
 from api.routers import auth as auth_routes
 from api.routers import books as book_routes
 from api.routers import cash_requests as cash_request_routes
+from api.routers import fund_metrics as fund_metric_routes
 from api.routers import funds as fund_routes
 from api.routers import operations as operation_routes
 from api.routers import pools as pool_routes
@@ -40,6 +41,7 @@ ROUTER_MODULES = (
     transaction_routes,
     operation_routes,
     fund_routes,
+    fund_metric_routes,
     pool_routes,
     cash_request_routes,
     voucher_routes,

@@ -1,18 +1,15 @@
 """Guidance funds: funds, sub-funds and their establishment, commitments, capital calls and payments,
-investments and exits, fees, valuations, distributions and metrics (appropriations and remittances, which
-need two people, are in api.routers.cash_requests).
+investments and exits, fees, valuations and distributions (appropriations and remittances, which need two
+people, are in api.routers.cash_requests; metrics and the fund-metrics report in api.routers.fund_metrics).
 
-Thin over funds.guidance (commands), funds.reads (rows) and funds.metrics, with api.routers.commands: every
+Thin over funds.guidance (commands) and funds.reads (rows), with api.routers.commands: every
 command runs in the request's unit of work inside a savepoint (a dry run rolls it back); a money-moving POST
 needs ``Idempotency-Key``, the service's own key (``client_id``, within the authenticated client), so a replay
 returns the stored result with ``Idempotency-Replayed: true``."""
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Connection
@@ -23,7 +20,6 @@ from api.routers import links
 from api.routers.commands import (
     DRY_RUN_RESPONSES,
     MONEY_REFUSED,
-    XLSX_MEDIA_TYPE,
     DryRun,
     IdempotencyKey,
     ObjectId,
@@ -58,7 +54,6 @@ from api.schemas.funds import (
     GuidanceFundOut,
     InvestmentIn,
     InvestmentOut,
-    MetricsOut,
     SubFundIn,
     SubFundOut,
     ValuationIn,
@@ -71,9 +66,7 @@ from funds import reads
 from funds.codes import FundsCode
 from funds.config import DEFAULT_FUND_POLICY
 from funds.guidance import GuidanceFunds, sf_book
-from funds.metrics import guidance_fund_metrics, subfund_metrics
 from ledger.errors import LedgerError
-from ledger.spreadsheet import WAN_YUAN, YUAN, Column, ColumnKind, Sheet, xlsx_bytes
 
 router = APIRouter(prefix="/v1", tags=["funds"])
 
@@ -90,7 +83,6 @@ Approver = Annotated[Principal, Depends(requires(*APPROVER_ROLES))]
 FundCode = Annotated[str, Path(min_length=1, max_length=CODE_MAX_LENGTH)]
 FilterCode = Annotated[str | None, Query(max_length=CODE_MAX_LENGTH)]
 StatusFilter = Annotated[str | None, Query(max_length=16)]
-Unit = Annotated[Literal["元", "万元"], Query(description="amounts of the .xlsx in 元 or 万元")]
 
 CommitmentPage = page_of(CommitmentOut)
 CallPage = page_of(CapitalCallOut)
@@ -196,14 +188,6 @@ def get_fund(fund: FundCode, principal: Reader, ledger: LedgerDep):
     return GuidanceFundOut.of(_visible_fund(ledger, principal, fund))
 
 
-@router.get("/funds/{fund}/metrics", response_model=MetricsOut)
-def get_fund_metrics(fund: FundCode, principal: Reader, ledger: LedgerDep, as_of: date | None = None):
-    """The guidance fund's own position over all its sub-funds, as of an effective date (default today)."""
-    _visible_fund(ledger, principal, fund)
-    on = as_of or date.today()
-    return MetricsOut.of(fund, "guidance_fund", guidance_fund_metrics(ledger, fund, on))
-
-
 # ----- sub-funds -----------------------------------------------------------------------------------------
 
 
@@ -271,12 +255,6 @@ def establish_subfund(subfund: FundCode, body: EstablishmentIn, principal: Manag
     return EstablishmentOut(
         subfund=subfund, first_close_on=body.on, commitments={k: money(v) for k, v in structure.items()}
     )
-
-
-@router.get("/sub-funds/{subfund}/metrics", response_model=MetricsOut)
-def get_subfund_metrics(subfund: FundCode, principal: Reader, ledger: LedgerDep, as_of: date | None = None):
-    _visible_subfund(ledger, principal, subfund)
-    return MetricsOut.of(subfund, "subfund", subfund_metrics(ledger, subfund, as_of or date.today()))
 
 
 # ----- commitments (认缴) ------------------------------------------------------------------------------------
@@ -794,77 +772,4 @@ def approve_distribution(
     outcome, cash_left = run_command(ledger, uow, command, dry_run=dry_run)
     return answer(
         response, outcome, dry_run=dry_run, replayed=replayed, room_left=cash_left, binding_limit="subfund_cash"
-    )
-
-
-# ----- the fund-metrics report (JSON, CSV, .xlsx) ----------------------------------------------------------
-
-METRICS_COLUMNS = (
-    ("subject", "对象", ColumnKind.TEXT),
-    ("kind", "类别", ColumnKind.TEXT),
-    ("commitment", "认缴", ColumnKind.FEN),
-    ("called", "已催缴", ColumnKind.FEN),
-    ("unfunded", "未缴", ColumnKind.FEN),
-    ("paid_in", "实缴", ColumnKind.FEN),
-    ("distributed", "已分配", ColumnKind.FEN),
-    ("nav", "净值", ColumnKind.FEN),
-    ("dpi", "DPI", ColumnKind.TEXT),
-    ("rvpi", "RVPI", ColumnKind.TEXT),
-    ("tvpi", "TVPI", ColumnKind.TEXT),
-    ("xirr", "XIRR", ColumnKind.TEXT),
-    ("leverage", "撬动比", ColumnKind.TEXT),
-)
-
-
-def _metrics_rows(ledger, principal: Principal, fund: str | None, on: date) -> list[tuple[MetricsOut, dict]]:  # noqa: ANN001
-    """Each visible sub-fund, then each guidance fund the caller may see whole (its own position)."""
-    rows = []
-    for row in reads.subfunds(ledger):
-        if _subfund_visible(principal, row) and (fund is None or row["guidance_code"] == fund):
-            values = subfund_metrics(ledger, row["code"], on)
-            rows.append((MetricsOut.of(row["code"], "subfund", values), values))
-    for row in reads.guidance_funds(ledger):
-        if fund_visible(principal, row["code"], row["region_code"]) and (fund is None or row["code"] == fund):
-            values = guidance_fund_metrics(ledger, row["code"], on)
-            rows.append((MetricsOut.of(row["code"], "guidance_fund", values), values))
-    return rows
-
-
-@router.get("/reports/fund-metrics", response_model=list[MetricsOut])
-def fund_metrics_report(principal: Reader, ledger: LedgerDep, fund: FilterCode = None, as_of: date | None = None):
-    return [out for out, _values in _metrics_rows(ledger, principal, fund, as_of or date.today())]
-
-
-@router.get("/reports/fund-metrics.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def fund_metrics_csv(principal: Reader, ledger: LedgerDep, fund: FilterCode = None, as_of: date | None = None):
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["as_of", *(key for key, _header, _kind in METRICS_COLUMNS)])
-    for row, _values in _metrics_rows(ledger, principal, fund, as_of or date.today()):
-        data = row.model_dump(mode="json")
-        writer.writerow([data["as_of"], *("" if data[key] is None else data[key] for key, _h, _k in METRICS_COLUMNS)])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
-
-
-@router.get("/reports/fund-metrics.xlsx", response_class=Response, responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
-def fund_metrics_xlsx(
-    principal: Reader, ledger: LedgerDep, fund: FilterCode = None, as_of: date | None = None, unit: Unit = YUAN
-):
-    on = as_of or date.today()
-    rows = []
-    for out, values in _metrics_rows(ledger, principal, fund, on):
-        data = out.model_dump(mode="json")
-        row = {key: data[key] for key, _header, kind in METRICS_COLUMNS if kind is ColumnKind.TEXT}
-        row |= {key: values[f"{key}_fen"] for key, _header, kind in METRICS_COLUMNS if kind is ColumnKind.FEN}
-        rows.append(row)
-    sheet = Sheet(
-        f"基金指标 {on.isoformat()}",
-        tuple(Column(key, header, kind) for key, header, kind in METRICS_COLUMNS),
-        rows,
-        totals=False,  # sub-fund and guidance-fund rows overlap: a sum would count money twice
-    )
-    return Response(
-        xlsx_bytes([sheet], unit=WAN_YUAN if unit == WAN_YUAN else YUAN),
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="fund-metrics-{on.isoformat()}.xlsx"'},
     )
