@@ -142,7 +142,7 @@ class Call:
 @dataclass(frozen=True)
 class RecordForm:
     slug: str
-    group: str
+    group: str  # whose records these are (the index's heading): finance, enterprise, fund, bank, provider
     roles: tuple[Role, ...]
     fields: tuple[FormField, ...]
     record: Callable[[Call], Any]
@@ -152,7 +152,7 @@ class RecordForm:
     handler_keyed: bool = True
     # The handler opens its own transaction (the journal's group commit): no unit of work around it.
     own_transaction: bool = False
-    # An approval item the outcome names (a grant, a clawback...): the outcome links to the queue.
+    # What it records waits for a second person (a grant, a clawback...): the outcome says so.
     goes_to_approval: bool = False
 
     @property

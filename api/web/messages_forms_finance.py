@@ -235,6 +235,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.status.overdue": "逾期",
         "form.status.defaulted": "违约",
         "form.status.refused": "被拒绝",
+        "form.group.finance": "财政/科技局的记录",
+        "form.group.enterprise": "企业的申请与合同",
+        "form.group.fund": "子基金的记录",
+        "form.group.bank": "银行的备案、代偿与追偿",
+        "form.group.provider": "服务机构的兑付申请",
     },
     "en": {
         "form.nav": "Record",
@@ -467,5 +472,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "form.status.overdue": "overdue",
         "form.status.defaulted": "defaulted",
         "form.status.refused": "refused",
+        "form.group.finance": "The finance office's records",
+        "form.group.enterprise": "The enterprise's applications and contracts",
+        "form.group.fund": "The sub-funds' records",
+        "form.group.bank": "The bank's loans, claims and recoveries",
+        "form.group.provider": "The provider's claims",
     },
 }

@@ -29,7 +29,7 @@ from api.web.forms import (
     install_forms,
     today_text,
 )
-from api.web.rendering import WEB_PREFIX, Page, render, signed_in
+from api.web.rendering import Page, render, signed_in
 from api.writes import joined_ledger
 from subsidies.audit import institution_year_report
 from subsidies.service import SubsidyService
@@ -285,4 +285,7 @@ AnyRolePage = Annotated[Page, Depends(signed_in(*ALL_ROLES))]
 
 @router.get(FORMS_PREFIX)
 def forms_index(page: AnyRolePage):
-    return render(page, "forms/index.html", forms=forms_for(page.principal, all_forms()), web=WEB_PREFIX)
+    groups: dict[str, list[RecordForm]] = {}
+    for form in forms_for(page.principal, all_forms()):
+        groups.setdefault(form.group, []).append(form)  # in the order the forms are declared
+    return render(page, "forms/index.html", groups=list(groups.items()))
