@@ -189,10 +189,11 @@ def _settlement(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> 
 
 
 def _year_end(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
-    """Close the year before (结转 / 收回, as each program is configured), dated its last day: every subsidy
-    program that has that year (the period key is the close's idempotency key), and every voucher program whose
-    redeem-by date has passed and that is not closed yet (a program closes once). A voucher program not ready
-    (claims unpaid or unsettled) is an alert and waits for the next year-end."""
+    """Close the year before (结转 / 收回, as each program is configured): every subsidy program that has that
+    year, dated its last day (the period key is the close's idempotency key); and every voucher program whose
+    redeem-by date fell in that year or before and that is not closed yet (a program closes once), dated today,
+    the day after its redemptions ended. A voucher program not ready (claims unpaid or unsettled) is an alert
+    and waits for the next year-end."""
     from subsidies.models import PROGRAMS
     from subsidies.service import SubsidyService
     from vouchers.year_end import YearEndCode, close_program, programs_due
@@ -212,9 +213,10 @@ def _year_end(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> Jo
         swept += int(result.get("amount_fen") or 0)
     findings: list[Finding] = []
     vouchers = {"vouchers_closed": 0, "vouchers_waiting": 0, "vouchers_recovered_fen": 0, "vouchers_carried_fen": 0}
-    for code in programs_due(ledger, closing_day):
+    today = now.astimezone(SHANGHAI).date()
+    for code in programs_due(ledger, min(closing_day + timedelta(days=1), today)):
         try:
-            closure = close_program(ledger, code, on=closing_day, actor=actor)
+            closure = close_program(ledger, code, on=today, actor=actor)
         except LedgerError as error:
             if error.code not in tuple(YearEndCode):
                 raise

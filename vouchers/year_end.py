@@ -97,7 +97,8 @@ def programs_due(ledger: Ledger, through: date) -> list[str]:
 
 
 def close_program(ledger: Ledger, program: str, *, on: date, actor: str = YEAR_END_ACTOR) -> YearEndResult:
-    """Close ``program`` on ``on`` (a date after its redeem-by date): see the module's docstring."""
+    """Close ``program`` on ``on``, a day after its redeem-by date (the sweep and the expiry before it are dated
+    ``on``; both carry the program's year): see the module's docstring."""
     with ledger.reader.connect() as conn:
         stored = _stored(conn, program)
         config = load_program(conn, program)
