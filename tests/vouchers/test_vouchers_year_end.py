@@ -170,3 +170,27 @@ def test_the_year_end_policy_is_validated_and_left_out_of_the_stored_text_at_its
     assert "year_end" not in default.to_json() and "carry_over_to" not in default.to_json()
     carried = program_config(SHANGHAI, "P1", year_end="carry_over", carry_over_to="P2")
     assert ProgramConfig.from_dict(json.loads(carried.to_json())) == carried
+
+
+def test_a_close_that_fails_midway_leaves_no_half_result_and_its_retry_closes_it(ledger, monkeypatch):
+    """The sweep is posted and the close recorded in one transaction: a failure after the posting (here, its
+    audit event) leaves neither; the quota expiry before it is a unit of its own, complete or absent."""
+    import vouchers.year_end
+
+    scheme = build_scheme(ledger, regions=(SHANGHAI,))
+    program = scheme.programs[SHANGHAI]
+    scheme.grant(SHANGHAI, "10万")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(vouchers.year_end, "record_event", fail)
+    with pytest.raises(RuntimeError):
+        close_program(ledger, program, on=CLOSE_DAY)
+    after_failure = balances(ledger)
+    memo = books.memo_book(SHANGHAI)
+    assert after_failure[(memo, books.program_grantable(program))] == (10 * WAN, 110 * WAN, 0, 0)  # 10万 back, unswept
+    assert programs_due(ledger, date(2027, 1, 1)) == [program]  # not closed
+    monkeypatch.undo()
+    result = close_program(ledger, program, on=CLOSE_DAY)
+    assert (result.replayed, result.budget_fen, result.grantable_fen) == (False, 100 * WAN, 100 * WAN)
