@@ -9,8 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, select
 
-from funds.common import T_FLAGS, T_REQUESTS
-from funds.common import budget_book
+from funds.common import T_FLAGS, T_REQUESTS, budget_book
 from funds.guidance import (
     T_CALL_ITEMS,
     T_CALLS,

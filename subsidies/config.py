@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -240,6 +241,17 @@ def parse_program(text: str) -> ProgramConfig:
             f"program definition is invalid: {_describe(error)}",
             fields=[".".join(str(part) for part in item["loc"]) for item in error.errors()],
         ) from None
+
+
+# Stored program texts parsed once per process: a stored text never changes meaning and its config is frozen,
+# and parsing and validating one costs milliseconds, which every page and scope check listing programs paid.
+STORED_PROGRAMS_CACHED = 512
+
+
+@lru_cache(maxsize=STORED_PROGRAMS_CACHED)
+def stored_program(text: str) -> ProgramConfig:
+    """``parse_program`` of a program text as stored when it was installed (valid then), cached by the text."""
+    return parse_program(text)
 
 
 def load_program(path: Path) -> tuple[ProgramConfig, str]:

@@ -4,22 +4,12 @@ Amounts are integer fen; each listing is bounded (``LISTING_ROWS_MAX``) and orde
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy import Connection, select
 
-from subsidies.config import ProgramConfig, parse_program
+from subsidies.config import ProgramConfig, stored_program
 from subsidies.models import APPLICATIONS, CLAWBACKS, FLAGS, GRANTS, PROGRAMS
 
 LISTING_ROWS_MAX = 10_000
-# Parsed program texts kept per process: a stored text never changes meaning and its config is frozen, and
-# parsing and validating one costs milliseconds, which every scope check and page listing programs would pay.
-PARSED_PROGRAMS_CACHED = 512
-
-
-@lru_cache(maxsize=PARSED_PROGRAMS_CACHED)
-def _parsed(config_text: str) -> ProgramConfig:
-    return parse_program(config_text)
 
 
 def programs(conn: Connection) -> list[tuple[dict, ProgramConfig]]:
@@ -28,7 +18,7 @@ def programs(conn: Connection) -> list[tuple[dict, ProgramConfig]]:
     out = []
     for row in rows:
         item = dict(row)
-        out.append((item, _parsed(item.pop("config_text"))))
+        out.append((item, stored_program(item.pop("config_text"))))
     return out
 
 

@@ -35,7 +35,7 @@ from ledger.numbers import parse_amount_fen
 from subsidies import books
 from subsidies.books import SOURCE
 from subsidies.codes import SubsidyCode
-from subsidies.config import ProgramConfig, ScheduleAmount, parse_program
+from subsidies.config import ProgramConfig, ScheduleAmount, parse_program, stored_program
 from subsidies.models import APPLICATIONS, CAP_LOCKS, CLAWBACKS, EVENTS, FLAGS, GRANTS, PROGRAMS, YEAR_ENDS
 from subsidies.rules import CAP_CODES, CapCheck, Usage, compute_amount_fen, decide
 
@@ -98,7 +98,7 @@ class SubsidyService:
                 text = conn.execute(select(PROGRAMS.c.config_text).where(PROGRAMS.c.code == code)).scalar()
             if text is None:
                 raise LedgerError(SubsidyCode.PROGRAM_NOT_FOUND, f"no subsidy program {code!r}", program=code)
-            self._programs[code] = parse_program(text)
+            self._programs[code] = stored_program(text)
         return self._programs[code]
 
     # ----- applications -------------------------------------------------------------------------------

@@ -275,7 +275,25 @@ def _legs(rows: list[tuple[str, str, int]]) -> list[PostingSpec]:
 def statement(ledger: Ledger, settlement_id: int, region: str) -> Statement:
     """Read from ``region``'s own financial book: what its claims booked toward the counterparty and what the
     settlement entries cleared. Both sides' statements agree to the fen."""
-    with ledger.engine.connect() as conn:
+    settlement, ids = _settlement_and_redemptions(ledger, settlement_id)
+    if region not in (settlement["region_low"], settlement["region_high"]):
+        raise LedgerError(VoucherCode.SETTLEMENT_NEEDS_TWO_REGIONS, f"region {region} is not a side of this settlement")
+    return _statement_of(settlement, ids, region, _transactions(ledger, settlement_id, ids))
+
+
+def both_statements(ledger: Ledger, settlement_id: int) -> tuple[Statement, Statement]:
+    """The low and the high region's statements (``statement`` of each side), reading each of the
+    settlement's transactions once for both sides."""
+    settlement, ids = _settlement_and_redemptions(ledger, settlement_id)
+    transactions = _transactions(ledger, settlement_id, ids)
+    return (
+        _statement_of(settlement, ids, settlement["region_low"], transactions),
+        _statement_of(settlement, ids, settlement["region_high"], transactions),
+    )
+
+
+def _settlement_and_redemptions(ledger: Ledger, settlement_id: int) -> tuple[dict, list]:
+    with ledger.reader.connect() as conn:
         settlement = conn.execute(select(T_SETTLEMENTS).where(T_SETTLEMENTS.c.id == settlement_id)).mappings().first()
         if settlement is None:
             raise LedgerError(VoucherCode.SETTLEMENT_NOT_FOUND, f"settlement {settlement_id} does not exist")
@@ -284,14 +302,23 @@ def statement(ledger: Ledger, settlement_id: int, region: str) -> Statement:
             .where(T_REDEMPTIONS.c.settlement_id == settlement_id)
             .order_by(T_REDEMPTIONS.c.id)
         ).all()
-    if region not in (settlement["region_low"], settlement["region_high"]):
-        raise LedgerError(VoucherCode.SETTLEMENT_NEEDS_TWO_REGIONS, f"region {region} is not a side of this settlement")
+    return dict(settlement), list(ids)
+
+
+def _transactions(ledger: Ledger, settlement_id: int, ids: list) -> dict[str, dict | None]:
+    """The claims' expense entries and the settlement's offset and net entries, by their client ids."""
+    keys = [f"expense:{redemption_id}" for redemption_id, _contract, _mode in ids]
+    keys += [f"settle-{suffix}:{settlement_id}" for suffix in ("offset", "net")]
+    return {key: ledger.transaction((books.LEDGER_SOURCE, key)) for key in keys}
+
+
+def _statement_of(settlement: dict, ids: list, region: str, transactions: dict[str, dict | None]) -> Statement:
     other = settlement["region_high"] if region == settlement["region_low"] else settlement["region_low"]
     book = books.financial_book(region)
     payable_path, receivable_path = books.payable_to_region(other), books.receivable_from_region(other)
     items, payable, receivable = [], 0, 0
     for redemption_id, contract_no, mode in ids:
-        legs = _legs_in_book(ledger, f"expense:{redemption_id}", book)
+        legs = _legs_in_book(transactions[f"expense:{redemption_id}"], book)
         item_payable = -legs.get(payable_path, 0)
         item_receivable = legs.get(receivable_path, 0)
         items.append(
@@ -307,7 +334,7 @@ def statement(ledger: Ledger, settlement_id: int, region: str) -> Statement:
         receivable += item_receivable
     settled_payable = settled_receivable = cash_paid = 0
     for suffix in ("offset", "net"):
-        legs = _legs_in_book(ledger, f"settle-{suffix}:{settlement_id}", book)
+        legs = _legs_in_book(transactions[f"settle-{suffix}:{settlement['id']}"], book)
         settled_payable += legs.get(payable_path, 0)
         settled_receivable -= legs.get(receivable_path, 0)
         cash_paid -= legs.get(books.TREASURY, 0)
@@ -324,8 +351,7 @@ def statement(ledger: Ledger, settlement_id: int, region: str) -> Statement:
     )
 
 
-def _legs_in_book(ledger: Ledger, client_id: str, book: str) -> dict[str, int]:
-    transaction = ledger.transaction((books.LEDGER_SOURCE, client_id))
+def _legs_in_book(transaction: dict | None, book: str) -> dict[str, int]:
     legs: dict[str, int] = {}
     if transaction is None:
         return legs

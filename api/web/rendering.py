@@ -32,6 +32,8 @@ from api.web.i18n import (
     translate,
 )
 from api.web.session import CSRF_FIELD, WebSession, attach_presession, read_session
+from ledger.db import read_only
+from ledger.engine import Ledger
 from ledger.errors import LedgerError
 from ledger.money import to_fen
 
@@ -163,6 +165,22 @@ def refusal_of(error: LedgerError | ApiProblem) -> PageRefusal:
         status = 404 if code.endswith("_not_found") else 409
         return PageRefusal(status, error.message, code, from_service=True)
     return PageRefusal(error.status, error.detail, str(error.code), from_service=True)
+
+
+def reading_ledger(page: Page) -> Ledger:
+    """The app's ledger over read-only connections, for what a page only reads. On SQLite a plain connection
+    begins with BEGIN IMMEDIATE (it may write), so a service's reads on it would queue every page behind the
+    write lock and behind each other; over this ledger each read begins deferred and sees committed data.
+    Never for a write: the page's forms go through ``app.state.ledger``."""
+    state = page.request.app.state
+    reader = getattr(state, READING_LEDGER_ATTRIBUTE, None)
+    if reader is None:
+        reader = Ledger(read_only(state.ledger.engine), clock=state.ledger.clock)
+        setattr(state, READING_LEDGER_ATTRIBUTE, reader)
+    return reader
+
+
+READING_LEDGER_ATTRIBUTE = "web_reading_ledger"
 
 
 def chart_json(option: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ filter is the principal's region, as in the API. An auditor reads the same page 
 from __future__ import annotations
 
 import secrets
+import threading
 from decimal import Decimal
 from typing import Annotated
 
@@ -19,7 +20,16 @@ from api.problems import ApiProblem
 from api.routers import approvals
 from api.schemas.approvals import ApprovalIn, RejectionIn
 from api.scopes import Role
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, refusal_of, render, signed_in
+from api.web.rendering import (
+    WEB_PREFIX,
+    Page,
+    PageRefusal,
+    chart_json,
+    reading_ledger,
+    refusal_of,
+    render,
+    signed_in,
+)
 from api.web.routes_session import CsrfField, check_csrf
 from api.web.routes_views import (
     ALERT_RESOLVERS,
@@ -36,7 +46,7 @@ from ledger.errors import LedgerError
 from ledger.money import from_fen
 from ledger.spreadsheet import WAN_YUAN, YUAN, Column, ColumnKind, Sheet, xlsx_bytes
 from subsidies import listings as subsidy_listings
-from subsidies.audit import institution_year_report, program_report
+from subsidies.audit import budget_execution, institution_year_report
 from subsidies.service import SubsidyService
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
@@ -54,7 +64,13 @@ DECISIONS = {"approved": approvals._approve, "rejected": approvals._reject}
 
 
 def _service(page: Page) -> SubsidyService:
+    """The subsidy service for the page's writes (the maker's step)."""
     return SubsidyService(page.request.app.state.ledger)
+
+
+def _reader(page: Page) -> SubsidyService:
+    """The subsidy service over read-only connections, for the dashboard's figures (rendering.reading_ledger)."""
+    return SubsidyService(reading_ledger(page))
 
 
 def _programs_in_scope(page: Page, service: SubsidyService) -> list:
@@ -70,19 +86,18 @@ def _chart_value(page: Page, fen: int) -> str:
 
 
 def _budget_rows(service: SubsidyService, programs: list) -> list[dict]:
-    rows = []
-    for program in programs:
-        years = program_report(service, program.code)
-        rows.append(
-            {
-                "code": program.code,
-                "name": program.name,
-                "budget_fen": sum(year["appropriated_fen"] for year in years),
-                "committed_fen": sum(year["granted_fen"] for year in years),
-                "spent_fen": sum(year["paid_fen"] for year in years),
-            }
-        )
-    return rows
+    """Each program's budget, committed (granted) and spent (paid) over its years (subsidies.audit)."""
+    totals = budget_execution(service, programs)
+    return [
+        {
+            "code": program.code,
+            "name": program.name,
+            "budget_fen": totals[program.code]["appropriated_fen"],
+            "committed_fen": totals[program.code]["granted_fen"],
+            "spent_fen": totals[program.code]["paid_fen"],
+        }
+        for program in programs
+    ]
 
 
 def _budget_chart(page: Page, rows: list[dict]) -> str:
@@ -104,11 +119,15 @@ def _budget_chart(page: Page, rows: list[dict]) -> str:
 
 def _cap_rows(page: Page, service: SubsidyService, programs: list) -> list[dict]:
     ledger = page.request.app.state.ledger
+    names: dict[str, str] = {}
     rows = []
     for program in programs:
         for row in institution_year_report(service, program.code):
-            entity = ledger.entity(row["institution"])
-            rows.append({**row, "program": program.code, "institution_name": entity["name"] if entity else ""})
+            code = row["institution"]
+            if code not in names:  # one read per institution, however many program-years it has
+                entity = ledger.entity(code)
+                names[code] = entity["name"] if entity else ""
+            rows.append({**row, "program": program.code, "institution_name": names[code]})
     return rows
 
 
@@ -156,13 +175,20 @@ def _cap_chart(page: Page, rows: list[dict]) -> str:
     )
 
 
+# Listing the queue holds one pooled connection while its reads open others (funds' reads take none of the
+# caller's), so a burst of dashboards each holding one and waiting for another could drain the pool and wait
+# on each other until its timeout (seen at 20 concurrent users on SQLite's pool of 15). At most this many
+# list it at once: each holds at most two, the rest wait here holding none.
+QUEUE_LISTINGS_AT_ONCE = 4
+_queue_listings = threading.BoundedSemaphore(QUEUE_LISTINGS_AT_ONCE)
+
+
 def _queue(page: Page) -> list:
     """Everything waiting for a second person in the user's regions: the API's own queue and scope rule."""
-    ledger = page.request.app.state.ledger
-    with ledger.reader.connect() as conn:
-        items = [
-            item for item in approvals._queue(ledger, conn) if approvals._item_visible(ledger, page.principal, item)
-        ]
+    ledger = reading_ledger(page)
+    with _queue_listings, ledger.reader.connect() as conn:
+        waiting = approvals._queue(ledger, conn)
+    items = [item for item in waiting if approvals._item_visible(ledger, page.principal, item)]
     shown = []
     for item in sorted(items, key=approvals._order):
         entity = ledger.entity(item.institution) if item.institution else None
@@ -170,11 +196,11 @@ def _queue(page: Page) -> list:
     return shown
 
 
-def _institutions(page: Page, programs: list) -> list[dict]:
+def _institutions(page: Page, cap_rows: list[dict]) -> list[dict]:
     """Institutions a clerk may record an application for: those registered in the office's regions."""
     ledger = page.request.app.state.ledger
     seen = {}
-    for row in _cap_rows(page, _service(page), programs):
+    for row in cap_rows:
         seen[row["institution"]] = row["institution_name"]
     for code in page.principal.institutions():
         entity = ledger.entity(code)
@@ -193,7 +219,7 @@ def _dashboard(
     alert_notice: str | None = None,
     alert_refusal: PageRefusal | None = None,
 ):
-    service = _service(page)
+    service = _reader(page)
     programs = _programs_in_scope(page, service)
     budget_rows = _budget_rows(service, programs)
     cap_rows = _cap_rows(page, service, programs)
@@ -216,7 +242,7 @@ def _dashboard(
         **alerts_context(page, notice=alert_notice, refusal=alert_refusal),
         queue=_queue(page),
         today=today_shanghai(),
-        institutions=_institutions(page, programs),
+        institutions=_institutions(page, cap_rows) if page.principal.role in DECIDERS else [],
         may_decide=page.principal.role in DECIDERS,
         new_client_id=secrets.token_urlsafe(CLIENT_ID_BYTES),
         notice=notice,
@@ -385,7 +411,7 @@ def finance_export(page: DashboardPage) -> Response:
     reads as the page: budget per program, subsidies per institution-year against each cap, risk pools,
     settlements side by side and the open alerts."""
     t = page.t
-    service = _service(page)
+    service = _reader(page)
     programs = _programs_in_scope(page, service)
     budget = Sheet(
         t("views.sheet_budget")[:31],

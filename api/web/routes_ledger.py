@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.scopes import Principal, Role, book_visible, require_book, visible_books
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, refusal_of, render, signed_in
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, reading_ledger, refusal_of, render, signed_in
 from jobs.runs import last_runs
 from ledger.account_pages import account_page
 from ledger.errors import LedgerError
@@ -136,7 +136,7 @@ def audit_page(page: AuditPage):
     """What an auditor checks without running a verify: the last reconcile run's result as the job recorded
     it (chain, cached balances, every sub-ledger against its control accounts), each job's last recorded run,
     and the chain head at the end of each day."""
-    engine = page.request.app.state.engine
+    engine = reading_ledger(page).engine
     runs = []
     for job, row in sorted(last_runs(engine).items()):
         counts = json.loads(row["counts_json"]) if row.get("counts_json") else {}

@@ -16,12 +16,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query
 
 from api.scopes import Principal, Role, pool_visible, region_prefix, settlement_visible
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, shown_refusal, signed_in
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, reading_ledger, render, shown_refusal, signed_in
 from funds import reads as funds_reads
 from funds.pools import RiskPools, memo_book
 from jobs.alerts import REASON_MAX_LENGTH, list_alerts
 from vouchers import listings as voucher_listings
-from vouchers.settlement import Statement, statement
+from vouchers.settlement import Statement, both_statements
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False)
 OVERSIGHT_READERS = (Role.FINANCE_OFFICE, Role.AUDITOR, Role.ADMIN)
@@ -52,7 +52,8 @@ def alert_region_prefixes(principal: Principal) -> list[str] | None:
 
 
 def open_alerts(page: Page) -> list[dict]:
-    return list_alerts(page.request.app.state.engine, region_prefixes=alert_region_prefixes(page.principal))
+    engine = reading_ledger(page).engine
+    return list_alerts(engine, region_prefixes=alert_region_prefixes(page.principal))
 
 
 def alerts_context(page: Page, *, notice: str | None = None, refusal: PageRefusal | None = None) -> dict:
@@ -71,7 +72,7 @@ def alerts_context(page: Page, *, notice: str | None = None, refusal: PageRefusa
 def pools_in_scope(page: Page) -> list[dict]:
     """Each pool the principal's regions fund: its cash balance, the filed loans it covers (its exposure),
     and its claims entitled, paid, still owed and recovered, summed over its banks (funds.pools' reads)."""
-    ledger = page.request.app.state.ledger
+    ledger = reading_ledger(page)
     service = RiskPools(ledger)
     rows = []
     for pool in funds_reads.pools(ledger):
@@ -128,13 +129,8 @@ def _settlement_rows(page: Page, region: str | None) -> list[dict]:
 
 
 def side_by_side(page: Page, rows: list[dict]) -> list[SideBySide]:
-    ledger = page.request.app.state.ledger
-    return [
-        SideBySide(
-            row, statement(ledger, row["id"], row["region_low"]), statement(ledger, row["id"], row["region_high"])
-        )
-        for row in rows
-    ]
+    ledger = reading_ledger(page)
+    return [SideBySide(row, *both_statements(ledger, row["id"])) for row in rows]
 
 
 def dashboard_settlements(page: Page) -> tuple[list[SideBySide], bool]:

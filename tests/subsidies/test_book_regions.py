@@ -10,7 +10,8 @@ from subsidies.service import SubsidyService
 
 def test_each_programs_books_carry_its_region(ledger):
     service = SubsidyService(ledger)
-    chosen = [(p, t) for p, t in example_programs() if p.code in ("gz-service-demonstration", "nansha-revenue-lifetime")]
+    codes = ("gz-service-demonstration", "nansha-revenue-lifetime")
+    chosen = [(p, t) for p, t in example_programs() if p.code in codes]
     for program, text in chosen:
         service.install_program(program, text, actor="setup")
     with ledger.reader.connect() as conn:
