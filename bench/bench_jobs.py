@@ -9,7 +9,12 @@ control accounts, and the limit-breach scan, each the best of ``--repeat`` runs 
 The database is one ``bench_reports.py --world N`` built (bench/generate.py's journal, seeded, and
 bench/generate_world.py's world: N institutions, 5 subsidy programs, voucher programs in 3 regions, a guidance
 fund with 30 sub-funds, a risk pool); it is migrated to this version first (idempotent). ``--url`` reads any
-database instead (PostgreSQL: ``?schema=NAME`` of a schema holding them).
+database instead (PostgreSQL: ``?schema=NAME`` of a schema holding them). ``--postgres-url URL`` builds both
+in a fresh schema ``bench_<random>`` of that database (``--transactions``, ``--world``; ``--csv`` reuses a
+generated journal), measures, and drops the schema:
+
+    .venv/bin/python bench/bench_jobs.py --postgres-url postgresql://postgres@127.0.0.1:5432/test \
+        --csv bench/data/journal-1m.csv
 
 Timed, each beside its peer in the same run:
 
@@ -36,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, file_size_mib, log, machine, sqlite_url  # noqa: E402
+from _common import DEFAULT_SEED, emit, file_size_mib, log, machine, postgres_schema, scratch_dir, sqlite_url  # noqa: E402
 
 TARGET_RECONCILE_S = 3.0
 TARGET_BREACH_SCAN_S = 5.0
@@ -96,10 +101,35 @@ def main() -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--db", type=Path, help="SQLite file built by bench_reports.py --world N (kept)")
     target.add_argument("--url", help="database URL of such a database (PostgreSQL: ?schema=NAME)")
+    target.add_argument("--postgres-url", help="build the journal and the world in a fresh schema here, then drop it")
+    parser.add_argument("--transactions", type=int, default=1_000_000, help="journal size when building")
+    parser.add_argument("--world", type=int, default=10_000, help="institutions of the world when building")
+    parser.add_argument("--csv", type=Path, help="build from this journal (bench/generate.py) instead of generating")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts (default 3)")
     parser.add_argument("--skip-audit", action="store_true", help="leave out the whole audit (hash chain included)")
     args = parser.parse_args()
 
+    from ledger.db import make_engine
+
+    if args.db is not None and not args.db.exists():
+        parser.error(f"{args.db} does not exist: build it with bench_reports.py --db {args.db} --world N")
+    if args.postgres_url:
+        with scratch_dir(None) as scratch, postgres_schema(args.postgres_url) as url:
+            from bench_reports import build
+            from generate_world import generate_world
+
+            built = build(url, args.transactions, args.seed, scratch, args.csv)
+            log(f"building the domain world ({args.world} institutions)")
+            built["world"] = generate_world(url, args.world, args.seed)
+            with make_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")  # as autovacuum would, after the world's writes
+            measure(args, url, built)
+        return
+    measure(args, sqlite_url(args.db) if args.db else args.url, {})
+
+
+def measure(args, url: str, built: dict) -> None:  # noqa: ANN001 - the parsed arguments
     from api.bootstrap import migrate
     from jobs.audit import audit_all, reconcile_domains, reconcile_with_controls
     from jobs.config import JobsConfig
@@ -109,9 +139,6 @@ def main() -> None:
     from ledger.numbers import SHANGHAI
     from ledger.queries import reconcile
 
-    if args.db is not None and not args.db.exists():
-        parser.error(f"{args.db} does not exist: build it with bench_reports.py --db {args.db} --world N")
-    url = sqlite_url(args.db) if args.db else args.url
     engine = make_engine(url)
     migrate(engine)  # the world may predate this version's tables; upgrading is idempotent
     ledger = Ledger(engine)
@@ -121,6 +148,7 @@ def main() -> None:
         "repeat": args.repeat,
         "backend": engine.dialect.name,
         "db_mib": file_size_mib(args.db) if args.db else None,
+        **built,
     }
     with engine.connect() as conn:
         count = conn.exec_driver_sql
