@@ -6,6 +6,7 @@ body: the same scope checks, services, approvals filing and idempotency as over 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -77,15 +78,11 @@ def _books(page: Page) -> list[Choice]:
     return [Choice(book["code"], book["name"]) for book in visible_books(ledger, page.principal)]
 
 
-def _fixed(*values: str) -> callable:
+def _fixed(*values: str) -> Callable[[Page], list[Choice]]:
     def choices(page: Page) -> list[Choice]:
         return [Choice(value, page.label("form.choice", value or "none")) for value in values]
 
     return choices
-
-
-def _region_default(page: Page) -> str:
-    return _own_region(page)
 
 
 # ----- the calls ---------------------------------------------------------------------------------------------
@@ -210,7 +207,7 @@ FORMS: tuple[RecordForm, ...] = (
     RecordForm(
         "voucher-program", "finance", CLERK_ROLES,
         (
-            F("code"), F("name"), F("region", default=_region_default), F("year", FieldKind.INTEGER),
+            F("code"), F("name"), F("region", default=_own_region), F("year", FieldKind.INTEGER),
             F("budget", FieldKind.YUAN), F("enterprise_annual_cap", FieldKind.YUAN),
             F("per_application", FieldKind.YUAN), F("copay_ratio", FieldKind.RATIO), F("categories", FieldKind.LIST),
             F("use_by", FieldKind.DATE), F("redeem_by", FieldKind.DATE),
