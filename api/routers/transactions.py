@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import LedgerDep, requires, resource_path
 from api.known_rows import known_rows
@@ -19,6 +20,7 @@ from api.schemas.transactions import (
     transaction_request,
 )
 from api.scopes import Principal, book_visible, require_books
+from api.submitter import loop_submitter
 from ledger.entries import PostPendingRequest, TransactionRequest
 from ledger.entries import Request as LedgerRequest
 from ledger.errors import LedgerError, ResultCode
@@ -72,11 +74,12 @@ def _dry_run(requests: list[LedgerRequest], ledger) -> tuple[list, list[AccountO
 
 @router.post(
     "/transactions",
+    name="post_transaction",  # the operation's id stays post_transaction_v1_transactions_post
     status_code=201,
     response_model=TransactionCreatedOut | DryRunOut,
     responses={409: {"description": "a rule refused it"}, 422: {"description": "malformed, or no Idempotency-Key"}},
 )
-def post_transaction(
+async def post_transaction_route(
     principal: Bookkeeper,
     ledger: LedgerDep,
     response: Response,
@@ -84,14 +87,50 @@ def post_transaction(
     idempotency_key: IdempotencyKey = None,
     dry_run: DryRun = False,
 ):
+    # On the event loop (async): the request is parsed and scope-checked here and handed to the ledger with
+    # the other requests of the moment (api.submitter); what reads the database goes to the thread pool.
+    # (A comment, not a docstring: the docstring would become the operation's OpenAPI description.)
     key = check_idempotency_key(idempotency_key)
     request = transaction_request(document, key, principal)
-    require_books(known_rows(ledger), principal, books_named(request, ledger))
+    if isinstance(request, TransactionRequest):
+        # It names its books itself; a book is read once per process (api.known_rows), here on the loop.
+        _check_scope(request, principal, ledger)
+    else:  # it resolves another transaction: read that on the pool
+        await run_in_threadpool(_check_scope, request, principal, ledger)
     if dry_run:
-        (result,), accounts = _dry_run([request], ledger)
-        response.status_code = 200
-        return DryRunOut(code=result.code.value, message=result.message, accounts_after=accounts)
-    result = _submit([request], ledger)[0]
+        return _dry_run_answer(*await run_in_threadpool(_dry_run, [request], ledger), response)
+    return _created_answer(await loop_submitter(ledger).submit(request), principal, key, response)
+
+
+def post_transaction(
+    principal: Principal,
+    ledger,  # noqa: ANN001 - ledger.engine.Ledger
+    response: Response,
+    document: dict[str, Any],
+    idempotency_key: str | None = None,
+    dry_run: bool = False,
+):
+    """The same post for a caller already on a worker thread (the pages' forms): the same checks and answer,
+    the request submitted on the caller's thread."""
+    key = check_idempotency_key(idempotency_key)
+    request = transaction_request(document, key, principal)
+    _check_scope(request, principal, ledger)
+    if dry_run:
+        return _dry_run_answer(*_dry_run([request], ledger), response)
+    return _created_answer(_submit([request], ledger)[0], principal, key, response)
+
+
+def _check_scope(request: LedgerRequest, principal: Principal, ledger) -> None:  # noqa: ANN001
+    require_books(known_rows(ledger), principal, books_named(request, ledger))
+
+
+def _dry_run_answer(results: list, accounts: list[AccountOut], response: Response) -> DryRunOut:
+    (result,) = results
+    response.status_code = 200
+    return DryRunOut(code=result.code.value, message=result.message, accounts_after=accounts)
+
+
+def _created_answer(result, principal: Principal, key: str, response: Response) -> dict[str, Any]:  # noqa: ANN001
     if not result.ok:
         raise LedgerError(result.code, result.message, **result.detail)
     if result.code is ResultCode.EXISTS:
