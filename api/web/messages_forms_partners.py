@@ -7,6 +7,10 @@ from __future__ import annotations
 _ZH_BANK = {
     "bank.nav": "我的贷款备案",
     "bank.title": "合作银行",
+    "bank.file_loan": "备案一笔贷款",
+    "bank.upload_loans": "批量备案",
+    "bank.file_claim": "提交代偿申请",
+    "bank.report_recovery": "报告追偿",
     "bank.loan_title": "备案贷款",
     "bank.loan": "贷款",
     "bank.loans": "已备案贷款",
@@ -68,6 +72,10 @@ _ZH_BANK = {
 _EN_BANK = {
     "bank.nav": "My filed loans",
     "bank.title": "Partner bank",
+    "bank.file_loan": "File a loan",
+    "bank.upload_loans": "File many (upload)",
+    "bank.file_claim": "Submit a default claim",
+    "bank.report_recovery": "Report a recovery",
     "bank.loan_title": "Filed loan",
     "bank.loan": "Loan",
     "bank.loans": "Filed loans",
@@ -294,6 +302,7 @@ _ZH_PROVIDER = {
         "企业已冻结额度、尚未申领的兑付：服务完成后提交发票申领，须在项目的兑付截止日前经财政核验。"
     ),
     "provider2.all_redemptions": "全部兑付及支付状态",
+    "provider2.file_claim": "提交申领",
     "provider2.reserved": "冻结额度",
     "provider2.reserved_on": "冻结日期",
     "provider2.claim": "申领",
@@ -328,6 +337,7 @@ _EN_PROVIDER = {
         "the finance office must verify it by the program's redeem-by date."
     ),
     "provider2.all_redemptions": "Every redemption and its payout",
+    "provider2.file_claim": "File a claim",
     "provider2.reserved": "Reserved",
     "provider2.reserved_on": "Reserved on",
     "provider2.claim": "Claim",

@@ -115,3 +115,14 @@ def test_the_page_in_english_and_in_wan(site):
     assert "Filed loans" in page and "Recoveries to report" in page
     assert "filed in time (70 days to spare)" in _row(page, f"loan-{lending.defaulted_loan}")
     assert "400.00万元" in _row(page, f"loan-{lending.defaulted_loan}")
+
+
+def test_the_bank_is_pointed_to_its_record_forms_and_an_office_is_not(site):
+    app, _ = site
+    client, home = login(app, "bank-a")
+    page = client.get(home).text
+    links = re.findall(r'href="(/web/(?:forms|uploads)[^"#]*)', page)
+    assert {"/web/forms/loan", "/web/forms/pool-claim", "/web/forms/recovery", "/web/uploads"} <= set(links)
+    assert all(client.get(link).status_code == 200 for link in set(links))
+    office, _ = login(app, "gz-office")
+    assert 'data-testid="bank-file-loan"' not in office.get(f"/web/banks/{BANK_A}").text

@@ -102,6 +102,7 @@ def test_redemptions_to_claim_show_a_filed_claim_awaiting_verification_and_the_r
     assert "尚未申领" in _row(page, f"to-claim-{ids['OPEN']}")
     assert "尚未申领" in _row(page, f"to-claim-{ids['REJECTED']}")  # a rejected claim may be filed again
     assert "C-PAID" not in _table(page, "provider-to-claim")
+    assert 'href="/web/forms/voucher-claim"' in page and client.get("/web/forms/voucher-claim").status_code == 200
 
 
 def test_the_claims_filed_and_their_decisions(site):
