@@ -92,3 +92,48 @@ def test_identical_decisions_at_once_decide_once(client, engine, books, person):
         answers = _at_once(lambda p=path, h=headers: client.post(p, headers=h, json=body), RACERS)
         assert _check_one_effect(answers)["status"] == "approved"
     assert _count_transactions(engine) == before + ROUNDS
+
+
+def test_a_decision_retried_while_the_first_is_in_flight_is_refused_then_replayed(
+    client, engine, books, person, monkeypatch
+):
+    """End to end over HTTP: the first decision is held inside its service while the retry arrives; the retry
+    is refused as request_in_flight on both backends (the unit of work noted its arrival before it waited),
+    and a retry after the first answered gets the first response."""
+    from datetime import date
+
+    from funds import cash_requests
+    from funds.cash_requests import GF_APPROPRIATION, CashRequests
+    from funds.config import DEFAULT_FUND_POLICY
+    from funds.guidance import GuidanceFunds
+
+    GuidanceFunds(books).create_guidance_fund("GZ-HOLD", "广州 引导基金", "440100", DEFAULT_FUND_POLICY)
+    request_id = CashRequests(books).file(
+        GF_APPROPRIATION, "GZ-HOLD", date(2026, 1, 5), actor="hold-clerk", client_id="hold", amount="1000.00"
+    )
+    director = person("hold-director", "finance_office", "region:440100") | {"Idempotency-Key": "hold"}
+    path = f"/v1/approvals/funds_cash_request:{request_id}/approve"
+    body = {"approval_doc": "穗财〔2026〕2号", "on": "2026-01-06"}
+    inside, release = threading.Event(), threading.Event()
+    approve = cash_requests.CashRequests.approve
+
+    def held(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        inside.set()
+        assert release.wait(30)
+        return approve(self, *args, **kwargs)
+
+    monkeypatch.setattr(cash_requests.CashRequests, "approve", held)
+    answers: dict = {}
+    first = threading.Thread(target=lambda: answers.update(first=client.post(path, headers=director, json=body)))
+    first.start()
+    assert inside.wait(30), "the first decision reached its service"
+    retry = threading.Thread(target=lambda: answers.update(retry=client.post(path, headers=director, json=body)))
+    retry.start()
+    retry.join(0.5)
+    release.set()
+    first.join(30)
+    retry.join(30)
+    assert answers["first"].status_code == 200, answers["first"].text
+    assert answers["retry"].status_code == 409 and answers["retry"].json()["code"] == "request_in_flight"
+    later = client.post(path, headers=director, json=body)
+    assert later.headers.get("Idempotency-Replayed") == "true" and later.json() == answers["first"].json()
