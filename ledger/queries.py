@@ -286,6 +286,19 @@ def posted_totals_recorded_before(
     return {account: (int(debits or 0), int(credits or 0)) for account, debits, credits in conn.execute(query)}
 
 
+def posted_version(ledger: Ledger) -> tuple[int, int]:
+    """A version of the posted journal: (accounts opened, every account's posted debits summed). It changes
+    with every posted transaction, back-dated ones too (an amount is never zero, and the posted totals only
+    grow: the journal is append-only, a correction is a new entry), so a trial balance computed at one
+    version is the trial balance of every moment at which the version is the same. One aggregate over the
+    accounts' cached totals, not the journal."""
+    with ledger.reader.connect() as conn:
+        accounts, debits = conn.execute(
+            select(func.count(), func.coalesce(func.sum(T_ACCOUNTS.c.debits_posted), 0)).select_from(T_ACCOUNTS)
+        ).one()
+    return int(accounts), int(debits)
+
+
 def trial_balance(
     ledger: Ledger,
     *,

@@ -196,6 +196,10 @@ RULES_ZH: dict[str, str] = {
 VIEWS_ZH: dict[str, str] = {
     "views.nav_settlements": "跨区域结算",
     "views.export_xlsx": "导出工作台（Excel）",
+    "views.export_xlsx_sheet": "导出 Excel",
+    "views.export_csv": "导出 CSV",
+    "views.total_all_rows": "合计（全部 {count} 行）",
+    "views.rows_shown": "第 {first}–{last} 行，共 {count} 行",
     "views.read_only": "只读：审计角色不能审批或处理预警。",
     "views.name": "名称",
     "views.credit_code": "统一社会信用代码",
@@ -264,6 +268,10 @@ VIEWS_ZH: dict[str, str] = {
 VIEWS_EN: dict[str, str] = {
     "views.nav_settlements": "Settlements",
     "views.export_xlsx": "Export the dashboard (Excel)",
+    "views.export_xlsx_sheet": "Export (Excel)",
+    "views.export_csv": "Export (CSV)",
+    "views.total_all_rows": "Total (all {count} rows)",
+    "views.rows_shown": "Rows {first}–{last} of {count}",
     "views.read_only": "Read only: an auditor cannot approve or resolve alerts.",
     "views.name": "Name",
     "views.credit_code": "Credit code",
