@@ -19,6 +19,7 @@ from api.auth import BEARER_CHALLENGE, authenticate_bearer, remembered_caller
 from api.problems import ApiCode, ApiProblem
 from api.scopes import Principal, Role, role_holder
 from api.writes import arrival_noted, arrival_now
+from ledger.db import is_postgres
 from ledger.engine import Ledger
 
 PAGE_LIMIT_DEFAULT = 50
@@ -91,6 +92,16 @@ def unit_of_work(request: Request) -> Iterator[Connection]:
     # database to the next request the moment the last one commits.
     with turn, request.app.state.engine.begin() as conn, arrival_noted(conn, arrived):
         yield conn
+
+
+async def short_read(ledger: Ledger, read: Callable[..., Any], *args: Any) -> Any:
+    """``read(*args)`` for an async handler: on SQLite inline on the event loop (an indexed read in the same
+    process costs less than the hop to the thread pool); on PostgreSQL on the pool, because each statement
+    waits for a round trip to the server and the loop must not wait with it (measured: inline, PostgreSQL
+    positions fell to a third of their rate)."""
+    if is_postgres(ledger.engine):
+        return await run_in_threadpool(read, *args)
+    return read(*args)
 
 
 UnitOfWork = Annotated[Connection, Depends(unit_of_work, scope="function")]

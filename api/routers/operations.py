@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from api.deps import LedgerDep, PageParams, paginate, requires
+from api.deps import LedgerDep, PageParams, paginate, requires, short_read
 from api.known_rows import known_rows
 from api.routers import OVERSIGHT_ROLES, WHOLE_LEDGER_ROLES
 from api.schemas.core import VerifyOut, page_of
@@ -168,8 +168,8 @@ def list_job_runs(principal: Overseer, ledger: LedgerDep):
     ]
 
 
-# async: answered on the event loop (one indexed statement, vouchers.positions), without the thread-pool hop
-# that cost more than the read itself under load (docs/BENCHMARKS.md, HTTP API).
+# async: on SQLite answered on the event loop (one indexed statement, vouchers.positions), without the
+# thread-pool hop that cost more than the read itself under load (docs/BENCHMARKS.md, HTTP API).
 @router.get("/enterprises/{credit_code}/voucher-positions", response_model=list[PositionOut])
 async def voucher_positions(
     credit_code: Annotated[str, Path(pattern=CREDIT_CODE.pattern)], principal: PositionReader, ledger: LedgerDep
@@ -189,5 +189,5 @@ async def voucher_positions(
             expired=format_fen(p.expired_fen),
             paid=format_fen(p.paid_fen),
         )
-        for p in enterprise_positions(ledger, credit_code)
+        for p in await short_read(ledger, enterprise_positions, ledger, credit_code)
     ]
