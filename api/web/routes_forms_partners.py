@@ -15,7 +15,7 @@ from api.routers import pools as pool_routes
 from api.schemas.funds import ID_MAX
 from api.scopes import CREDIT_CODE, Principal, Role
 from api.web import routes_uploads
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, render, signed_in
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, reading_ledger, render, signed_in
 from funds import reads
 from funds.config import PoolPolicy
 from funds.pools import filing_deadline
@@ -94,7 +94,7 @@ def _to_recover(claims: list[dict], recoveries: list[dict]) -> list[dict]:
 
 @router.get("/banks/{code}")
 def bank_page(page: BankPage, code: BankCode):
-    ledger = page.request.app.state.ledger
+    ledger = reading_ledger(page)  # the page only reads: deferred, never queued behind the writer
     principal = page.principal
     if not CREDIT_CODE.match(code) or not _bank_visible(ledger, principal, code):
         raise _not_found(page)
@@ -129,7 +129,7 @@ def bank_page(page: BankPage, code: BankCode):
 @router.get("/loans/{loan_id}")
 def loan_page(page: BankPage, loan_id: LoanId):
     """One filed loan with its claims and recoveries; another bank's loan is the same 404 as none."""
-    ledger = page.request.app.state.ledger
+    ledger = reading_ledger(page)  # the page only reads: deferred, never queued behind the writer
     try:
         loan = pool_routes._visible_loan(ledger, page.principal, loan_id)
     except LedgerError:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path
 from api.approval_requests import PENDING, requests_of_institution
 from api.routers.vouchers import CLAIM_REQUEST
 from api.scopes import CREDIT_CODE, Role, fund_visible, redemption_visible
-from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, render, signed_in
+from api.web.rendering import WEB_PREFIX, Page, PageRefusal, chart_json, reading_ledger, render, signed_in
 from funds.metrics import guidance_fund_metrics, subfund_metrics
 from funds.reads import guidance_fund, subfunds
 from funds.reports import subfund_metrics_over_time
@@ -97,7 +97,7 @@ def provider_page(page: ProviderPage, code: Annotated[str, Path(max_length=18)])
     last day for claims), every redemption with its claim and payout status, the claims filed and how each
     was decided, and the payment batches that hold the provider's payouts. The rows are the API's
     (``/v1/providers/{code}/payments``) under its scope rule (api.scopes.redemption_visible)."""
-    ledger = page.request.app.state.ledger
+    ledger = reading_ledger(page)  # the page only reads: deferred, never queued behind the writer
     entity = ledger.entity(code) if CREDIT_CODE.match(code) else None
     region = entity.get("region_code") if entity else None
     if entity is None or not page.principal.covers_institution(code, region):

@@ -281,7 +281,8 @@ def test_a_bank_uploads_loans_each_scope_checked_and_filed_through_the_pools_rul
     preview = _preview(bank, "loans", data)
     assert _statuses(preview) == {2: "ok", 3: "refused", 4: "refused", 5: "refused"}
     assert "role_forbidden" in _cell(preview, 3) and "loan_filing_window_passed" in _cell(preview, 4)
-    assert "2026-04-01" in _cell(preview, 4)  # the rule's message names the deadline
+    assert "已超过备案期限" in _cell(preview, 4)  # the rule in the page's language ...
+    assert "2026-04-01" in _cell(preview, 4)  # ... and the service's message under it, naming the deadline
     assert "upload_cell_invalid" in _cell(preview, 5) and "12x" in _cell(preview, 5)
     assert len(reads.loans(ledger)) == before
     recorded = _submit(bank, preview)
