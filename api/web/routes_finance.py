@@ -12,12 +12,12 @@ import threading
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path
+from fastapi import APIRouter, Depends, Form, Path, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from api import approval_queue
 from api.problems import ApiProblem
-from api.routers import approvals
 from api.schemas.approvals import ApprovalIn, RejectionIn
 from api.scopes import Role
 from api.web.rendering import (
@@ -59,8 +59,8 @@ YUAN_PER_WAN = Decimal(10_000)
 CLIENT_ID_BYTES = 12
 HTMX_HEADER = "HX-Request"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# The API's own decision functions per outcome: the page adds no second copy of how an item is decided.
-DECISIONS = {"approved": approvals._approve, "rejected": approvals._reject}
+# The queue's own decision functions per outcome (api.approval_queue, as the API's): no second copy here.
+DECISIONS = {"approved": approval_queue.approve_item, "rejected": approval_queue.reject_item}
 
 
 def _service(page: Page) -> SubsidyService:
@@ -187,10 +187,10 @@ def _queue(page: Page) -> list:
     """Everything waiting for a second person in the user's regions: the API's own queue and scope rule."""
     ledger = reading_ledger(page)
     with _queue_listings, ledger.reader.connect() as conn:
-        waiting = approvals._queue(ledger, conn)
-    items = [item for item in waiting if approvals._item_visible(ledger, page.principal, item)]
+        waiting = approval_queue.queue_items(ledger, conn)
+    items = [item for item in waiting if approval_queue.item_visible(ledger, page.principal, item)]
     shown = []
-    for item in sorted(items, key=approvals._order):
+    for item in sorted(items, key=approval_queue.queue_order):
         entity = ledger.entity(item.institution) if item.institution else None
         shown.append({"item": item, "institution_name": entity["name"] if entity else (item.institution or "")})
     return shown
@@ -218,11 +218,14 @@ def _dashboard(
     status: int = 200,
     alert_notice: str | None = None,
     alert_refusal: PageRefusal | None = None,
+    caps_after: str | None = None,
+    alerts_after: int | None = None,
 ):
     service = _reader(page)
     programs = _programs_in_scope(page, service)
     budget_rows = _budget_rows(service, programs)
-    cap_rows = _cap_rows(page, service, programs)
+    all_cap_rows = _cap_rows(page, service, programs)
+    cap_rows, caps_next = _cap_page(all_cap_rows, caps_after)
     settlements, more_settlements = dashboard_settlements(page)
     sides = {side for item in settlements for side in (item.low.region, item.high.region)}
     return render(
@@ -239,10 +242,12 @@ def _dashboard(
         more_settlements=more_settlements,
         names=region_names(page, sides),
         # Alerts carry their region: a finance office sees those of its regions (as over HTTP), admin all.
-        **alerts_context(page, notice=alert_notice, refusal=alert_refusal),
+        caps_next=caps_next,
+        caps_paged=bool(caps_after),
+        **alerts_context(page, notice=alert_notice, refusal=alert_refusal, after=alerts_after),
         queue=_queue(page),
         today=today_shanghai(),
-        institutions=_institutions(page, cap_rows) if page.principal.role in DECIDERS else [],
+        institutions=_institutions(page, all_cap_rows) if page.principal.role in DECIDERS else [],
         may_decide=page.principal.role in DECIDERS,
         new_client_id=secrets.token_urlsafe(CLIENT_ID_BYTES),
         notice=notice,
@@ -251,9 +256,38 @@ def _dashboard(
     )
 
 
+CAP_ROWS_PAGE_SIZE = 50
+
+
+def _cap_key(row: dict) -> str:
+    """An institution-year row's place in the table (program, institution, year), as the URL carries it."""
+    return f"{row['program']}~{row['institution']}~{row['year']}"
+
+
+def _cap_page(rows: list[dict], after: str | None) -> tuple[list[dict], str | None]:
+    """A page of the institution-year rows (in program, institution, year order) after the key ``after``, and
+    the key the next page starts after (None on the last); the chart draws the same rows."""
+
+    def place(row: dict) -> tuple[str, str, int]:
+        return row["program"], row["institution"], row["year"]
+
+    ordered = sorted(rows, key=place)
+    program, _, rest = (after or "").partition("~")
+    institution, _, year = rest.partition("~")
+    if after and year.isdigit():
+        ordered = [row for row in ordered if place(row) > (program, institution, int(year))]
+    shown = ordered[:CAP_ROWS_PAGE_SIZE]
+    return shown, _cap_key(shown[-1]) if len(ordered) > CAP_ROWS_PAGE_SIZE else None
+
+
 @router.get("/finance")
-def finance_dashboard(page: DashboardPage):
-    return _dashboard(page)
+def finance_dashboard(
+    page: DashboardPage,
+    caps_after: Annotated[str | None, Query(max_length=120)] = None,
+    alerts_after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+):
+    """The dashboard; ``caps_after`` and ``alerts_after`` page its two long tables (bookmarkable)."""
+    return _dashboard(page, caps_after=caps_after, alerts_after=alerts_after)
 
 
 def _queue_response(
@@ -283,7 +317,7 @@ def _decide(page: Page, item_id: str, body, decide, status: str, *, key: str, dr
     key (a form sent twice decides once), and for a preview the dry run that writes nothing."""
     ledger = page.request.app.state.ledger
     with ledger.engine.begin() as uow:
-        kind, number = approvals._located(ledger, uow, page.principal, item_id)
+        kind, number = approval_queue.locate_item(ledger, uow, page.principal, item_id)
 
         def produce(joined):  # noqa: ANN001, ANN202 - a joined Ledger; returns Written
             written = DECISIONS[status](joined, page.principal, kind, number, body)
@@ -311,7 +345,7 @@ def _decision_form(page: Page, item_id: str, model, decide: str, status: str, fi
     return _queue_response(page, notice=page.t(f"finance.decided_{status}"))
 
 
-ItemPath = Annotated[str, Path(pattern=approvals.ITEM_PATTERN)]
+ItemPath = Annotated[str, Path(pattern=approval_queue.ITEM_PATTERN)]
 PreviewButton = Annotated[str | None, Form(max_length=8)]
 DayField = Annotated[str, Form(max_length=10)]
 KeyField = Annotated[str, Form(min_length=1, max_length=200)]

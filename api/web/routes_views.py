@@ -56,9 +56,19 @@ def open_alerts(page: Page) -> list[dict]:
     return list_alerts(engine, region_prefixes=alert_region_prefixes(page.principal))
 
 
-def alerts_context(page: Page, *, notice: str | None = None, refusal: PageRefusal | None = None) -> dict:
+ALERTS_PAGE_SIZE = 50
+
+
+def alerts_context(
+    page: Page, *, notice: str | None = None, refusal: PageRefusal | None = None, after: int | None = None
+) -> dict:
+    """The alerts card: a page of the open alerts after the id ``after`` (in the URL as ``alerts_after``)."""
+    alerts = [alert for alert in open_alerts(page) if after is None or alert["id"] > after]
+    shown = alerts[:ALERTS_PAGE_SIZE]
     return {
-        "alerts": open_alerts(page),
+        "alerts": shown,
+        "alerts_next": shown[-1]["id"] if len(alerts) > ALERTS_PAGE_SIZE else None,
+        "alerts_paged": after is not None,
         "may_resolve": page.principal.role in ALERT_RESOLVERS,
         "reason_max": REASON_MAX_LENGTH,
         "alert_notice": notice,

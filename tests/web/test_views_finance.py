@@ -245,3 +245,41 @@ def test_the_audit_page_shows_the_last_reconcile_run_as_the_job_recorded_it(offi
     run_job(engine, "reconcile", later, lambda: JobOutcome(counts={"findings": 2, "control_findings": 1}))
     found = client.get("/web/audit").text
     assert "对账发现 2 项问题" in found and later in found
+
+
+def test_the_dashboards_long_tables_page_by_key_in_the_url(office, engine, monkeypatch):
+    with engine.begin() as conn:
+        record_findings(
+            conn, "breach-scan",
+            [Finding("subsidy_cap", f"gz:institution-{n}", f"finding {n}", region="440100") for n in range(5)],
+            ["subsidy_cap"],
+        )  # fmt: skip
+    monkeypatch.setattr(routes_views, "ALERTS_PAGE_SIZE", 2)
+    client = login(office, "gz-office")
+    seen, url = [], "/web/finance"
+    while url:
+        page = client.get(url).text
+        seen += ALERT_ROW.findall(page)
+        found = re.search(r'href="([^"]+)#alerts" data-testid="alerts-next"', page)
+        url = found.group(1) if found else None
+    gz = [str(alert["id"]) for alert in list_alerts(engine) if alert["region"] == "440100"]
+    assert seen == gz and len(gz) == 5  # each open alert of the region once, in order, two a page
+
+
+def test_the_institution_year_table_pages_in_program_institution_year_order(monkeypatch):
+    from api.web import routes_finance
+
+    monkeypatch.setattr(routes_finance, "CAP_ROWS_PAGE_SIZE", 2)
+    rows = [
+        {"program": program, "institution": institution, "year": year}
+        for program in ("gz-a", "gz-a-b")  # "gz-a" before "gz-a-b" as tuples, whatever the key's separator
+        for institution in ("91440101MA5CXXXX1B",)
+        for year in (2019, 2020)
+    ]
+    seen, after = [], None
+    while True:
+        shown, after = routes_finance._cap_page(list(reversed(rows)), after)
+        seen += shown
+        if after is None:
+            break
+    assert seen == rows
