@@ -70,6 +70,29 @@ def period_key(period: str, moment: datetime) -> str:
     raise ValueError(f"period {period!r} is not one of {PERIODS}")
 
 
+# What a period key of each kind looks like (strptime formats): a key given by hand is checked before anything
+# is recorded, so a mistyped one is refused and leaves no run and no alert behind.
+PERIOD_KEY_FORMATS = {
+    "minute": "%Y-%m-%dT%H:%M",
+    "day": "%Y-%m-%d",
+    "day_before": "%Y-%m-%d",
+    "month_before": "%Y-%m",
+    "year_before": "%Y",
+}
+
+
+def check_period_key(period: str, key: str) -> str:
+    form = PERIOD_KEY_FORMATS[period]
+    try:
+        valid = datetime.strptime(key, form).strftime(form) == key
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        example = period_key(period, datetime(2026, 1, 31, 16, 0, tzinfo=SHANGHAI))
+        raise LedgerError(ResultCode.DATE_INVALID, f"period key {str(key)[:40]!r} is not a {period} key like {example}")
+    return key
+
+
 def _month_bounds(key: str) -> tuple[date, date]:
     first = date.fromisoformat(f"{key}-01")
     next_month = (first + timedelta(days=32)).replace(day=1)
@@ -252,14 +275,7 @@ def _balance_snapshots(ledger: Ledger, now: datetime, key: str, config: JobsConf
     """The closing balances of the day before (the period key), stored where they changed (jobs.snapshots)."""
     from jobs.snapshots import take_snapshot
 
-    return JobOutcome(counts=take_snapshot(ledger.engine, _day_of_key(key)))
-
-
-def _day_of_key(key: str) -> date:
-    try:
-        return date.fromisoformat(key)
-    except ValueError:
-        raise LedgerError(ResultCode.DATE_INVALID, f"period key {key!r} is not a date (YYYY-MM-DD)") from None
+    return JobOutcome(counts=take_snapshot(ledger.engine, date.fromisoformat(key)))
 
 
 def _analytics_export(ledger: Ledger, now: datetime, key: str, config: JobsConfig) -> JobOutcome:
@@ -343,7 +359,7 @@ def run(
     spec = JOBS[name]
     config = config or jobs_config()
     moment = now or utc_now()
-    key = key or period_key(spec.period, moment)
+    key = period_key(spec.period, moment) if key is None else check_period_key(spec.period, key)
     try:
         result = run_job(ledger.engine, name, key, lambda: spec.action(ledger, moment, key, config))
     except Exception as error:

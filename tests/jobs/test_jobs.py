@@ -208,3 +208,25 @@ def test_two_processes_retrying_one_failed_run_run_it_once_defect_18(ledger):
         statuses = sorted(pool.map(lambda _: attempt(), range(2)))
     assert calls == [1]
     assert statuses == ["already_running", "succeeded"]
+
+
+def test_a_mistyped_period_key_is_refused_and_records_no_run_and_no_alert(ledger, database_url):
+    from jobs.runs import last_runs
+    from ledger.errors import LedgerError, ResultCode
+
+    for name, key in (
+        ("balance-snapshots", "nonsense"),
+        ("voucher-expiry", "2026-13-01"),
+        ("settlement", "2026-3"),
+        ("year-end", "26"),
+        ("expire-pending", "2026-03-01"),
+    ):
+        with pytest.raises(LedgerError) as refused:
+            run(ledger, name, key=key)
+        assert refused.value.code == ResultCode.DATE_INVALID, name
+    result = CliRunner().invoke(
+        app, ["jobs", "run", "reconcile", "--period", "yesterday"], env={"FUNDLEDGER_DATABASE_URL": database_url}
+    )
+    assert result.exit_code == 1 and "date_invalid" in result.output
+    assert last_runs(ledger.engine) == {} and alerts(ledger.engine) == []
+    assert run(ledger, "settlement", key="2026-03").status == "succeeded"  # a well-formed key runs
