@@ -107,6 +107,10 @@ class VoucherProgramIn(DomainIn):
     region_match_level: Literal["province", "city", "county"] = "city"
     cross_region_split: str = Field(default="2/3", pattern=RATIO_PATTERN)
     cap_enforcement: Literal["stop", "clip", "warn"] = "stop"
+    # Once the program is over (vouchers.year_end): recovered by the treasury (收回) or carried over (结转)
+    # into the later program of the same region named here.
+    year_end: Literal["recover", "carry_over"] = "recover"
+    carry_over_to: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 
     model_config = {
         "json_schema_extra": {

@@ -194,3 +194,30 @@ def test_a_close_that_fails_midway_leaves_no_half_result_and_its_retry_closes_it
     monkeypatch.undo()
     result = close_program(ledger, program, on=CLOSE_DAY)
     assert (result.replayed, result.budget_fen, result.grantable_fen) == (False, 100 * WAN, 100 * WAN)
+
+
+def test_the_http_program_body_carries_the_year_end_policy_to_the_configuration():
+    from pydantic import ValidationError
+
+    from api.schemas.vouchers import VoucherProgramIn
+
+    body = {
+        "code": "sh-2026",
+        "name": "上海市2026年科技创新券",
+        "region": SHANGHAI,
+        "year": 2026,
+        "budget": "200000.00",
+        "enterprise_annual_cap": "100000.00",
+        "per_application": "50000.00",
+        "copay_ratio": "50%",
+        "categories": ["testing"],
+        "use_by": "2026-06-30",
+        "redeem_by": "2026-09-30",
+    }
+    default = ProgramConfig.from_dict(VoucherProgramIn.model_validate(body).config_values())
+    assert (default.year_end, default.carry_over_to) == ("recover", None)
+    carried = VoucherProgramIn.model_validate(body | {"year_end": "carry_over", "carry_over_to": "sh-2027"})
+    config = ProgramConfig.from_dict(carried.config_values())
+    assert (config.year_end, config.carry_over_to) == ("carry_over", "sh-2027")
+    with pytest.raises(ValidationError):
+        VoucherProgramIn.model_validate(body | {"year_end": "keep"})
