@@ -351,6 +351,7 @@ class RiskPools:
             policy = PoolPolicy.model_validate_json(pool["policy_json"])
             agreement = self._agreement(c, pool_code, bank_code)
             self._check_agreement_usable(agreement, disbursed_on)
+            self._check_loan_number_unused(c, pool, bank_code, loan_number)
             self._check_filing_window(policy, disbursed_on, filed_on)
             covered_fen, breach = self._enterprise_annual_cap(
                 c, policy, pool["id"], enterprise_code, disbursed_on.year, principal_fen
@@ -839,6 +840,21 @@ class RiskPools:
                 FundsCode.BANK_AGREEMENT_NOT_VALID,
                 f"bank {agreement['bank_code']}'s agreement is valid "
                 f"{agreement['valid_from']}–{agreement['valid_to']}, not on {on}",
+            )
+
+    @staticmethod
+    def _check_loan_number_unused(c: Connection, pool: dict, bank_code: str, loan_number: str) -> None:
+        """A bank files a loan into a pool once: its number again under another key is refused by name (the
+        unique index would refuse it too, but as an integrity error a caller cannot tell from a race)."""
+        existing = c.execute(
+            select(T_LOANS.c.id).where(
+                T_LOANS.c.pool_id == pool["id"], T_LOANS.c.bank_code == bank_code, T_LOANS.c.loan_number == loan_number
+            )
+        ).first()
+        if existing is not None:
+            raise LedgerError(
+                FundsCode.ALREADY_EXISTS,
+                f"bank {bank_code} already filed loan {loan_number} in pool {pool['code']} (loan {existing[0]})",
             )
 
     @staticmethod

@@ -277,9 +277,11 @@ def test_a_bank_uploads_loans_each_scope_checked_and_filed_through_the_pools_rul
         f"{POOL},{BANK_B},{BORROWER_1},B-0100,1000000,2026-07-01,12,2026-07-20",  # another bank's loan
         f"{POOL},{BANK_A},{BORROWER_1},A-0101,1000000,2026-01-01,12,2026-06-01",  # filed after the window
         f"{POOL},{BANK_A},{BORROWER_1},A-0102,12x,2026/7/1,12,2026-07-02",
+        f"{POOL},{BANK_A},{BORROWER_1},A-0001,1000000,2026-07-01,12,2026-07-20",  # a number the bank filed before
     )
     preview = _preview(bank, "loans", data)
-    assert _statuses(preview) == {2: "ok", 3: "refused", 4: "refused", 5: "refused"}
+    assert _statuses(preview) == {2: "ok", 3: "refused", 4: "refused", 5: "refused", 6: "refused"}
+    assert "funds_object_already_exists" in _cell(preview, 6) and "A-0001" in _cell(preview, 6)
     assert "role_forbidden" in _cell(preview, 3) and "loan_filing_window_passed" in _cell(preview, 4)
     assert "已超过备案期限" in _cell(preview, 4)  # the rule in the page's language ...
     assert "2026-04-01" in _cell(preview, 4)  # ... and the service's message under it, naming the deadline
