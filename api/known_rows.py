@@ -26,6 +26,12 @@ class KnownRows:
         self._books: dict[str, dict] = {}
         self._entities: dict[str, dict] = {}
 
+    @property
+    def reader(self):  # noqa: ANN201 - the ledger's read-only database
+        """A book without an entity is placed by the domains' own tables (``api.scopes.domain_book_regions``),
+        which are read, not remembered: a program or pool may gain a funder region at any time."""
+        return self.ledger.reader
+
     def book(self, code: str) -> dict | None:
         return self._remembered(self._books, code, self.ledger.book)
 
