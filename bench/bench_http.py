@@ -350,7 +350,9 @@ def main() -> None:
     parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp", help="the load client's library")
     parser.add_argument("--server-cpus", help="pin the server (and the peer) to these CPUs, e.g. 0")
     parser.add_argument("--client-cpus", help="pin the load client to these CPUs, e.g. 1")
-    parser.add_argument("--serve-args", default="", help="more options for fundledger serve, as --serve-args='--no-access-log'")
+    parser.add_argument(
+        "--serve-args", default="", help="more options for fundledger serve, as --serve-args='--no-access-log'"
+    )
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the server under load (GIL holder)")
     args = parser.parse_args()
 
