@@ -7,7 +7,7 @@ import json
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 
 from funds.codes import FundsCode
@@ -66,6 +66,7 @@ def replayed(conn: Connection, operation: str, client_id: str, content: dict[str
 
     The same key with other content (or for another operation) is refused: a caller's key names one call."""
     require_client_id(client_id)
+    _hold_key(conn, client_id)
     row = conn.execute(
         select(T_REQUESTS.c.operation, T_REQUESTS.c.content_hash, T_REQUESTS.c.result_json).where(
             T_REQUESTS.c.client_id == client_id
@@ -80,6 +81,17 @@ def replayed(conn: Connection, operation: str, client_id: str, content: dict[str
             client_id=client_id,
         )
     return json.loads(row.result_json)
+
+
+def _hold_key(conn: Connection, client_id: str) -> None:
+    """On PostgreSQL, calls with one key take turns (a transaction-scoped advisory lock on the key), so a
+    racing retry waits for the first call's commit and then reads its stored result. Without it both pass
+    the lookup and the loser fails on whichever unique row it writes first: a domain row, a ledger posting or
+    the stored result, not always as a named refusal. SQLite writers already take turns for the whole unit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"funds-request:{client_id}"}
+        )
 
 
 def is_new(result: Any) -> bool:
