@@ -191,14 +191,17 @@ def _subsidy_items(conn: Connection) -> list[ApprovalItemOut]:
     return items
 
 
-def _pool_funders(ledger: Ledger) -> dict[str, tuple[str, ...]]:
-    return {pool["code"]: tuple(f["funder_code"] for f in pool["funders"]) for pool in funds_reads.pools(ledger)}
+def _pool_funders(ledger: Ledger, conn: Connection) -> dict[str, tuple[str, ...]]:
+    # On the caller's connection: a second one taken from the pool while the first is held lets concurrent
+    # queue reads drain the pool and wait on each other.
+    pools = funds_reads.pools(ledger, conn=conn)
+    return {pool["code"]: tuple(f["funder_code"] for f in pool["funders"]) for pool in pools}
 
 
 def _cash_request_items(ledger: Ledger, conn: Connection) -> list[ApprovalItemOut]:
     """A fund's request shows its fund's region, a pool's its funding levels (for the queue's region filter)."""
-    fund_regions = {row["code"]: row["region_code"] for row in funds_reads.guidance_funds(ledger)}
-    pool_funders = _pool_funders(ledger)
+    fund_regions = {row["code"]: row["region_code"] for row in funds_reads.guidance_funds(ledger, conn=conn)}
+    pool_funders = _pool_funders(ledger, conn)
     return [
         ApprovalItemOut(
             id=f"{FUNDS_CASH_REQUEST}:{row['id']}",
@@ -277,7 +280,7 @@ def _fund_items(ledger: Ledger, conn: Connection) -> list[ApprovalItemOut]:
 
 
 def _pool_claim_items(ledger: Ledger, conn: Connection) -> list[ApprovalItemOut]:
-    funders = _pool_funders(ledger)
+    funders = _pool_funders(ledger, conn)
     return [
         ApprovalItemOut(
             id=f"{POOL_CLAIM}:{row['id']}",

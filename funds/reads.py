@@ -105,8 +105,8 @@ def book_regions(ledger: Ledger, *, conn: Connection | None = None) -> dict[str,
 # ----- guidance funds and sub-funds ------------------------------------------------------------------
 
 
-def guidance_funds(ledger: Ledger) -> list[dict]:
-    with _reading(ledger, None) as c:
+def guidance_funds(ledger: Ledger, *, conn: Connection | None = None) -> list[dict]:
+    with _reading(ledger, conn) as c:
         return _rows(c, select(T_GUIDANCE).order_by(T_GUIDANCE.c.id))
 
 
@@ -184,9 +184,9 @@ def distributions(ledger: Ledger, subfund_id: int | None = None, *, conn: Connec
 # ----- risk-compensation pools ---------------------------------------------------------------------------
 
 
-def pools(ledger: Ledger) -> list[dict]:
+def pools(ledger: Ledger, *, conn: Connection | None = None) -> list[dict]:
     """Every pool with its funders (``funders``: funder_code, level, share) and partner banks (``banks``)."""
-    with _reading(ledger, None) as c:
+    with _reading(ledger, conn) as c:
         rows = _rows(c, select(T_POOLS).order_by(T_POOLS.c.id))
         funders = _rows(c, select(T_FUNDERS).order_by(T_FUNDERS.c.pool_id, T_FUNDERS.c.position))
         agreements = _rows(c, select(T_AGREEMENTS).order_by(T_AGREEMENTS.c.id))
