@@ -166,7 +166,12 @@ def phase_sqlite_floor(csv_path: Path, db_path: Path) -> dict:
         legs = [(row[0], account_ids[row[1]], book_id, row[2], "CNY", row[3], 0) for row in leg_rows]
         started = time.perf_counter()
         conn.executemany(insert_tx, tx_rows)
-        conn.executemany("INSERT INTO seal_queue (transaction_id) VALUES (?)", [(row[0],) for row in tx_rows])
+        # The queue rows as the importer writes them: a leaf hash, the month and the book (the leaf's value
+        # stands in; computing it is the importer's work, not the database's).
+        conn.executemany(
+            "INSERT INTO seal_queue (transaction_id, leaf_hash, period, book_ids) VALUES (?, ?, ?, ?)",
+            [(row[0], "0" * 64, row[6][:7], str(book_id)) for row in tx_rows],
+        )
         conn.executemany(insert_legs, legs)
         conn.execute("COMMIT")
         timed += time.perf_counter() - started

@@ -224,13 +224,17 @@ def run_sqlite_peer(path: Path, accounts: int, count: int, per_commit: int = 1) 
             totals.setdefault(target, [0, 0])[0] += fen
             totals.setdefault(source, [0, 0])[1] += fen
         account_rows = sorted((account, debit, credit) for account, (debit, credit) in totals.items())
-        units.append((tx_rows, [(row[0],) for row in tx_rows], legs, account_rows))
+        # The queue rows as the engine writes them: a leaf hash (a stand-in value), the month, the book.
+        queue_rows = [(row[0], "0" * 64, "2026-06", str(book_id)) for row in tx_rows]
+        units.append((tx_rows, queue_rows, legs, account_rows))
     clock = time.perf_counter
     started = clock()
     for tx_rows, queue_rows, legs, account_rows in units:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(insert_tx, tx_rows)
-        conn.executemany("INSERT INTO seal_queue (transaction_id) VALUES (?)", queue_rows)
+        conn.executemany(
+            "INSERT INTO seal_queue (transaction_id, leaf_hash, period, book_ids) VALUES (?, ?, ?, ?)", queue_rows
+        )
         conn.executemany(insert_legs, legs)
         conn.executemany(upsert_month, account_rows)
         conn.executemany(update_account, [(debit, credit, account) for account, debit, credit in account_rows])

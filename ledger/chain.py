@@ -1,16 +1,16 @@
-"""Tamper evidence: a hash chain over each transaction's canonical encoding, sealed after commit.
+"""Tamper evidence: a hash chain over committed transactions, sealed after commit in batches.
 
-Writers only append their transaction id to ``seal_queue``; the chainer drains the queue in order under
-one lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), gives each transaction the
-next gapless sequence number and its voucher number (凭证号, gapless per book per month), and links
-``hash = sha256(previous hash || canonical encoding)``. So writers never queue on a chain-head lock, and
-the chain runs seconds behind at most. ``verify_chain`` recomputes every sealed link and counts the rest.
+Writers compute each transaction's leaf hash where the data already is (``ledger.chain_format``) and queue
+it in ``seal_queue`` with the month and books its voucher numbers need; they never wait on a chain head. The
+chainer drains the queue in order under one lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
+PostgreSQL), gives each transaction the next gapless sequence number and its voucher number (凭证号, gapless
+per book per month), and seals the batch with one link over its leaves in sequence order and the previous
+link's hash, without reading a transaction back. ``verify_chain`` recomputes every leaf and every link (both
+formats: links sealed per transaction before migration 0005 stay as they are) and counts what is queued.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -27,9 +27,21 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from ledger import schema
 from ledger.arrow_scan import ArrowSource, arrow_reader, arrow_source
+from ledger.chain_format import (  # noqa: F401 - _amount_text, _date_text, _moment_text: tests import them here
+    GENESIS_HASH,
+    ISSUE_KINDS,
+    _amount_text,
+    _date_text,
+    _moment_text,
+    canonical_encoding,
+    leaf_hash,
+    link_hash,
+    parse_voucher_books,
+    seal_hash,
+    voucher_books,
+)
 from ledger.db import engine_url_for_workers, is_postgres, make_engine, read_only
-from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, as_utc, utc_now
-from ledger.money import CURRENCY_PLACES, format_fen
+from ledger.engine import T_SEAL_QUEUE, T_TRANSACTIONS, utc_now
 from ledger.store import TRANSACTION_COLUMNS, DriverStatements
 
 if TYPE_CHECKING:
@@ -37,7 +49,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-GENESIS_HASH = "0" * 64
 SEAL_BATCH_SIZE = 5_000
 # The background chainer stores a batch per write-lock window. Behind a bulk import, which holds SQLite's write
 # lock for a 50k-transaction chunk at a time, it gets a window about once per chunk, so a batch must cover a
@@ -52,96 +63,11 @@ PARALLEL_VERIFY_MIN_LINKS = 200_000
 VERIFY_WORKERS_MAX = 4
 
 T_CHAIN = schema.ChainLink.__table__
+T_SEALS = schema.ChainSeal.__table__
 T_VOUCHER_NUMBERS = schema.VoucherNumber.__table__
 T_VOUCHER_COUNTERS = schema.VoucherCounter.__table__
 
 _EFFECTIVE_DATE_INDEX = TRANSACTION_COLUMNS.index("effective_date")
-
-
-# The standard library's JSON string escaper (C-accelerated), as json.dumps(ensure_ascii=False) uses it.
-_json_string = json.encoder.encode_basestring
-
-
-def _date_text(value) -> str:
-    # SQLite hands back the stored ISO text, PostgreSQL a date.
-    return value if isinstance(value, str) else value.isoformat()
-
-
-def _moment_text(value) -> str | None:
-    """UTC instant as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` whichever database stored it."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        # SQLite keeps naive UTC as "YYYY-MM-DD HH:MM:SS.ffffff" (SQLAlchemy's format; the importer's too).
-        return value.replace(" ", "T", 1) + "Z"
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _amount_text(amount_fen: int, currency: str) -> str:
-    if CURRENCY_PLACES.get(currency) == 2:
-        sign = "-" if amount_fen < 0 else ""
-        whole, cents = divmod(abs(amount_fen), 100)
-        return f"{sign}{whole}.{cents:02d}"
-    return format_fen(amount_fen, currency)
-
-
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else _json_string(value)
-
-
-def _json_int(value: int | None) -> str:
-    return "null" if value is None else str(int(value))
-
-
-def canonical_encoding(transaction: tuple, legs: list[tuple[int, int, str]]) -> bytes:
-    """The bytes the chain hashes: a compact UTF-8 JSON object with sorted keys, amounts as decimal
-    strings, actor and approver included.
-
-    ``transaction`` holds ``ledger.store.TRANSACTION_COLUMNS`` in that order, as either database returns them.
-    Written out by hand because ``verify`` runs it once per transaction of the whole journal; a test
-    proves it equals ``json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"))``."""
-    (
-        tx_id,
-        source,
-        client_id,
-        request_hash,
-        kind,
-        pending,
-        effective_date,
-        recorded_at,
-        memo,
-        actor,
-        approver,
-        approval_doc,
-        reason,
-        resolves_id,
-        reverses_id,
-        expires_at,
-        program_year,
-        link_type,
-        link_id,
-    ) = transaction
-    postings = ",".join(
-        f'[{int(account)},"{_amount_text(amount, currency)}",{_json_string(currency)}]'
-        for account, amount, currency in legs
-    )
-    text = (
-        f'{{"actor":{_json_text(actor)},"approval_doc":{_json_text(approval_doc)},"approver":{_json_text(approver)},'
-        f'"client_id":{_json_string(client_id)},"effective_date":"{_date_text(effective_date)}",'
-        f'"expires_at":{_json_text(_moment_text(expires_at))},"id":{int(tx_id)},"kind":{_json_string(kind)},'
-        f'"link_id":{_json_text(link_id)},"link_type":{_json_text(link_type)},"memo":{_json_string(memo)},'
-        f'"pending":{"true" if pending else "false"},"postings":[{postings}],'
-        f'"program_year":{_json_int(program_year)},"reason":{_json_text(reason)},'
-        f'"recorded_at":"{_moment_text(recorded_at)}","request_hash":{_json_string(request_hash)},'
-        f'"resolves_id":{_json_int(resolves_id)},"reverses_id":{_json_int(reverses_id)},"source":{_json_string(source)}}}'
-    )
-    return text.encode()
-
-
-def link_hash(prev_hash: str, encoding: bytes) -> str:
-    digest = hashlib.sha256(prev_hash.encode())
-    digest.update(encoding)
-    return digest.hexdigest()
 
 
 def _placeholder(conn: Connection) -> str:
@@ -199,43 +125,62 @@ def seal(engine: Engine, *, batch_size: int = SEAL_BATCH_SIZE, max_batches: int 
 
 @dataclass
 class _SealPlan:
-    """The links and voucher-number claims of one batch, computed from a chain head."""
+    """The links, seal and voucher-number claims of one batch, computed from a chain head."""
 
     head: tuple[int, str] | None
     ids: list[int]
-    links: list[tuple[int, int, str, str]] = field(default_factory=list)  # seq, tx id, prev hash, hash
+    links: list[tuple[int, int, str, str]] = field(default_factory=list)  # seq, tx id, prev hash, leaf
+    seal: tuple[int, int, str, str] | None = None  # last seq, first seq, prev hash, hash
     claims: list[tuple[int, str, int]] = field(default_factory=list)  # book id, "YYYY-MM", tx id
 
 
 def _plan_batch(conn: Connection, batch_size: int) -> _SealPlan | None:
-    """Read the queue, the chain head and the queued transactions; hash them. None if nothing is queued."""
-    ids = list(
-        conn.execute(
-            select(T_SEAL_QUEUE.c.transaction_id).order_by(T_SEAL_QUEUE.c.transaction_id).limit(batch_size)
-        ).scalars()
-    )
-    if not ids:
+    """Read the queue (leaves and voucher books as the writers queued them) and the chain head, and seal the
+    batch as one link over its leaves. None if nothing is queued."""
+    rows = conn.execute(
+        select(T_SEAL_QUEUE.c.transaction_id, T_SEAL_QUEUE.c.leaf_hash, T_SEAL_QUEUE.c.period, T_SEAL_QUEUE.c.book_ids)
+        .order_by(T_SEAL_QUEUE.c.transaction_id)
+        .limit(batch_size)
+    ).all()
+    if not rows:
         return None
+    queued = [tuple(row) for row in rows]
+    older = [tx_id for tx_id, leaf, _period, _books in queued if leaf is None]
+    if older:
+        queued = _with_leaves_read_back(conn, queued, older)
     head = _chain_head(conn)
     seq, prev_hash = head if head else (0, GENESIS_HASH)
-    transactions, legs = _load(conn, ids)
-    plan = _SealPlan(head, ids)
-    for tx_id in ids:
-        transaction = transactions[tx_id]
-        tx_legs = legs[tx_id]
+    plan = _SealPlan(head, [row[0] for row in queued])
+    for tx_id, leaf, period, books in queued:
         seq += 1
-        current = link_hash(
-            prev_hash, canonical_encoding(transaction, [(a, amount, c) for a, amount, c, _b in tx_legs])
-        )
-        plan.links.append((seq, tx_id, prev_hash, current))
-        prev_hash = current
-        period = _date_text(transaction[_EFFECTIVE_DATE_INDEX])[:7]
-        plan.claims += [(book_id, period, tx_id) for book_id in sorted({leg[3] for leg in tx_legs})]
+        plan.links.append((seq, tx_id, prev_hash, leaf))
+        plan.claims += [(book_id, period, tx_id) for book_id in parse_voucher_books(books)]
+    plan.seal = (seq, plan.links[0][0], prev_hash, seal_hash(prev_hash, [link[3] for link in plan.links]))
     return plan
 
 
+def _with_leaves_read_back(conn: Connection, queued: list[tuple], ids: list[int]) -> list[tuple]:
+    """Transactions queued before migration 0005 carry no leaf: compute it, and their voucher books, from
+    the stored rows (the only case in which the chainer reads a transaction)."""
+    transactions, legs = _load(conn, ids)
+    known = {}
+    for tx_id in ids:
+        tx_legs = legs[tx_id]
+        encoding = canonical_encoding(transactions[tx_id], [(a, amount, c) for a, amount, c, _b in tx_legs])
+        period = _date_text(transactions[tx_id][_EFFECTIVE_DATE_INDEX])[:7]
+        known[tx_id] = (tx_id, leaf_hash(encoding), period, voucher_books(leg[3] for leg in tx_legs))
+    return [known.get(row[0], row) for row in queued]
+
+
 def _chain_head(conn: Connection) -> tuple[int, str] | None:
-    head = conn.execute(select(T_CHAIN.c.seq, T_CHAIN.c.hash).order_by(T_CHAIN.c.seq.desc()).limit(1)).first()
+    """(last seq, the hash the next element points at): the last seal's hash, or for a chain that ends in a
+    per-transaction link (sealed before migration 0005), that link's."""
+    head = conn.execute(
+        select(T_CHAIN.c.seq, func.coalesce(T_SEALS.c.hash, T_CHAIN.c.hash))
+        .select_from(T_CHAIN.outerjoin(T_SEALS, T_SEALS.c.last_seq == T_CHAIN.c.seq))
+        .order_by(T_CHAIN.c.seq.desc())
+        .limit(1)
+    ).first()
     return (head[0], head[1]) if head else None
 
 
@@ -254,6 +199,7 @@ def _store_batch(conn: Connection, plan: _SealPlan) -> None:
         now = db.moment(utc_now())
         with db.pipeline():
             db.insert_chain_links([(*link, now) for link in plan.links])
+            db.insert_chain_seals([(*plan.seal, now)])
             db.insert_voucher_numbers(numbers)
         _store_counters(conn, counters)
         # By id, not by range: on PostgreSQL a lower id may commit later and must wait for the next round.
@@ -273,9 +219,8 @@ def _seal_batch(conn: Connection, batch_size: int) -> int:
 
 
 def _seal_batch_outside_the_lock(engine: Engine, batch_size: int) -> int:
-    """SQLite: read and hash in a read transaction (WAL readers block no writer), then take the write lock
+    """SQLite: read the queue in a read transaction (WAL readers block no writer), then take the write lock
     only to store, after checking that no other sealer moved the chain head meanwhile (else plan again).
-    Writers that hold the lock for long (a bulk import) no longer wait for the hashing, nor it for them.
     Ids are taken under the write lock in commit order here, so transactions queued after the read can only
     come after the planned ones."""
     while True:
@@ -354,8 +299,27 @@ class ChainReport:
         return not self.findings
 
 
-def _chain_chunks(conn: Connection, first_seq: int, last_seq: int) -> Iterator[list[tuple[int, int, str, str]]]:
-    """(seq, transaction id, previous hash, hash) for seq in [first_seq, last_seq], a page at a time."""
+def _seals_between(cursor, mark: str, low: int, high: int) -> list[tuple[int, int, str, str]]:  # noqa: ANN001
+    """(first seq, last seq, previous hash, hash) of the seals ending in [low, high], and of the one seal
+    ending after it (it may cover the range's last links), by last seq."""
+    columns = "first_seq, last_seq, prev_hash, hash"
+    cursor.execute(
+        f"SELECT {columns} FROM chain_seals WHERE last_seq >= {mark} AND last_seq <= {mark} ORDER BY last_seq",
+        (low, high),
+    )
+    seals = cursor.fetchall()
+    cursor.execute(f"SELECT {columns} FROM chain_seals WHERE last_seq > {mark} ORDER BY last_seq LIMIT 1", (high,))
+    after = cursor.fetchone()
+    if after is not None and after[0] <= high:
+        seals.append(after)
+    return [tuple(seal) for seal in seals]
+
+
+def _chain_chunks(
+    conn: Connection, first_seq: int, last_seq: int
+) -> Iterator[tuple[list[tuple[int, int, str, str]], list[tuple[int, int, str, str]]]]:
+    """Per page of seq in [first_seq, last_seq]: its links (seq, transaction id, previous hash, hash) and
+    the seals that cover any of it (``_seals_between``)."""
     mark = _placeholder(conn)
     cursor = conn.connection.driver_connection.cursor()
     try:
@@ -368,8 +332,9 @@ def _chain_chunks(conn: Connection, first_seq: int, last_seq: int) -> Iterator[l
                 (low, high),
             )
             rows = cursor.fetchall()
-            if rows:
-                yield rows
+            seals = _seals_between(cursor, mark, low, high)
+            if rows or seals:
+                yield rows, seals
             low = high + 1
     finally:
         cursor.close()
@@ -377,41 +342,133 @@ def _chain_chunks(conn: Connection, first_seq: int, last_seq: int) -> Iterator[l
 
 @dataclass
 class _RangeResult:
-    """What one worker saw of the chain between two sequence numbers."""
+    """What one worker saw of the chain between two sequence numbers: its links, the hash its first element
+    points at and the hash of its last element (both checked at the seams between ranges)."""
 
     first_seq: int
     last_seq: int
     links: int = 0
     first_prev_hash: str | None = None
+    first_seal: tuple[int, int] | None = None  # (first, last seq) when the range starts with a seal
     last_hash: str | None = None
     findings: list[str] = field(default_factory=list)
 
 
+class _Walk:
+    """The rules of the chain (``ledger.chain_format``), checked link by link in sequence order.
+
+    The chain is a sequence of elements: a per-transaction link (sealed before migration 0005) or a seal
+    over a run of links. Each element points at the hash of the element before it, which is the element of
+    the last link before it (a link's own, or the seal covering it); a link under a seal holds its
+    transaction's leaf and the seal's previous hash; a seal hashes its links' stored leaves. A seal that
+    starts inside the seal before it is refused (``seal_overlap``) and its links are checked as if it were
+    not there. ``ledger.chain_bulk`` checks the same rules over Arrow columns: findings are compared."""
+
+    def __init__(self, first_seq: int) -> None:
+        self.expected_seq = first_seq
+        self.before: str | None = None  # the hash of the last link's element
+        self.first_prev_hash: str | None = None
+        self.first_seal: tuple[int, int] | None = None
+        self.started = False
+        self.links = 0
+        self.last_accepted_seq = first_seq - 1  # last seq of the last seal accepted
+        self.seen_seal_end = first_seq - 1  # seals ending at or before this were already taken
+        self.pending: list[list] = []  # accepted seals not yet closed: [first, last, prev, hash, opened, leaves]
+        self.found: list[tuple[int, int, str]] = []  # (anchor seq, place in ISSUE_KINDS, message)
+
+    def _issue(self, anchor: int, kind: str, message: str) -> None:
+        if len(self.found) < FINDINGS_MAX * 4:
+            self.found.append((anchor, ISSUE_KINDS.index(kind), message))
+
+    def take_seals(self, seals: list[tuple[int, int, str, str]]) -> None:
+        for first, last, prev, hash_ in seals:
+            if last <= self.seen_seal_end:
+                continue
+            self.seen_seal_end = last
+            if first <= self.last_accepted_seq or first > last:
+                self._issue(first, "seal_overlap", _seal_overlap(first, last))
+                continue
+            self.last_accepted_seq = last
+            self.pending.append([first, last, prev, hash_, False, []])
+
+    def _open(self, seal: list) -> None:
+        seal[4] = True
+        if not self.started:
+            self.first_prev_hash, self.started = seal[2], True
+            self.first_seal = (seal[0], seal[1])
+        elif seal[2] != self.before:
+            self._issue(seal[0], "seal_unlinked", _seal_unlinked(seal[0], seal[1]))
+
+    def _close(self, seal: list) -> None:
+        if not seal[4]:
+            self._open(seal)
+        if seal_hash(seal[2], seal[5]) != seal[3]:
+            self._issue(seal[1], "seal_mismatch", _seal_mismatch(seal[0], seal[1]))
+
+    def _advance_to(self, seq: int) -> list | None:
+        """Close the seals that end before ``seq``, open those that start by it; the one covering it."""
+        while self.pending and self.pending[0][1] < seq:
+            self._close(self.pending.pop(0))
+        if self.pending and self.pending[0][0] <= seq:
+            if not self.pending[0][4]:
+                self._open(self.pending[0])
+            return self.pending[0]
+        return None
+
+    def link(self, seq: int, transaction_id: int, prev_hash: str, stored_hash: str, encoding: bytes | None) -> None:
+        """One link; ``encoding`` is its transaction's canonical encoding, None if the transaction is gone."""
+        if seq != self.expected_seq:
+            self._issue(seq, "jump", _jump(self.expected_seq - 1, seq))
+        seal = self._advance_to(seq)
+        if seal is not None:
+            if prev_hash != seal[2]:
+                self._issue(seq, "unlinked", _unlinked(seq))
+            expected = leaf_hash(encoding) if encoding is not None else None
+            seal[5].append(stored_hash)
+            self.before = seal[3]
+        else:
+            if not self.started:
+                self.first_prev_hash, self.started = prev_hash, True
+            elif prev_hash != self.before:
+                self._issue(seq, "unlinked", _unlinked(seq))
+            expected = link_hash(prev_hash, encoding) if encoding is not None else None
+            self.before = stored_hash
+        if encoding is None:
+            self._issue(seq, "missing", _missing(seq, transaction_id))
+        elif expected != stored_hash:
+            self._issue(seq, "mismatch", _mismatch(transaction_id, seq))
+        self.expected_seq = seq + 1
+        self.links += 1
+
+    def finish(self, result: _RangeResult) -> None:
+        while self.pending:
+            self._close(self.pending.pop(0))
+        result.links = self.links
+        result.first_prev_hash = self.first_prev_hash
+        result.first_seal = self.first_seal
+        result.last_hash = self.before
+        for _anchor, _kind, message in sorted(self.found):
+            _add_finding(result.findings, message)
+
+
 def _verify_range(conn: Connection, first_seq: int, last_seq: int) -> _RangeResult:
-    """Each link must hash its own transaction onto its stored previous hash, and point at the link
-    before it; links are checked independently, so ranges can be checked in parallel."""
+    """Every link and seal between two sequence numbers (``_Walk``); the elements are checked against each
+    other, and the range's ends at the seams, so ranges can be checked in parallel."""
     result = _RangeResult(first_seq, last_seq)
-    expected_seq, prev_hash = first_seq, None
-    for rows in _chain_chunks(conn, first_seq, last_seq):
-        transactions, legs = _load(conn, [row[1] for row in rows])
+    walk = _Walk(first_seq)
+    for rows, seals in _chain_chunks(conn, first_seq, last_seq):
+        walk.take_seals(seals)
+        transactions, legs = _load(conn, [row[1] for row in rows]) if rows else ({}, {})
         for seq, transaction_id, link_prev_hash, stored_hash in rows:
-            if seq != expected_seq:
-                _add_finding(result.findings, _jump(expected_seq - 1, seq))
-            if prev_hash is None:
-                result.first_prev_hash = link_prev_hash
-            elif link_prev_hash != prev_hash:
-                _add_finding(result.findings, _unlinked(seq))
             transaction = transactions.get(transaction_id)
-            if transaction is None:
-                _add_finding(result.findings, _missing(seq, transaction_id))
-            else:
-                tx_legs = [(a, amount, c) for a, amount, c, _b in legs[transaction_id]]
-                if link_hash(link_prev_hash, canonical_encoding(transaction, tx_legs)) != stored_hash:
-                    _add_finding(result.findings, _mismatch(transaction_id, seq))
-            prev_hash = stored_hash
-            expected_seq = seq + 1
-            result.links += 1
-    result.last_hash = prev_hash
+            encoding = None
+            if transaction is not None:
+                encoding = canonical_encoding(
+                    transaction, [(a, amount, c) for a, amount, c, _b in legs[transaction_id]]
+                )
+            walk.link(seq, transaction_id, link_prev_hash, stored_hash, encoding)
+    expected_seq = walk.expected_seq
+    walk.finish(result)
     if result.links and expected_seq != last_seq + 1:
         _add_finding(result.findings, _ends(expected_seq - 1, last_seq))
     return result
@@ -469,17 +526,20 @@ def _verify_range_bulk(
 ) -> _RangeResult:
     """``_verify_range`` computed over Arrow columns (``ledger.chain_bulk``); the links it leaves to the
     reference encoding (text that JSON escapes) are checked here, row by row. Findings come out in the
-    order the row-by-row check gives them: by link, and per link jump, previous hash, missing, mismatch."""
-    from ledger.chain_bulk import ISSUE_KINDS
-
+    order the row-by-row check gives them: by sequence number, then in the order of ``ISSUE_KINDS``."""
     run = _bulk_in_subprocess if own_process else _bulk_in_process
     bulk = run(source, first_seq, last_seq, chunk_links)
     result = _RangeResult(
-        first_seq, last_seq, links=bulk.links, first_prev_hash=bulk.first_prev_hash, last_hash=bulk.last_hash
+        first_seq,
+        last_seq,
+        links=bulk.links,
+        first_prev_hash=bulk.first_prev_hash,
+        first_seal=tuple(bulk.first_seal) if bulk.first_seal else None,
+        last_hash=bulk.last_hash,
     )
-    if bulk.links and bulk.first_seq != first_seq:
-        _add_finding(result.findings, _jump(first_seq - 1, bulk.first_seq))
     found: list[tuple[int, int, str]] = []  # (seq, place in ISSUE_KINDS, message)
+    if bulk.links and bulk.first_seq != first_seq:
+        found.append((bulk.first_seq, ISSUE_KINDS.index("jump"), _jump(first_seq - 1, bulk.first_seq)))
     left_to_reference = []
     for issue in bulk.issues:
         if issue.kind == "jump":
@@ -490,6 +550,12 @@ def _verify_range_bulk(
             message = _missing(issue.seq, issue.transaction_id)
         elif issue.kind == "mismatch":
             message = _mismatch(issue.transaction_id, issue.seq)
+        elif issue.kind == "seal_overlap":
+            message = _seal_overlap(issue.first_seq, issue.last_seq)
+        elif issue.kind == "seal_unlinked":
+            message = _seal_unlinked(issue.first_seq, issue.last_seq)
+        elif issue.kind == "seal_mismatch":
+            message = _seal_mismatch(issue.first_seq, issue.last_seq)
         else:
             left_to_reference.append(issue)
             continue
@@ -501,7 +567,9 @@ def _verify_range_bulk(
                 for issue in group:
                     tx_legs = [(a, amount, c) for a, amount, c, _b in legs[issue.transaction_id]]
                     encoding = canonical_encoding(transactions[issue.transaction_id], tx_legs)
-                    if link_hash(issue.prev_hash, encoding) != issue.hash:
+                    # A link under a seal holds its leaf; one sealed alone, the hash over its previous hash.
+                    expected = leaf_hash(encoding) if issue.sealed else link_hash(issue.prev_hash, encoding)
+                    if expected != issue.hash:
                         message = _mismatch(issue.transaction_id, issue.seq)
                         found.append((issue.seq, ISSUE_KINDS.index("mismatch"), message))
     for _seq, _kind, message in sorted(found):
@@ -530,6 +598,18 @@ def _mismatch(transaction_id: int, seq: int) -> str:
 
 def _ends(last_seq: int | None, expected_last_seq: int) -> str:
     return f"chain sequence ends at {last_seq}, not {expected_last_seq}"
+
+
+def _seal_overlap(first_seq: int, last_seq: int) -> str:
+    return f"seal of links {first_seq} to {last_seq} overlaps the seal before it"
+
+
+def _seal_unlinked(first_seq: int, last_seq: int) -> str:
+    return f"seal of links {first_seq} to {last_seq} does not point at the previous link's hash"
+
+
+def _seal_mismatch(first_seq: int, last_seq: int) -> str:
+    return f"seal of links {first_seq} to {last_seq} does not match its links' hashes"
 
 
 def _reference_groups(issues: list[LinkIssue]) -> Iterator[list[LinkIssue]]:
@@ -590,7 +670,7 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
         else:
             if workers is None:
                 workers = min(os.cpu_count() or 1, VERIFY_WORKERS_MAX) if max_seq >= PARALLEL_VERIFY_MIN_LINKS else 1
-            bounds = _split(max_seq, max(workers, 1))
+            bounds = _align_to_seals(conn, _split(max_seq, max(workers, 1)))
             try:
                 if len(bounds) <= 1:
                     parts = [_verify_range(conn, first, last) for first, last in bounds]
@@ -610,7 +690,7 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
             _finding(report, f"chain links {part.first_seq} to {part.last_seq} are missing")
             continue
         if part.first_prev_hash != expected_prev:
-            _finding(report, _unlinked(part.first_seq))
+            _finding(report, _seal_unlinked(*part.first_seal) if part.first_seal else _unlinked(part.first_seq))
         expected_prev = part.last_hash
         report.sealed += part.links
     if report.transactions != report.sealed + report.unsealed:
@@ -627,6 +707,27 @@ def _verify_in_workers(url: str, bounds: list[tuple[int, int]]) -> list[_RangeRe
     with ProcessPoolExecutor(max_workers=len(bounds), mp_context=context) as pool:
         futures = [pool.submit(_verify_range_in_worker, url, first, last) for first, last in bounds]
         return [future.result() for future in futures]
+
+
+def _align_to_seals(conn: Connection, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Move each range's end to the end of the seal covering it, so that no seal is split between workers
+    (a seal is checked over all its links at once)."""
+    aligned: list[tuple[int, int]] = []
+    start = 1
+    for index, (_first, last) in enumerate(bounds):
+        if index < len(bounds) - 1:
+            covering = conn.execute(
+                select(T_SEALS.c.first_seq, T_SEALS.c.last_seq)
+                .where(T_SEALS.c.last_seq >= last)
+                .order_by(T_SEALS.c.last_seq)
+                .limit(1)
+            ).first()
+            if covering is not None and covering[0] <= last:
+                last = max(last, min(covering[1], bounds[-1][1]))
+        if start <= last:
+            aligned.append((start, last))
+            start = last + 1
+    return aligned
 
 
 def _split(max_seq: int, parts: int) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ have to agree on escaping, and tests compare them on generated text.
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
 import json
 import sys
@@ -22,16 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.arrow_scan import ArrowReader, ArrowSource, arrow_reader
+from ledger.chain_format import seal_hash
 from ledger.money import CURRENCY_PLACES
 from ledger.store import TRANSACTION_COLUMNS
 
 # Links checked per round: bounds memory (a round holds its links, transactions and postings as Arrow).
 BULK_VERIFY_CHUNK_LINKS = 100_000
 
-# What a link can fail: its seq does not follow the link before ("jump"), its previous hash is not that
-# link's hash ("unlinked"), its transaction is gone ("missing"), its hash does not match ("mismatch"); or
-# "reference": not checked here, left to the row-by-row check (text that JSON escapes).
-ISSUE_KINDS = ("jump", "unlinked", "missing", "reference", "mismatch")
+# What a link or a seal can fail: ledger.chain_format.ISSUE_KINDS ("reference": not checked here, left to the
+# row-by-row check: text that JSON escapes).
 
 # Characters json.dumps escapes (ensure_ascii=False): control characters, the quote and the backslash.
 _JSON_ESCAPED = r'[\x00-\x1f"\\]'
@@ -47,16 +47,44 @@ class LinkIssue:
     hash: str
     kind: str  # one of ISSUE_KINDS
     before_seq: int | None = None
+    sealed: bool = False  # under a seal: its hash is its transaction's leaf
+    first_seq: int | None = None  # a seal's issue: the links it covers
+    last_seq: int | None = None
 
 
 @dataclass
 class BulkRange:
+    """What the check saw: ``first_prev_hash`` is what its first element points at (``first_seal`` its links
+    when that element is a seal), ``last_hash`` the hash of its last link's element."""
+
     links: int = 0
     first_seq: int | None = None
     first_prev_hash: str | None = None
+    first_seal: tuple[int, int] | None = None
     last_seq: int | None = None
     last_hash: str | None = None
     issues: list[LinkIssue] = field(default_factory=list)
+
+
+@dataclass
+class _Seal:
+    first: int
+    last: int
+    prev_hash: str
+    hash: str
+    opened: bool = False
+    leaves: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Walk:
+    """The seals met so far, as ``ledger.chain._Walk`` keeps them (the same rules, over whole rounds)."""
+
+    started: bool = False
+    before: str | None = None  # the hash of the last link's element
+    last_accepted_seq: int = 0
+    seen_seal_end: int = 0
+    pending: list[_Seal] = field(default_factory=list)
 
 
 # -- reading --------------------------------------------------------------------------------------------
@@ -94,18 +122,36 @@ def _transactions_sql(source: ArrowSource, low: int, high: int) -> str:
 
 @dataclass
 class _Round:
-    chain: pa.Table
-    transactions: pa.Table
-    postings: pa.Table
+    low: int
+    high: int
+    chain: pa.Table | None
+    transactions: pa.Table | None
+    postings: pa.Table | None
+    seals: list[tuple[int, int, str, str]]
 
 
-def _read_round(reader: ArrowReader, source: ArrowSource, low: int, high: int) -> _Round | None:
+def _read_seals(reader: ArrowReader, low: int, high: int) -> list[tuple[int, int, str, str]]:
+    """(first, last seq, previous hash, hash) of the seals ending in [low, high], and of the one ending after
+    it if it covers part of it, by last seq (as ``ledger.chain._seals_between``)."""
+    columns = "first_seq, last_seq, prev_hash, hash"
+    rows = reader.table(
+        f"SELECT {columns} FROM chain_seals WHERE last_seq BETWEEN {int(low)} AND {int(high)} "
+        f"UNION ALL SELECT {columns} FROM (SELECT {columns} FROM chain_seals WHERE last_seq > {int(high)} "
+        f"ORDER BY last_seq LIMIT 1) AS after WHERE first_seq <= {int(high)}"
+    ).to_pylist()
+    return sorted(
+        ((row["first_seq"], row["last_seq"], row["prev_hash"], row["hash"]) for row in rows), key=lambda s: s[1]
+    )
+
+
+def _read_round(reader: ArrowReader, source: ArrowSource, low: int, high: int) -> _Round:
+    seals = _read_seals(reader, low, high)
     chain = reader.table(
         f"SELECT seq, transaction_id, prev_hash, hash FROM chain_links WHERE seq BETWEEN {int(low)} AND {int(high)} "
         "ORDER BY seq"
     )
     if chain.num_rows == 0:
-        return None
+        return _Round(low, high, None, None, None, seals)
     ids = chain.column("transaction_id")
     tx_low, tx_high = pc.min(ids).as_py(), pc.max(ids).as_py()
     transactions = reader.table(_transactions_sql(source, tx_low, tx_high))
@@ -115,7 +161,7 @@ def _read_round(reader: ArrowReader, source: ArrowSource, low: int, high: int) -
         "SELECT id, transaction_id, account_id, amount_fen, currency FROM postings "
         f"WHERE transaction_id BETWEEN {int(tx_low)} AND {int(tx_high)} ORDER BY transaction_id, id"
     )
-    return _Round(chain.combine_chunks(), transactions.combine_chunks(), postings.combine_chunks())
+    return _Round(low, high, chain.combine_chunks(), transactions.combine_chunks(), postings.combine_chunks(), seals)
 
 
 # -- encoding -------------------------------------------------------------------------------------------
@@ -257,11 +303,14 @@ def verify_links(
     *,
     chunk_links: int = BULK_VERIFY_CHUNK_LINKS,
 ) -> BulkRange:
-    """Check links ``first_seq``..``last_seq``: each hashes its transaction onto its stored previous hash
-    and follows the link before it. Returns the failures (and the rows left to the reference check).
+    """Check links ``first_seq``..``last_seq`` and their seals by the rules of ``ledger.chain._Walk``: each
+    element points at the one before it, each link hashes its transaction (a leaf under a seal, onto its
+    previous hash if sealed alone), each seal hashes its links' leaves. Returns the failures (and the rows
+    left to the reference check).
 
     A reader thread fetches the next round while this one is checked (ADBC and Arrow release the GIL)."""
     result = BulkRange()
+    walk = _Walk(last_accepted_seq=first_seq - 1, seen_seal_end=first_seq - 1)
     bounds = list(_chunk_bounds(first_seq, last_seq, chunk_links))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-read") as prefetch:
         upcoming = prefetch.submit(_read_round, reader, source, *bounds[0]) if bounds else None
@@ -269,35 +318,128 @@ def verify_links(
             current = upcoming.result()
             has_next = index + 1 < len(bounds)
             upcoming = prefetch.submit(_read_round, reader, source, *bounds[index + 1]) if has_next else None
-            if current is not None:
-                _check_round(result, current)
+            _check_round(result, walk, current)
+    for seal in walk.pending:
+        _close_seal(result, walk, seal)
+    walk.pending.clear()
+    result.last_hash = walk.before
     return result
 
 
-def _check_round(result: BulkRange, current: _Round) -> None:
-    chain = current.chain
-    seqs, prev_hashes, hashes = chain.column("seq"), chain.column("prev_hash"), chain.column("hash")
-    stored = hashes.to_pylist()
-    tx_ids = chain.column("transaction_id")
+def _seal_issue(result: BulkRange, seal: _Seal, kind: str) -> None:
+    anchor = seal.last if kind == "seal_mismatch" else seal.first
+    result.issues.append(
+        LinkIssue(anchor, 0, seal.prev_hash, seal.hash, kind, first_seq=seal.first, last_seq=seal.last)
+    )
 
-    def issue(index: int, kind: str) -> None:
-        before = seqs[index - 1].as_py() if index else result.last_seq
+
+def _take_seals(result: BulkRange, walk: _Walk, seals: list[tuple[int, int, str, str]]) -> None:
+    for first, last, prev_hash, hash_ in seals:
+        if last <= walk.seen_seal_end:
+            continue
+        walk.seen_seal_end = last
+        seal = _Seal(first, last, prev_hash, hash_)
+        if first <= walk.last_accepted_seq or first > last:
+            _seal_issue(result, seal, "seal_overlap")
+            continue
+        walk.last_accepted_seq = last
+        walk.pending.append(seal)
+
+
+def _open_seal(result: BulkRange, walk: _Walk, seal: _Seal, before: str | None) -> None:
+    seal.opened = True
+    if not walk.started:
+        walk.started = True
+        result.first_prev_hash, result.first_seal = seal.prev_hash, (seal.first, seal.last)
+    elif seal.prev_hash != before:
+        _seal_issue(result, seal, "seal_unlinked")
+
+
+def _close_seal(result: BulkRange, walk: _Walk, seal: _Seal) -> None:
+    if not seal.opened:
+        _open_seal(result, walk, seal, walk.before)
+    if seal_hash(seal.prev_hash, seal.leaves) != seal.hash:
+        _seal_issue(result, seal, "seal_mismatch")
+
+
+def _check_round(result: BulkRange, walk: _Walk, current: _Round) -> None:
+    _take_seals(result, walk, current.seals)
+    chain = current.chain
+    if chain is None:  # no links here: only seals whose links are gone, closed as the row-by-row walk does
+        while walk.pending and walk.pending[0].first <= current.high:
+            if walk.pending[0].last > current.high:
+                break
+            _close_seal(result, walk, walk.pending.pop(0))
+        return
+    seqs, prev_hashes, hashes = chain.column("seq"), chain.column("prev_hash"), chain.column("hash")
+    seq_list, stored = seqs.to_pylist(), hashes.to_pylist()
+    tx_ids = chain.column("transaction_id")
+    count = len(chain)
+
+    def issue(index: int, kind: str, *, sealed: bool = False) -> None:
+        before = seq_list[index - 1] if index else result.last_seq
         result.issues.append(
             LinkIssue(
-                seqs[index].as_py(), tx_ids[index].as_py(), prev_hashes[index].as_py(), stored[index], kind, before
+                seq_list[index], tx_ids[index].as_py(), prev_hashes[index].as_py(), stored[index], kind, before, sealed
             )
         )
 
-    if result.first_seq is None:
-        result.first_seq, result.first_prev_hash = seqs[0].as_py(), prev_hashes[0].as_py()
-    else:  # the seam with the round before
-        if seqs[0].as_py() != result.last_seq + 1:
-            issue(0, "jump")
-        if prev_hashes[0].as_py() != result.last_hash:
+    # Which accepted seal covers each link (-1: sealed alone), by the seals' runs of rows.
+    covering = [-1] * count
+    local: list[tuple[_Seal, int, int]] = []
+    for seal in walk.pending:
+        if seal.first > current.high:
+            break
+        start, stop = bisect.bisect_left(seq_list, seal.first), bisect.bisect_right(seq_list, seal.last)
+        if stop > start:
+            covering[start:stop] = [len(local)] * (stop - start)
+        local.append((seal, start, stop))
+
+    def element_hash(index: int) -> str:
+        return local[covering[index]][0].hash if covering[index] >= 0 else stored[index]
+
+    def first_link() -> None:
+        if covering[0] >= 0:
+            return
+        if not walk.started:
+            walk.started = True
+            result.first_prev_hash = prev_hashes[0].as_py()
+        elif prev_hashes[0].as_py() != walk.before:
             issue(0, "unlinked")
-    count = len(chain)
+
+    if result.first_seq is None:
+        result.first_seq = seq_list[0]
+    elif seq_list[0] != result.last_seq + 1:  # the seam with the round before
+        issue(0, "jump")
+    first_done = False
+    for seal, start, stop in local:
+        if not first_done and seq_list[0] < seal.first:
+            first_link()
+            first_done = True
+        if not seal.opened:
+            _open_seal(result, walk, seal, element_hash(start - 1) if start > 0 else walk.before)
+        seal.leaves.extend(stored[start:stop])
+    if not first_done:
+        first_link()
+    closing = [seal for seal, _start, _stop in local if seal.last <= current.high]
+    for seal in closing:
+        _close_seal(result, walk, seal)
+    del walk.pending[: len(closing)]
+
+    sealed = pa.array([index >= 0 for index in covering], pa.bool_())
+    seal_hashes = pa.array([seal.hash for seal, _start, _stop in local] or [""], pa.string())
+    seal_prevs = pa.array([seal.prev_hash for seal, _start, _stop in local] or [""], pa.string())
+    where = pa.array([max(index, 0) for index in covering], pa.int64())
+    elements = pc.if_else(sealed, pc.take(seal_hashes, where), hashes)
     jumps = pc.not_equal(seqs.slice(1), pc.add(seqs.slice(0, count - 1), 1))
-    unlinked = pc.not_equal(prev_hashes.slice(1), hashes.slice(0, count - 1))
+    # A link sealed alone points at the element of the link before it; one under a seal, at the seal's.
+    unlinked_alone = pc.and_(
+        pc.invert(sealed.slice(1)), pc.not_equal(prev_hashes.slice(1), elements.slice(0, count - 1))
+    )
+    unlinked_sealed = pc.and_(sealed, pc.not_equal(prev_hashes, pc.take(seal_prevs, where)))
+    unlinked = pc.or_(unlinked_alone, unlinked_sealed.slice(1))
+    if count and unlinked_sealed[0].as_py():
+        issue(0, "unlinked")
     for index in pc.indices_nonzero(pc.or_(jumps, unlinked)).to_pylist():
         if jumps[index].as_py():
             issue(index + 1, "jump")
@@ -310,16 +452,19 @@ def _check_round(result: BulkRange, current: _Round) -> None:
         issue(index, "missing")
     needs_reference = pc.fill_null(pc.take(escaped, positions), False)
     for index in pc.indices_nonzero(needs_reference).to_pylist():
-        issue(index, "reference")
+        issue(index, "reference", sealed=covering[index] >= 0)
     # Missing and reference links hash null here and are skipped: each already has its issue.
     checkable = pc.if_else(needs_reference, None, pc.take(encodings, positions))
-    hashed = pc.cast(_join(prev_hashes, checkable), pa.binary()).to_pylist()
+    # Under a seal a link holds the leaf (the encoding alone); sealed alone, the hash over its previous hash.
+    data = pc.if_else(sealed, checkable, _join(prev_hashes, checkable))
+    hashed = pc.cast(data, pa.binary()).to_pylist()
     sha256 = hashlib.sha256
-    for index, data in enumerate(hashed):
-        if data is not None and sha256(data).hexdigest() != stored[index]:
+    for index, value in enumerate(hashed):
+        if value is not None and sha256(value).hexdigest() != stored[index]:
             issue(index, "mismatch")
     result.links += count
-    result.last_seq, result.last_hash = seqs[-1].as_py(), stored[-1]
+    result.last_seq = seq_list[-1]
+    walk.before = element_hash(count - 1)
 
 
 # -- as a process of its own ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import schema
 from ledger.accounts import BASES, account_type, check_type_allowed_in_book
+from ledger.chain_format import transaction_leaf, voucher_books
 from ledger.db import is_postgres, read_only
 from ledger.entities import region_parent, validate_credit_code, validate_region_code
 from ledger.entries import (
@@ -1282,37 +1283,42 @@ class _Submission:
             return placeholder_to_id.get(tx_id, tx_id) if tx_id is not None else None
 
         recorded_at = db.moment(self.now)
-        transactions, postings, resolutions = [], [], []
+        transactions, queued, postings, resolutions = [], [], [], []
         month_totals: dict[tuple[int, str], list[int]] = {}
         for planned, tx_id in zip(self.planned, ids):
             request = planned.request
             day = db.day(planned.effective_date)
             pending = db.flag(planned.pending)
             resolves = planned.resolves
-            transactions.append(
-                (
-                    tx_id,
-                    request.source,
-                    request.client_id,
-                    planned.request_hash,
-                    planned.kind,
-                    pending,
-                    day,
-                    recorded_at,
-                    planned.memo,
-                    planned.audit.actor,
-                    planned.audit.approver,
-                    planned.audit.approval_doc,
-                    planned.reason,
-                    real(resolves[0]) if resolves and resolves[1] != "reverse" else None,
-                    real(planned.reverses_id),
-                    db.moment(planned.expires_at),
-                    planned.program_year,
-                    planned.link_type,
-                    planned.link_id,
-                )
+            row = (
+                tx_id,
+                request.source,
+                request.client_id,
+                planned.request_hash,
+                planned.kind,
+                pending,
+                day,
+                recorded_at,
+                planned.memo,
+                planned.audit.actor,
+                planned.audit.approver,
+                planned.audit.approval_doc,
+                planned.reason,
+                real(resolves[0]) if resolves and resolves[1] != "reverse" else None,
+                real(planned.reverses_id),
+                db.moment(planned.expires_at),
+                planned.program_year,
+                planned.link_type,
+                planned.link_id,
             )
+            transactions.append(row)
             period = period_of(planned.effective_date)
+            # The chain's leaf, from the very values the driver stores (ledger.chain_format): sealing never
+            # reads the transaction back.
+            legs = [(state.id, amount, state.currency) for state, amount in planned.legs]
+            queued.append(
+                (tx_id, transaction_leaf(row, legs), period, voucher_books(state.book_id for state, _ in planned.legs))
+            )
             for state, amount in planned.legs:
                 postings.append((tx_id, state.id, state.book_id, amount, state.currency, day, pending))
                 if not planned.pending:
@@ -1341,6 +1347,7 @@ class _Submission:
         )
         closed_meanwhile = db.write_unit(
             transactions,
+            queued,
             postings,
             resolutions,
             month_totals,

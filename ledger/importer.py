@@ -24,6 +24,7 @@ from typing import TextIO
 from sqlalchemy import Connection, select
 
 from ledger.accounts import account_type, check_type_allowed_in_book
+from ledger.chain_format import transaction_leaf
 from ledger.engine import T_ACCOUNTS, T_PERIOD_CLOSES, T_TRANSACTIONS, Ledger, utc_now
 from ledger.entries import CLIENT_ID_MAX_LENGTH, MEMO_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
 from ledger.errors import LedgerError, ResultCode
@@ -548,7 +549,8 @@ class CsvImporter:
         recorded_at = db.moment(utc_now())
         not_pending = db.flag(False)
         source, actor, book_id = self.source, self.actor, self.book_id
-        tx_rows, posting_rows = [], []
+        tx_rows, queued, posting_rows = [], [], []
+        books = str(book_id)  # an import posts to one book: every transaction's voucher numbers are there
         month_totals: dict[tuple[int, str], list[int]] = {}
         debits: dict[int, int] = {}
         credits: dict[int, int] = {}
@@ -558,10 +560,12 @@ class CsvImporter:
             if effective_date not in days:
                 days[effective_date] = (db.day(effective_date), f"{effective_date.year:04d}-{effective_date.month:02d}")
             day, period = days[effective_date]
-            tx_rows.append(
-                (tx_id, source, tx.tx_id, tx.digest, IMPORT_KIND, not_pending, day, recorded_at, tx.memo, actor)
-                + _NO_LINKS
-            )
+            tx_row = (tx_id, source, tx.tx_id, tx.digest, IMPORT_KIND, not_pending, day, recorded_at, tx.memo, actor)
+            tx_row += _NO_LINKS
+            tx_rows.append(tx_row)
+            # The chain's leaf, from the values stored (ledger.chain_format): the chainer never reads them back.
+            legs = [(row.account_id, row.amount_fen, row.currency) for row in tx.rows]
+            queued.append((tx_id, transaction_leaf(tx_row, legs), period, books))
             for row in tx.rows:
                 account_id, amount = row.account_id, row.amount_fen
                 posting_rows.append((tx_id, account_id, book_id, amount, row.currency, day, not_pending))
@@ -575,7 +579,7 @@ class CsvImporter:
                     totals[1] -= amount
                     credits[account_id] = credits.get(account_id, 0) - amount
         self._store_balances(conn, db, debits, credits)
-        db.insert_transactions(tx_rows)
+        db.insert_transactions(tx_rows, queued)
         db.insert_postings(posting_rows)
         db.add_month_totals(month_totals)
         self.report.posted += len(accepted)

@@ -1,8 +1,8 @@
 """The storage schema (SQLModel). Alembic migrations in ledger/migrations create it; this is their model.
 
 Money columns are BIGINT minor units (fen). Timestamps are naive UTC; business dates are DATE.
-The journal tables (transactions, postings, transaction_resolutions, chain_links, voucher_numbers,
-period_closes) are append-only: database triggers refuse UPDATE and DELETE on them.
+The journal tables (transactions, postings, transaction_resolutions, chain_links, chain_seals,
+voucher_numbers, period_closes) are append-only: database triggers refuse UPDATE and DELETE on them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ APPEND_ONLY_TABLES = (
     "postings",
     "transaction_resolutions",
     "chain_links",
+    "chain_seals",
     "voucher_numbers",
     "period_closes",
 )
@@ -184,18 +185,38 @@ class PeriodClose(SQLModel, table=True):
 
 
 class SealQueue(SQLModel, table=True):
-    """Committed transactions not yet in the hash chain. The chainer drains it in commit order."""
+    """Committed transactions not yet in the hash chain. The chainer drains it in commit order.
+
+    The writer queues what sealing needs, computed where the data already was (migration 0005): the
+    transaction's leaf hash, and the month and books its voucher numbers are given in. Rows queued before
+    0005 have none of them; the chainer reads those transactions back."""
 
     __tablename__ = "seal_queue"
     transaction_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    leaf_hash: str | None = Field(default=None, max_length=64)
+    period: str | None = Field(default=None, max_length=7)
+    book_ids: str | None = Field(default=None)  # sorted book ids, comma-separated (ledger.chain_format)
 
 
 class ChainLink(SQLModel, table=True):
-    """Gapless sequence of sealed transactions: hash = sha256(previous hash + canonical encoding)."""
+    """Gapless sequence of sealed transactions, one row each (ledger.chain_format): before migration 0005
+    hash = sha256(previous hash + canonical encoding); from it on, the transaction's leaf, covered by a
+    ``ChainSeal``."""
 
     __tablename__ = "chain_links"
     seq: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
     transaction_id: int = Field(sa_type=BigInteger, unique=True)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    sealed_at: datetime
+
+
+class ChainSeal(SQLModel, table=True):
+    """One sealed batch of links ``first_seq..last_seq``: hash = sha256(previous hash + their leaves)."""
+
+    __tablename__ = "chain_seals"
+    last_seq: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    first_seq: int = Field(sa_type=BigInteger)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     sealed_at: datetime

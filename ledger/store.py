@@ -41,6 +41,8 @@ TRANSACTION_COLUMNS = (  # the order the writers insert, the chain reads and the
     "link_type",
     "link_id",
 )
+# What the writer queues for the chainer (ledger.chain_format): the leaf, and where its voucher numbers go.
+SEAL_QUEUE_COLUMNS = ("transaction_id", "leaf_hash", "period", "book_ids")
 POSTING_COLUMNS = ("transaction_id", "account_id", "book_id", "amount_fen", "currency", "effective_date", "pending")
 ACCOUNT_STATE_COLUMNS = (
     "a.id",
@@ -97,23 +99,25 @@ _TRANSACTION_TYPES = (
 _POSTING_TYPES = ("bigint", "integer", "integer", "bigint", "text", "date", "boolean")
 _RESOLUTION_TYPES = ("bigint", "bigint", "text")
 _MONTH_TOTAL_TYPES = ("integer", "text", "bigint", "bigint")
+_SEAL_QUEUE_TYPES = ("bigint", "text", "text", "text")
 assert len(_TRANSACTION_TYPES) == len(TRANSACTION_COLUMNS) and len(_POSTING_TYPES) == len(POSTING_COLUMNS)
 _POSTGRES_TYPES = {  # per table, in the column order its writers use
     "transactions": _TRANSACTION_TYPES,
-    "seal_queue": ("bigint",),
+    "seal_queue": _SEAL_QUEUE_TYPES,
     "postings": _POSTING_TYPES,
     "transaction_resolutions": _RESOLUTION_TYPES,
     "account_month_totals": _MONTH_TOTAL_TYPES,
     "chain_links": ("bigint", "bigint", "text", "text", "timestamp"),
+    "chain_seals": ("bigint", "bigint", "text", "text", "timestamp"),
     "voucher_numbers": ("integer", "text", "integer", "bigint"),
 }
 # ``{account_totals_update}``: a VALUES list, so the planner knows how few accounts it updates (a JSON
 # array looks like 100 rows, enough for it to scan every account instead of probing the primary key).
 _WRITE_UNIT_POSTGRES_TEMPLATE = (
     f"WITH inserted AS (INSERT INTO transactions ({', '.join(TRANSACTION_COLUMNS)}) "
-    f"{_rows_from_json(_TRANSACTION_TYPES)} RETURNING id), "
-    # Every committed transaction waits in the queue until the chainer seals it.
-    "queued AS (INSERT INTO seal_queue (transaction_id) SELECT id FROM inserted), "
+    f"{_rows_from_json(_TRANSACTION_TYPES)}), "
+    # Every committed transaction waits in the queue, with its leaf, until the chainer seals it.
+    f"queued AS (INSERT INTO seal_queue ({', '.join(SEAL_QUEUE_COLUMNS)}) {_rows_from_json(_SEAL_QUEUE_TYPES)}), "
     f"legs AS (INSERT INTO postings ({', '.join(POSTING_COLUMNS)}) {_rows_from_json(_POSTING_TYPES)}), "
     f"resolved AS (INSERT INTO transaction_resolutions ({', '.join(RESOLUTION_COLUMNS)}) "
     f"{_rows_from_json(_RESOLUTION_TYPES)}), "
@@ -355,6 +359,7 @@ class DriverStatements:
     def write_unit(
         self,
         transactions: list[tuple],
+        queued: list[tuple[int, str, str, str]],
         postings: list[tuple],
         resolutions: list[tuple[int, int, str]],
         month_totals: dict[tuple[int, str], list[int]],
@@ -362,7 +367,8 @@ class DriverStatements:
         *,
         guard_periods: Sequence[tuple[int, str]] = (),
     ) -> bool:
-        """Every write of one posting unit: ``insert_transactions``, ``insert_postings``,
+        """Every write of one posting unit: ``insert_transactions`` (with its ``queued`` seal-queue rows),
+        ``insert_postings``,
         ``insert_resolutions``, ``add_month_totals`` and ``set_account_totals``.
 
         On PostgreSQL they are one statement of data-modifying CTEs, each part's rows sent as one JSON
@@ -375,13 +381,13 @@ class DriverStatements:
         of them has been closed, as seen once the accounts are locked (the statement's snapshot is taken
         after the locking read). True means the caller must roll back."""
         if not self.postgres:
-            self.insert_transactions(transactions)
+            self.insert_transactions(transactions, queued)
             self.insert_postings(postings)
             self.insert_resolutions(resolutions)
             self.add_month_totals(month_totals)
             self.set_account_totals(account_totals)
             return False
-        parts = (transactions, postings, resolutions, _month_rows(month_totals))
+        parts = (transactions, queued, postings, resolutions, _month_rows(month_totals))
         params = [_json_dumps(rows) for rows in parts]
         in_statement = 0 < len(account_totals) <= SQL_IN_CHUNK
         if in_statement:
@@ -396,11 +402,12 @@ class DriverStatements:
             self.set_account_totals(account_totals)
         return closed_meanwhile
 
-    def insert_transactions(self, rows: list[tuple]) -> None:
-        """Rows in ``TRANSACTION_COLUMNS`` order, values already converted (``day``, ``moment``, ``flag``)."""
+    def insert_transactions(self, rows: list[tuple], queued: list[tuple[int, str, str, str]]) -> None:
+        """Rows in ``TRANSACTION_COLUMNS`` order, values already converted (``day``, ``moment``, ``flag``), and
+        their seal-queue rows (``SEAL_QUEUE_COLUMNS``: every committed transaction waits there, with its leaf
+        hash, until the chainer seals it)."""
         self._insert("transactions", TRANSACTION_COLUMNS, rows)
-        # Every committed transaction waits in the queue until the chainer seals it.
-        self._insert("seal_queue", ("transaction_id",), [(row[0],) for row in rows])
+        self._insert("seal_queue", SEAL_QUEUE_COLUMNS, queued)
 
     def insert_postings(self, rows: list[tuple]) -> None:
         self._insert("postings", POSTING_COLUMNS, rows)
@@ -411,6 +418,10 @@ class DriverStatements:
     def insert_chain_links(self, rows: list[tuple[int, int, str, str, object]]) -> None:
         """(seq, transaction id, previous hash, hash, sealed at)."""
         self._insert("chain_links", ("seq", "transaction_id", "prev_hash", "hash", "sealed_at"), rows)
+
+    def insert_chain_seals(self, rows: list[tuple[int, int, str, str, object]]) -> None:
+        """(last seq, first seq, previous hash, hash, sealed at)."""
+        self._insert("chain_seals", ("last_seq", "first_seq", "prev_hash", "hash", "sealed_at"), rows)
 
     def insert_voucher_numbers(self, rows: list[tuple[int, str, int, int]]) -> None:
         """(book id, "YYYY-MM", number, transaction id)."""

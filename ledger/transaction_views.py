@@ -15,6 +15,7 @@ from ledger import schema
 from ledger.db import read_only
 
 T_CHAIN = schema.ChainLink.__table__
+T_SEALS = schema.ChainSeal.__table__
 T_VOUCHER_NUMBERS = schema.VoucherNumber.__table__
 T_BOOKS = schema.Book.__table__
 
@@ -33,7 +34,7 @@ class VoucherNumber:
 class SealStatus:
     voucher_numbers: tuple[VoucherNumber, ...]
     chain_seq: int | None  # None: not sealed yet
-    chain_hash: str | None
+    chain_hash: str | None  # its link's hash: the transaction's leaf once links are sealed in batches
 
     @property
     def sealed(self) -> bool:
@@ -60,7 +61,9 @@ def seal_status(engine: Engine, transaction_id: int) -> SealStatus:
 
 @dataclass(frozen=True, slots=True)
 class DayHead:
-    """The last link the chainer sealed on one Asia/Shanghai day: an auditor notes it to detect a rewrite."""
+    """The last link the chainer sealed on one Asia/Shanghai day: an auditor notes it to detect a rewrite.
+    ``hash`` is the chain's hash there: the seal's that ends at ``seq`` (a whole batch is sealed at once, so a
+    day's last link ends a seal), or the link's own for links sealed one by one before migration 0005."""
 
     day: date
     seq: int
@@ -90,8 +93,9 @@ def chain_heads_by_day(engine: Engine, *, days: int = 30) -> list[DayHead]:
     )
     with read_only(engine).connect() as conn:
         rows = conn.execute(
-            select(per_day.c.day, per_day.c.seq, per_day.c.links, T_CHAIN.c.hash)
+            select(per_day.c.day, per_day.c.seq, per_day.c.links, func.coalesce(T_SEALS.c.hash, T_CHAIN.c.hash))
             .join(T_CHAIN, T_CHAIN.c.seq == per_day.c.seq)
+            .outerjoin(T_SEALS, T_SEALS.c.last_seq == per_day.c.seq)
             .order_by(per_day.c.seq.desc())
         ).all()
     return [

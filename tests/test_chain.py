@@ -1,5 +1,6 @@
 """The hash chain: sealed in order, gapless, and any edit made behind the triggers' back is found."""
 
+import hashlib
 import json
 from datetime import UTC
 
@@ -7,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from ledger.chain import background_chainer, canonical_encoding, seal, verify_chain
+from ledger.chain import _load, background_chainer, canonical_encoding, seal, verify_chain
+from ledger.chain_format import GENESIS_HASH
+from tests.chain_legacy import seal_per_transaction
 from tests.ledger_helpers import BOOK, chart, transfer
 
 
@@ -90,14 +93,44 @@ def test_a_changed_approver_breaks_the_chain(ledger):
     assert not verify_chain(ledger.engine).intact
 
 
-def test_each_link_points_at_the_previous_one(ledger):
+def test_each_link_sealed_per_transaction_points_at_the_previous_one(ledger):
+    """The format sealed before migration 0005: one link per transaction, each over the one before."""
     _post_three(ledger)
-    seal(ledger.engine, batch_size=1)
+    assert seal_per_transaction(ledger.engine) == 3
     with ledger.engine.connect() as conn:
         links = conn.execute(text("SELECT seq, prev_hash, hash FROM chain_links ORDER BY seq")).all()
     assert [link.seq for link in links] == [1, 2, 3]
     assert links[1].prev_hash == links[0].hash and links[2].prev_hash == links[1].hash
+    report = verify_chain(ledger.engine)
+    assert (report.sealed, report.unsealed, report.intact) == (3, 0, True), report.findings
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 600
+
+
+def test_each_seal_covers_its_batch_of_leaves_and_points_at_the_previous_seal(ledger):
+    """From migration 0005: a sealed batch is one seal over its transactions' leaves, computed at write time."""
+    chart(ledger)
+    for number in range(5):
+        ledger.post(transfer(f"t{number}", "Assets:Bank", "NetAssets:Appropriations", f"{number + 1}.00"))
+    assert seal(ledger.engine, batch_size=2) == 5
+    with ledger.engine.connect() as conn:
+        links = conn.execute(text("SELECT seq, transaction_id, prev_hash, hash FROM chain_links ORDER BY seq")).all()
+        seals = conn.execute(
+            text("SELECT first_seq, last_seq, prev_hash, hash FROM chain_seals ORDER BY last_seq")
+        ).all()
+        transactions, legs = _load(conn, [link.transaction_id for link in links])
+    assert [(s.first_seq, s.last_seq) for s in seals] == [(1, 2), (3, 4), (5, 5)]
+    assert seals[0].prev_hash == GENESIS_HASH
+    assert seals[1].prev_hash == seals[0].hash and seals[2].prev_hash == seals[1].hash
+    for link in links:
+        encoding = canonical_encoding(transactions[link.transaction_id], [leg[:3] for leg in legs[link.transaction_id]])
+        assert link.hash == hashlib.sha256(encoding).hexdigest()  # the leaf the writer queued
+        covering = next(s for s in seals if s.first_seq <= link.seq <= s.last_seq)
+        assert link.prev_hash == covering.prev_hash
+    for first, last, prev_hash, hash_ in seals:
+        leaves = "".join(link.hash for link in links if first <= link.seq <= last)
+        assert hash_ == hashlib.sha256((prev_hash + leaves).encode()).hexdigest()
+    report = verify_chain(ledger.engine)
+    assert (report.sealed, report.unsealed, report.intact) == (5, 0, True), report.findings
 
 
 def _reference_encoding(transaction: tuple, legs) -> bytes:

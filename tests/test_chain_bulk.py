@@ -17,6 +17,7 @@ from ledger.db import make_engine
 from ledger.engine import posting_specs_fen
 from ledger.entries import Audit, TransactionRequest
 from ledger.store import TRANSACTION_COLUMNS
+from tests.chain_legacy import seal_per_transaction
 from tests.ledger_helpers import BOOK, chart, transfer
 
 # Text that JSON leaves alone, text it escapes (quote, backslash, control characters), and the rest of
@@ -238,18 +239,40 @@ def test_every_tampering_is_reported_alike_by_both_checks(ledger, statement):
 
 
 def test_rounds_meet_at_their_seams(ledger, monkeypatch):
-    """Links checked in several rounds: a break exactly at a round's first link is still found."""
+    """Links sealed per transaction (before migration 0005), checked in several rounds: a break exactly at a
+    round's first link is still found."""
     monkeypatch.setattr(chain_bulk, "BULK_VERIFY_CHUNK_LINKS", 2)
     chart(ledger)
     for number in range(7):
         ledger.post(transfer(f"t{number}", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
-    seal(ledger.engine)
+    seal_per_transaction(ledger.engine)
     assert verify_chain(ledger.engine, workers=1, bulk=True).intact
     with ledger.engine.begin() as conn:
         _bypass_triggers(ledger.engine, conn)
         conn.execute(text("UPDATE chain_links SET prev_hash = 'f' WHERE seq = 5"))
     # Link 5 now points elsewhere, and its own hash (which covers the previous hash) no longer matches.
     expected = ["link 5 does not point at the previous link's hash", "transaction 5 (link 5) does not match its hash"]
+    assert _bulk_findings(ledger.engine) == expected == _reference_findings(ledger.engine)
+
+
+def test_seals_spanning_rounds_are_checked_whole(ledger, monkeypatch):
+    """Seals of three links checked in rounds of two: each seal's leaves are gathered across rounds, and a
+    link under a seal that points elsewhere is found (its leaf does not cover the previous hash)."""
+    monkeypatch.setattr(chain_bulk, "BULK_VERIFY_CHUNK_LINKS", 2)
+    chart(ledger)
+    for number in range(7):
+        ledger.post(transfer(f"t{number}", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
+    seal(ledger.engine, batch_size=3)
+    assert _bulk_findings(ledger.engine) == [] == _reference_findings(ledger.engine)
+    with ledger.engine.begin() as conn:
+        _bypass_triggers(ledger.engine, conn)
+        conn.execute(text("UPDATE chain_links SET prev_hash = 'f' WHERE seq = 5"))
+        conn.execute(text("UPDATE chain_links SET hash = 'e' WHERE seq = 3"))
+    expected = [
+        "transaction 3 (link 3) does not match its hash",
+        "seal of links 1 to 3 does not match its links' hashes",
+        "link 5 does not point at the previous link's hash",
+    ]
     assert _bulk_findings(ledger.engine) == expected == _reference_findings(ledger.engine)
 
 
