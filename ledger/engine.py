@@ -475,7 +475,13 @@ class Ledger:
             if not self.postgres:
                 db.cursor.execute("BEGIN IMMEDIATE")  # psycopg opens its transaction by itself
             submission = _Submission(
-                self, None, requests, db=db, guard_closed_periods=self.postgres, segment_ends=segment_ends
+                self,
+                None,
+                requests,
+                db=db,
+                guard_closed_periods=self.postgres,
+                one_round_trip_each=self.postgres,
+                segment_ends=segment_ends,
             )
             results = submission.run()
             driver.commit()
@@ -672,6 +678,7 @@ class _Submission:
         now: datetime | None = None,
         db: DriverStatements | None = None,
         guard_closed_periods: bool = False,
+        one_round_trip_each: bool = False,
         segment_ends: set[int] | None = None,
     ) -> None:
         self.ledger = ledger
@@ -682,6 +689,11 @@ class _Submission:
         # statement re-check them once the locks are held (``DriverStatements.write_unit``): one round
         # trip less than reading them after the lock, which every other path does.
         self.guard_closed_periods = guard_closed_periods
+        # PostgreSQL's own-connection path (its transaction is ours to commit): all reads in one round trip,
+        # then the writes with the COMMIT in another (``DriverStatements.read_unit``, ``write_unit``), where
+        # the requests allow it; the closed periods are then read under the locks and need no guard.
+        self.one_round_trip_each = one_round_trip_each
+        self.commit_with_writes = False
         self.conn = conn
         self.own_db = db
         self.requests = list(requests)
@@ -713,10 +725,11 @@ class _Submission:
             # Everything that takes no lock comes first, so PostgreSQL row locks are held only from the
             # account read to the commit: the locked read, the closed periods, one round of writes.
             self._load_targets()
-            self._load_keys_ids_and_periods()
-            self._load_accounts()
-            if not self.guard_closed_periods:
-                self._load_closed_periods()
+            if not (self.one_round_trip_each and self._read_in_one_round_trip()):
+                self._load_keys_ids_and_periods()
+                self._load_accounts()
+                if not self.guard_closed_periods:
+                    self._load_closed_periods()
             self._apply_all()
             self._write()
         finally:
@@ -829,11 +842,33 @@ class _Submission:
             self.targets[target.id] = target
             self.targets[(target.source, target.client_id)] = target
 
-    def _load_accounts(self) -> None:
+    def _account_refs(self) -> set[tuple[str, str]]:
         refs: set[tuple[str, str]] = set()
         for index, postings in enumerate(self.normalized):
             if postings is not None and self.results[index] is None:
                 refs.update((p.book, p.account) for p in postings)
+        return refs
+
+    def _read_in_one_round_trip(self) -> bool:
+        """Keys, ids, the locked accounts and then the closed periods in one round trip (PostgreSQL's own
+        connection); False, having read nothing, where the batch needs the separate reads (it references
+        other transactions, or its lists are too long for one statement each)."""
+        if self.targets:
+            return False
+        keys = sorted({(r.source, r.client_id) for i, r in enumerate(self.requests) if self.results[i] is None})
+        refs = sorted(self._account_refs())
+        books = self._books_involved()
+        if not self.db.can_read_in_one_round_trip(len(keys), len(refs), len(books)):
+            return False
+        wanted = sum(1 for result in self.results if result is None)
+        existing, self.reserved_ids, rows, self.closed_periods = self.db.read_unit(keys, wanted, refs, books)
+        self.existing.update(existing)
+        self._take_accounts(rows)
+        self.guard_closed_periods, self.commit_with_writes = False, True
+        return True
+
+    def _load_accounts(self) -> None:
+        refs = self._account_refs()
         target_account_ids = {leg[0] for target in self.targets.values() for leg in target.legs}
         lock = self.ledger.postgres
         if not target_account_ids:
@@ -845,6 +880,9 @@ class _Submission:
         else:
             rows = self.db.accounts_by_ref(sorted(refs), lock=False)
             rows += self.db.accounts_by_id(sorted(target_account_ids - {row[0] for row in rows}), lock=False)
+        self._take_accounts(rows)
+
+    def _take_accounts(self, rows: list[tuple]) -> None:
         for row in rows:
             state = _AccountState(
                 row[0],
@@ -1357,6 +1395,7 @@ class _Submission:
                 if state.dirty
             ],
             guard_periods=guard,
+            commit=self.commit_with_writes,
         )
         if closed_meanwhile:
             raise PeriodClosedMeanwhile

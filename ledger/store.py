@@ -331,6 +331,44 @@ class DriverStatements:
         found, ids, *closed = self.cursor.fetchone()
         return _keys_found(found or []), sorted(ids), {tuple(pair) for pair in (closed[0] or [])} if closed else set()
 
+    def can_read_in_one_round_trip(self, keys: int, refs: int, book_codes: int) -> bool:
+        """Whether ``read_unit`` takes these in one round trip (PostgreSQL, each list within one statement)."""
+        return self.postgres and 0 < keys and keys + book_codes <= SQL_IN_CHUNK and 0 < refs <= SQL_IN_CHUNK
+
+    def read_unit(
+        self,
+        keys: Sequence[tuple[str, str]],
+        id_count: int,
+        refs: Sequence[tuple[str, str]],
+        book_codes: Sequence[str],
+    ) -> tuple[dict[tuple[str, str], tuple[int, str]], list[int], list[tuple], set[tuple[str, str]]]:
+        """PostgreSQL, every read of a posting unit in one round trip (psycopg's pipeline mode; BEGIN goes with
+        them): the stored keys and the reserved ids (``prefetch``), the accounts locked in id order
+        (``accounts_by_ref``), then the closed periods of ``book_codes``. The server runs them in that order,
+        so the periods are read once the locks are held, as ``close_period`` requires (it locks every account
+        of its book first): a close either committed before this read or waits for this unit.
+        Check ``can_read_in_one_round_trip`` first."""
+        keys_query, keys_params = self._existing_keys_query(keys, as_json=True)
+        prefetch = f"SELECT ({keys_query}), (SELECT array_agg(n) FROM ({_RESERVE_IDS_POSTGRES}) AS ids(n))"
+        locked = (
+            self._accounts_by_ref_query(", ".join(ACCOUNT_STATE_COLUMNS), len(refs)) + " ORDER BY a.id FOR UPDATE OF a"
+        )
+        connection = self.driver_connection
+        cursors = [connection.cursor() for _ in range(3)]
+        try:
+            with connection.pipeline():
+                cursors[0].execute(prefetch, [*keys_params, id_count])
+                cursors[1].execute(locked, [value for ref in refs for value in ref])
+                if book_codes:
+                    cursors[2].execute(*self._closed_periods_query(sorted(book_codes)))
+            found, ids = cursors[0].fetchone()
+            accounts = cursors[1].fetchall()
+            closed = set(cursors[2].fetchall()) if book_codes else set()
+        finally:
+            for cursor in cursors:
+                cursor.close()
+        return _keys_found(found or []), sorted(ids or []), accounts, closed
+
     # -- writes ---------------------------------------------------------------------------------------
 
     def pipeline(self):
@@ -366,6 +404,7 @@ class DriverStatements:
         account_totals: list[tuple[int, int, int, int, int]],
         *,
         guard_periods: Sequence[tuple[int, str]] = (),
+        commit: bool = False,
     ) -> bool:
         """Every write of one posting unit: ``insert_transactions`` (with its ``queued`` seal-queue rows),
         ``insert_postings``,
@@ -379,7 +418,11 @@ class DriverStatements:
 
         ``guard_periods`` (book id, "YYYY-MM"), PostgreSQL only: the same statement also tells whether any
         of them has been closed, as seen once the accounts are locked (the statement's snapshot is taken
-        after the locking read). True means the caller must roll back."""
+        after the locking read). True means the caller must roll back.
+
+        ``commit`` (PostgreSQL, a connection outside the pool whose transaction the caller owns): the COMMIT
+        goes in the same round trip (pipeline mode); with it, ``guard_periods`` must be empty (the caller read
+        the closed periods under its locks, ``read_unit``)."""
         if not self.postgres:
             self.insert_transactions(transactions, queued)
             self.insert_postings(postings)
@@ -396,7 +439,17 @@ class DriverStatements:
         else:
             balances = "SELECT 1"
         params.append(_json_dumps(guard_periods))
-        self.cursor.execute(_WRITE_UNIT_POSTGRES_TEMPLATE.replace("{account_totals_update}", balances), params)
+        statement = _WRITE_UNIT_POSTGRES_TEMPLATE.replace("{account_totals_update}", balances)
+        if commit:
+            if guard_periods:
+                raise ValueError("a unit committed with its writes cannot re-check closed periods")
+            with self.driver_connection.pipeline():
+                self.cursor.execute(statement, params)
+                if not in_statement:
+                    self.set_account_totals(account_totals)
+                self.driver_connection.commit()
+            return False
+        self.cursor.execute(statement, params)
         closed_meanwhile = bool(self.cursor.fetchone()[0])
         if not in_statement:
             self.set_account_totals(account_totals)

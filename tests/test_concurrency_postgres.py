@@ -110,25 +110,33 @@ def test_concurrent_chainers_keep_one_gapless_chain(postgres_engine, postgres_ur
 
 
 def _close_while_posting(ledger: Ledger, monkeypatch, period: str) -> None:
-    """Close ``period`` from another connection at the worst moment for a post in flight: after its unlocked
-    reads (keys, ids), just before it locks its accounts."""
+    """Close ``period`` from another connection at the worst moment for a post in flight: on the pooled path
+    after its unlocked reads (keys, ids), just before it locks its accounts; on a post's own connection, where
+    every read goes in one round trip (``DriverStatements.read_unit``: the closed periods read after the
+    locks), just before that round trip."""
     import threading
 
     from ledger import engine as engine_module
+    from ledger import store
 
-    original = engine_module._Submission._load_accounts
     closed: list[bool] = []
 
-    def close_then_lock(submission) -> None:  # noqa: ANN001
-        if not closed:
-            closed.append(True)
-            closer = threading.Thread(target=lambda: ledger.close_period(BOOK, period, actor="director.wang"))
-            closer.start()
-            closer.join(timeout=30)
-            assert not closer.is_alive(), "close_period waited on the post's transaction"
-        original(submission)
+    def close_first(original):  # noqa: ANN001, ANN202
+        def hooked(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if not closed:
+                closed.append(True)
+                closer = threading.Thread(target=lambda: ledger.close_period(BOOK, period, actor="director.wang"))
+                closer.start()
+                closer.join(timeout=30)
+                assert not closer.is_alive(), "close_period waited on the post's transaction"
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine_module._Submission, "_load_accounts", close_then_lock)
+        return hooked
+
+    monkeypatch.setattr(
+        engine_module._Submission, "_load_accounts", close_first(engine_module._Submission._load_accounts)
+    )
+    monkeypatch.setattr(store.DriverStatements, "read_unit", close_first(store.DriverStatements.read_unit))
 
 
 @pytest.mark.parametrize("path", ["post", "submit"])
@@ -150,6 +158,46 @@ def test_a_period_closed_while_a_post_is_in_flight_refuses_it(postgres_engine, m
     assert code == ResultCode.PERIOD_CLOSED
     assert ledger.closed_periods(BOOK) == ["2026-05"]
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 0
+    assert reconcile(postgres_engine) == []
+
+
+def test_a_close_begun_while_a_post_holds_its_locks_waits_and_comes_after_it(postgres_engine, monkeypatch):
+    """A post's own connection reads its closed periods once its accounts are locked (``read_unit``): a close
+    of that period begun afterwards waits for the post's commit, which lands before the close."""
+    import threading
+    import time
+
+    from ledger import store
+
+    ledger = Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    ledger.create_account(BOOK, "Assets:Bank")
+    ledger.create_account(BOOK, "NetAssets:Appropriations")
+    original = store.DriverStatements.write_unit
+    closers: list[threading.Thread] = []
+
+    def close_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if not closers:
+            closers.append(threading.Thread(target=lambda: ledger.close_period(BOOK, "2026-05", actor="director.wang")))
+            closers[0].start()
+            time.sleep(0.5)
+            assert closers[0].is_alive(), "close_period did not wait for the post holding the book's accounts"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(store.DriverStatements, "write_unit", close_meanwhile)
+    request = TransactionRequest(
+        "early",
+        posting_specs(BOOK, [("Assets:Bank", "5.00"), ("NetAssets:Appropriations", "-5.00")]),
+        date(2026, 5, 31),
+    )
+    assert ledger.post(request).code == ResultCode.OK
+    closers[0].join(timeout=30)
+    assert ledger.closed_periods(BOOK) == ["2026-05"]
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 500
+    late = TransactionRequest(
+        "late", posting_specs(BOOK, [("Assets:Bank", "1.00"), ("NetAssets:Appropriations", "-1.00")]), date(2026, 5, 31)
+    )
+    assert ledger.submit([late])[0].code == ResultCode.PERIOD_CLOSED
     assert reconcile(postgres_engine) == []
 
 
@@ -212,19 +260,28 @@ def test_the_same_key_posted_twice_at_once_records_it_once(postgres_engine, monk
     request = TransactionRequest(
         "twice", posting_specs(BOOK, [("Assets:Bank", "3.00"), ("NetAssets:Appropriations", "-3.00")]), date(2026, 5, 3)
     )
-    original = engine_module._Submission._load_accounts
+    from ledger import store
+
     raced: list[int] = []
 
-    def post_then_lock(submission) -> None:  # noqa: ANN001
-        if not raced:
-            raced.append(0)
-            other = threading.Thread(target=lambda: raced.append(racer.submit([request])[0].transaction_id))
-            other.start()
-            other.join(timeout=30)
-            assert not other.is_alive()
-        original(submission)
+    def racer_first(original):  # noqa: ANN001, ANN202
+        # The pooled path is raced before it locks; a post's own connection, whose reads (the key among them)
+        # are one round trip, before its writes: either way both found the key free.
+        def hooked(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if not raced:
+                raced.append(0)
+                other = threading.Thread(target=lambda: raced.append(racer.submit([request])[0].transaction_id))
+                other.start()
+                other.join(timeout=30)
+                assert not other.is_alive()
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine_module._Submission, "_load_accounts", post_then_lock)
+        return hooked
+
+    monkeypatch.setattr(
+        engine_module._Submission, "_load_accounts", racer_first(engine_module._Submission._load_accounts)
+    )
+    monkeypatch.setattr(store.DriverStatements, "write_unit", racer_first(store.DriverStatements.write_unit))
     result = ledger.submit([request])[0]
     assert result.code == ResultCode.EXISTS
     assert result.transaction_id == raced[1]
