@@ -235,7 +235,8 @@ def test_verification_split_across_workers_keeps_each_seal_whole(ledger):
     chart(ledger)
     _post(ledger, 10)
     seal(ledger.engine, batch_size=4)  # seals of 1-4, 5-8, 9-10: split points in the middle of seals
-    assert chain._align_to_seals(ledger.engine.connect(), chain._split(10, 3)) == [(1, 4), (5, 8), (9, 10)]
+    with ledger.reader.connect() as conn:
+        assert chain._align_to_seals(conn, chain._split(10, 3)) == [(1, 4), (5, 8), (9, 10)]
     assert verify_chain(ledger.engine, workers=3, bulk=False).intact
     _tamper(ledger.engine, "UPDATE chain_seals SET prev_hash = 'f' WHERE last_seq = 8")
     split = verify_chain(ledger.engine, workers=3, bulk=False).findings
