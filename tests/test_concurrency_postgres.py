@@ -10,6 +10,7 @@ from ledger.db import make_engine
 from ledger.engine import Ledger, posting_specs
 from ledger.entries import TransactionRequest
 from ledger.errors import LedgerError, ResultCode
+from ledger.group_commit import GROUP_ITEM_MAX_REQUESTS
 from ledger.queries import reconcile
 
 BOOK = "race"
@@ -260,31 +261,69 @@ def test_the_same_key_posted_twice_at_once_records_it_once(postgres_engine, monk
     request = TransactionRequest(
         "twice", posting_specs(BOOK, [("Assets:Bank", "3.00"), ("NetAssets:Appropriations", "-3.00")]), date(2026, 5, 3)
     )
-    from ledger import store
-
+    original = engine_module._Submission._load_accounts
     raced: list[int] = []
 
-    def racer_first(original):  # noqa: ANN001, ANN202
-        # The pooled path is raced before it locks; a post's own connection, whose reads (the key among them)
-        # are one round trip, before its writes: either way both found the key free.
-        def hooked(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            if not raced:
-                raced.append(0)
-                other = threading.Thread(target=lambda: raced.append(racer.submit([request])[0].transaction_id))
-                other.start()
-                other.join(timeout=30)
-                assert not other.is_alive()
-            return original(*args, **kwargs)
+    def post_then_lock(submission) -> None:  # noqa: ANN001
+        if not raced:
+            raced.append(0)
+            other = threading.Thread(target=lambda: raced.append(racer.submit([request])[0].transaction_id))
+            other.start()
+            other.join(timeout=30)
+            assert not other.is_alive()
+        original(submission)
 
-        return hooked
+    monkeypatch.setattr(engine_module._Submission, "_load_accounts", post_then_lock)
+    # More requests than group commit takes from one caller: the pooled path, which reads keys before locking.
+    others = [
+        TransactionRequest(
+            f"other{n}",
+            posting_specs(BOOK, [("Assets:Bank", "0.01"), ("NetAssets:Appropriations", "-0.01")]),
+            date(2026, 5, 3),
+        )
+        for n in range(GROUP_ITEM_MAX_REQUESTS)
+    ]
+    results = ledger.submit([request, *others])
+    assert results[0].code == ResultCode.EXISTS
+    assert results[0].transaction_id == raced[1]
+    assert all(result.code == ResultCode.OK for result in results[1:])
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 300 + GROUP_ITEM_MAX_REQUESTS
+    assert reconcile(postgres_engine) == []
 
-    monkeypatch.setattr(
-        engine_module._Submission, "_load_accounts", racer_first(engine_module._Submission._load_accounts)
+
+def test_the_same_key_posted_twice_at_once_on_own_connections_records_it_once(postgres_engine, monkeypatch):
+    """A post's own connection reads the key with its locks (one round trip): a racer in another ``Ledger``
+    finds the key free too, then waits for the locks; the first commits, and the racer, whose write then hits
+    the unique key, reruns and gets the stored result (exists). The money moves once."""
+    import threading
+    import time
+
+    from ledger import store
+
+    ledger, racer = Ledger(postgres_engine), Ledger(postgres_engine)
+    ledger.create_book(BOOK, "race", "financial")
+    ledger.create_account(BOOK, "Assets:Bank")
+    ledger.create_account(BOOK, "NetAssets:Appropriations")
+    request = TransactionRequest(
+        "twice", posting_specs(BOOK, [("Assets:Bank", "3.00"), ("NetAssets:Appropriations", "-3.00")]), date(2026, 5, 3)
     )
-    monkeypatch.setattr(store.DriverStatements, "write_unit", racer_first(store.DriverStatements.write_unit))
-    result = ledger.submit([request])[0]
-    assert result.code == ResultCode.EXISTS
-    assert result.transaction_id == raced[1]
+    original = store.DriverStatements.write_unit
+    racers: list[threading.Thread] = []
+    raced: list = []
+
+    def racer_waits_for_our_locks(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if not racers:
+            racers.append(threading.Thread(target=lambda: raced.append(racer.post(request))))
+            racers[0].start()
+            time.sleep(0.5)  # the racer has read the key (free) and waits for the accounts this unit holds
+            assert racers[0].is_alive()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(store.DriverStatements, "write_unit", racer_waits_for_our_locks)
+    result = ledger.post(request)
+    racers[0].join(timeout=30)
+    assert result.code == ResultCode.OK
+    assert raced[0].code == ResultCode.EXISTS and raced[0].transaction_id == result.transaction_id
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 300
     assert reconcile(postgres_engine) == []
 
