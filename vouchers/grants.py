@@ -208,11 +208,9 @@ def approved_total_fen(conn: Connection, program: str, enterprise: str) -> int:
     ).scalar_one()
 
 
-def _binding_room(
-    conn: Connection, config: ProgramConfig, enterprise: str, requested_fen: int
-) -> tuple[int, str | None, str | None]:
-    """The amount to grant, the rule that clipped it (clip) and the rule it went beyond (warn); refuse (stop)
-    when the request is beyond the room. Earlier warned grants count: they leave less (or negative) room."""
+def _tightest_limit(conn: Connection, config: ProgramConfig, enterprise: str) -> tuple[int, VoucherCode, str, str]:
+    """The room under the tighter of the enterprise's annual cap and the program's grantable budget (never
+    below zero), that limit's code, its configured figure and its name."""
     cap_room = config.enterprise_annual_cap_fen - approved_total_fen(conn, config.code, enterprise)
     budget_room = books.credit_room(conn, books.memo_book(config.region_code), books.program_grantable(config.code))
     limits = [
@@ -224,7 +222,22 @@ def _binding_room(
         ),
         (max(budget_room, 0), VoucherCode.GRANT_WITHIN_PROGRAM_BUDGET, config.budget, "program budget"),
     ]
-    room, code, limit, rule = min(limits, key=lambda item: item[0])
+    return min(limits, key=lambda item: item[0])
+
+
+def grant_room(conn: Connection, program: str, enterprise: str) -> tuple[int, str]:
+    """What an approval could still grant this enterprise in this program (fen) and the limit that binds: the
+    figures a preview shows beside a request that fits."""
+    room, code, _limit, _rule = _tightest_limit(conn, load_program(conn, program), enterprise)
+    return room, str(code)
+
+
+def _binding_room(
+    conn: Connection, config: ProgramConfig, enterprise: str, requested_fen: int
+) -> tuple[int, str | None, str | None]:
+    """The amount to grant, the rule that clipped it (clip) and the rule it went beyond (warn); refuse (stop)
+    when the request is beyond the room. Earlier warned grants count: they leave less (or negative) room."""
+    room, code, limit, rule = _tightest_limit(conn, config, enterprise)
     if requested_fen <= room:
         return requested_fen, None, None
     if config.cap_enforcement == "warn":

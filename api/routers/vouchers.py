@@ -295,7 +295,7 @@ def post_grant(
     dry_run: DryRun = False,
 ):
     """Request quota for an enterprise (the maker's step); a finance office decides it in ``/v1/approvals``."""
-    from vouchers.grants import submit_grant
+    from vouchers.grants import grant_room, submit_grant
 
     key = check_idempotency_key(idempotency_key)
     program = _visible_program(ledger, principal, body.program, uow)
@@ -307,7 +307,15 @@ def post_grant(
             maker=principal.name, on=body.on, client_id=service_key(principal, key),
         )  # fmt: skip
         row = _grant_row(joined, grant_id)
-        return Written(VoucherGrantOut.of(row).model_dump(mode="json"), f"/v1/vouchers/{grant_id}")
+        with joined.engine.connect() as conn:
+            room_fen, binding = grant_room(conn, body.program, body.enterprise)
+        return Written(
+            VoucherGrantOut.of(row).model_dump(mode="json"),
+            f"/v1/vouchers/{grant_id}",
+            binding_cap=binding,
+            # what an approval of this request in full would leave (below zero past a warn cap)
+            room_left=format_fen(room_fen - row["requested_fen"]),
+        )
 
     return keyed_write(
         ledger, uow, principal, key, path=request.url.path, content=body.model_dump(mode="json"),

@@ -128,6 +128,8 @@ def test_dry_run_tells_the_binding_cap_and_writes_nothing(client, scheme, office
     before = balances(scheme.ledger)
     fits = client.post("/v1/vouchers?dry_run=true", headers=keyed(offices["clerk"], "d1"), json=grant_body(scheme))
     assert fits.status_code == 200 and fits.json()["code"] == "ok" and fits.json()["result"]["status"] == "submitted"
+    # a request that fits names the tighter limit and what approving it in full would leave under it
+    assert (fits.json()["binding_cap"], fits.json()["room_left"]) == ("grant_within_enterprise_annual_cap", "40000.00")
     beyond = client.post(
         "/v1/vouchers?dry_run=true", headers=keyed(offices["clerk"], "d2"), json=grant_body(scheme, "150000.00")
     )
