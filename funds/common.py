@@ -84,13 +84,23 @@ def replayed(conn: Connection, operation: str, client_id: str, content: dict[str
 
 
 def _hold_key(conn: Connection, client_id: str) -> None:
-    """On PostgreSQL, calls with one key take turns (a transaction-scoped advisory lock on the key), so a
-    racing retry waits for the first call's commit and then reads its stored result. Without it both pass
-    the lookup and the loser fails on whichever unique row it writes first: a domain row, a ledger posting or
-    the stored result, not always as a named refusal. SQLite writers already take turns for the whole unit."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"funds-request:{client_id}"}
+    """On PostgreSQL a key is held for its call's transaction (a transaction-scoped advisory lock): a second
+    call with the key while the first is in flight is refused at once as ``request_in_flight`` (its retry
+    after the first commits gets the stored result). Without it both pass the lookup and the loser fails on
+    whichever unique row it writes first: a domain row, a ledger posting or the stored result, and not always
+    as a named refusal. SQLite writers already take turns for the whole unit of work."""
+    if conn.dialect.name != "postgresql":
+        return
+    held = conn.execute(
+        # advisory locks are shared by the whole database: the schema keeps two ledgers in it apart
+        text("SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || :key, 0))"),
+        {"key": f"funds-request:{client_id}"},
+    ).scalar_one()
+    if not held:
+        raise LedgerError(
+            FundsCode.REQUEST_IN_FLIGHT,
+            f"another call with key {client_id!r} is being recorded; retry to get its result",
+            client_id=client_id,
         )
 
 
