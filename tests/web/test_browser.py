@@ -9,6 +9,7 @@ test-artifacts/screenshots/ for a reviewer. A missing browser fails the suite: i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -98,6 +99,14 @@ def site(tmp_path_factory) -> Iterator[Site]:
     database = f"sqlite:///{folder / 'demo.db'}"
     passwords = {m.group(1): m.group(2) for m in map(DEMO_USER_LINE.match, printed.splitlines()) if m}
     assert {"gz-clerk", "gz-director", "gz-enterprise", "sh-enterprise", "gz-auditor", "admin"} <= set(passwords)
+    with serving(folder, database, env) as base:
+        yield Site(base, passwords)
+
+
+@contextlib.contextmanager
+def serving(folder: Path, database: str, env: dict[str, str]) -> Iterator[str]:
+    """A real ``fundledger serve`` (no scheduler) on a free loopback port over ``database``, its output in
+    ``folder/serve.log``; yields its base URL once the login page answers, and stops it after."""
     port = _free_port()
     log = (folder / "serve.log").open("wb")
     server = subprocess.Popen(
@@ -118,7 +127,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
             assert server.poll() is None, (folder / "serve.log").read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "fundledger serve did not start"
             time.sleep(0.2)
-        yield Site(base, passwords)
+        yield base
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -14,25 +14,22 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.web.test_browser import (
     DEMO_USER_LINE,
     SECRET,
-    SERVER_START_SECONDS,
     Site,
     _cli,
     _demo_database,
-    _free_port,
     _login,
     _logout,
     _shot,
     browser,  # noqa: F401 - a fixture this module uses
     context,  # noqa: F401 - a fixture this module uses
+    serving,
 )
 
 JOB_SECONDS = 120
@@ -54,28 +51,8 @@ def site(tmp_path_factory) -> Iterator[Site]:
         )  # fmt: skip
         assert ran.returncode in (0, 1), ran.stderr[-2000:]  # 1: the run left alerts open, as it should here
     passwords = {m.group(1): m.group(2) for m in map(DEMO_USER_LINE.match, printed.splitlines()) if m}
-    port = _free_port()
-    log = (folder / "serve.log").open("wb")
-    server = subprocess.Popen(
-        _cli("serve", "--no-scheduler", "--port", str(port), "--database-url", database),
-        env=env, stdout=log, stderr=log,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            try:
-                if httpx.get(f"{base}/web/login").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, (folder / "serve.log").read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "fundledger serve did not start"
-            time.sleep(0.2)
+    with serving(folder, database, env) as base:
         yield Site(base, passwords)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_office_resolves_an_alert_with_a_reason_and_sees_its_regions_books(context, site):  # noqa: F811
