@@ -21,8 +21,9 @@ from tests.ledger_helpers import BOOK, chart, fund, snapshot
 
 DEEP = os.environ.get("FUNDLEDGER_DEEP") == "1"
 EXAMPLES = 2_000 if DEEP else 120
-# Generous: a well-formed post takes milliseconds; the unbounded Decimal parse took 24 s (defect 15).
-EXAMPLE_SECONDS_MAX = 2.0
+# Generous: a well-formed post takes milliseconds; the unbounded Decimal parse took 24 s (defect 15). 2 s was
+# exceeded once (3.3 s) by a batch on a CI run sharing the 2 cores; 8 s still fails that defect threefold.
+EXAMPLE_SECONDS_MAX = 8.0
 settings.register_profile(
     "edge-fuzz",
     max_examples=EXAMPLES,
