@@ -124,4 +124,7 @@ async def _lifespan(app: FastAPI):
     yield
     if scheduler is not None:
         scheduler.stop()
+    from api.deps import close_async_reader
+
+    await close_async_reader(app.state.ledger)
     app.state.ledger.close()  # its own connections live outside the engine's pool

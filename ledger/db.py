@@ -13,9 +13,13 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DATABASE_URL_ENV = "FUNDLEDGER_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///fundledger.db"
@@ -25,6 +29,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 131_072
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY_OPTION = "fundledger_read_only"
+# Connections of the asyncio read engine (PostgreSQL): a short read holds one for one round trip, so a few
+# carry hundreds of reads a second; a read that finds them all busy waits its turn rather than opening more.
+ASYNC_READ_POOL_SIZE = 8
+ASYNC_READ_POOL_TIMEOUT_S = 10
 
 
 def database_url() -> str:
@@ -94,6 +102,30 @@ def engine_url_for_workers(engine: Engine) -> str:
 def read_only(engine: Engine) -> Engine:
     """The same engine and pool, for connections that only read (a deferred BEGIN on SQLite)."""
     return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
+def async_read_engine(engine: Engine) -> AsyncEngine:
+    """For PostgreSQL: an asyncio engine on the same database and schema, for single-statement reads answered
+    on an event loop (the HTTP API's hot reads). Its connections are in autocommit: one statement sees one
+    committed state by itself, and a read then costs one round trip, where a pooled connection of the main
+    engine costs four (the pre-ping, BEGIN, the statement, the ROLLBACK on return). No pre-ping either: the
+    caller retries once on a connection found dead (``sqlalchemy.exc.DBAPIError.connection_invalidated``).
+    The engine belongs to the event loop that first uses it."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if not is_postgres(engine):
+        raise ValueError("the asyncio read engine is for PostgreSQL; SQLite reads in process")
+    schema = getattr(engine, "fundledger_schema", None)
+    options = "-c timezone=UTC" + (f" -c search_path={schema}" if schema else "")
+    return create_async_engine(
+        engine.url,
+        connect_args={"options": options},
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_size=ASYNC_READ_POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=ASYNC_READ_POOL_TIMEOUT_S,
+    )
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -11,6 +11,7 @@ around a marker so the two cannot drift."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, select
@@ -121,7 +122,18 @@ POSITIONS = _positions_statement()
 def enterprise_positions(ledger: Ledger, enterprise: str) -> list[QuotaPosition]:
     """Per program and year in which the enterprise holds an approved grant, oldest year first."""
     with read_only(ledger.engine).connect() as conn:
-        rows = conn.execute(POSITIONS, {"enterprise": enterprise}).all()
+        rows = conn.execute(POSITIONS, positions_parameters(enterprise)).all()
+    return positions_of_rows(rows)
+
+
+def positions_parameters(enterprise: str) -> dict[str, str]:
+    """The parameters of ``POSITIONS`` for one enterprise (for a caller that runs the statement itself, such
+    as the HTTP API reading on its event loop)."""
+    return {"enterprise": enterprise}
+
+
+def positions_of_rows(rows: Sequence[Sequence]) -> list[QuotaPosition]:
+    """The positions in the rows ``POSITIONS`` returned."""
     return [
         QuotaPosition(
             program=program,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from api.deps import LedgerDep, PageParams, paginate, requires, short_read
+from api.deps import LedgerDep, PageParams, paginate, read_rows, requires
 from api.known_rows import known_rows
 from api.routers import OVERSIGHT_ROLES, WHOLE_LEDGER_ROLES
 from api.schemas.core import VerifyOut, page_of
@@ -17,7 +17,7 @@ from jobs.runs import last_runs
 from ledger.audit import audit
 from ledger.errors import LedgerError, ResultCode
 from ledger.money import format_fen
-from vouchers.views import enterprise_positions
+from vouchers.positions import POSITIONS, positions_of_rows, positions_parameters
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 # Job runs and the chain span every region: admin only. Alerts carry the region of what they are about, so
@@ -168,8 +168,8 @@ def list_job_runs(principal: Overseer, ledger: LedgerDep):
     ]
 
 
-# async: on SQLite answered on the event loop (one indexed statement, vouchers.positions), without the
-# thread-pool hop that cost more than the read itself under load (docs/BENCHMARKS.md, HTTP API).
+# async: answered on the event loop (one grouped statement, vouchers.positions; api.deps.read_rows), without
+# the thread-pool hop that cost more than the read itself under load (docs/BENCHMARKS.md, HTTP API).
 @router.get("/enterprises/{credit_code}/voucher-positions", response_model=list[PositionOut])
 async def voucher_positions(
     credit_code: Annotated[str, Path(pattern=CREDIT_CODE.pattern)], principal: PositionReader, ledger: LedgerDep
@@ -189,5 +189,5 @@ async def voucher_positions(
             expired=format_fen(p.expired_fen),
             paid=format_fen(p.paid_fen),
         )
-        for p in await short_read(ledger, enterprise_positions, ledger, credit_code)
+        for p in positions_of_rows(await read_rows(ledger, POSITIONS, positions_parameters(credit_code)))
     ]
