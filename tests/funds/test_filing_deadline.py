@@ -38,4 +38,7 @@ def test_a_loan_filed_on_the_deadline_is_accepted_and_a_day_later_refused(pools)
     with pytest.raises(LedgerError) as caught:
         pools.file_loan("gz", BANK_A, FIRM_1, "L-late", "100万", disbursed, 12, late, actor="b", client_id=new_key())
     assert caught.value.code == FundsCode.LOAN_FILING_WINDOW_PASSED and caught.value.detail["deadline"] == deadline
-    assert pools.file_loan("gz", BANK_A, FIRM_1, "L-ok", "100万", disbursed, 12, deadline, actor="b", client_id=new_key())
+    on_the_deadline = pools.file_loan(
+        "gz", BANK_A, FIRM_1, "L-ok", "100万", disbursed, 12, deadline, actor="b", client_id=new_key()
+    )
+    assert on_the_deadline
