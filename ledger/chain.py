@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -477,6 +477,8 @@ def _verify_range(conn: Connection, first_seq: int, last_seq: int) -> _RangeResu
 # From this many links a SQLite chain is checked in bulk, in a worker process (see verify_chain): below it,
 # starting that process costs more than checking row by row here.
 BULK_VERIFY_MIN_LINKS_SQLITE = 100_000
+# Processes the SQLite bulk check splits a long chain across (each one also reads on a second thread).
+BULK_VERIFY_PROCESSES_MAX = 2
 # Links whose transactions the row-by-row check reads at once (bulk checks hand over only odd ones).
 REFERENCE_GROUP_LINKS = 10_000
 REFERENCE_GROUP_SPAN = 50_000
@@ -643,8 +645,9 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
     ``BULK_VERIFY_MIN_LINKS_SQLITE`` links, always in a process of its own: ADBC's driver carries its own
     copy of SQLite, and two copies in one process break each other's POSIX locks (closing one may checkpoint
     and delete the WAL under the other: sqlite.org/howtocorrupt.html, "multiple copies of SQLite"). ``bulk``
-    forces the choice. Row by row, a long chain is split across ``workers`` processes (default: one per
-    CPU from ``PARALLEL_VERIFY_MIN_LINKS`` links); the seams between ranges are checked here. If the other
+    forces the choice. A long chain is split across ``workers`` processes (default from
+    ``PARALLEL_VERIFY_MIN_LINKS`` links: one per CPU row by row, up to ``BULK_VERIFY_PROCESSES_MAX`` in bulk on
+    SQLite), its ranges ending at seals' ends; the seams between ranges are checked here. If the other
     processes cannot run, the same ranges are checked row by row here."""
     report = ChainReport()
     source = arrow_source(engine)
@@ -657,13 +660,19 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
             bulk = source is not None and (source.postgres or max_seq >= BULK_VERIFY_MIN_LINKS_SQLITE)
         bulk = bulk and source is not None
         if bulk:
-            # One range: the bulk check keeps a second core busy itself (reads overlap the hashing).
-            bounds = _split(max_seq, 1)
+            # SQLite: the chain split across processes of their own (each also overlaps its reads with its
+            # hashing on a thread). PostgreSQL's check runs in this process, where a second range would only
+            # queue for the same interpreter lock: one range.
+            processes = 1
+            if workers is not None:
+                processes = max(workers, 1)
+            elif max_seq >= PARALLEL_VERIFY_MIN_LINKS:
+                processes = min(os.cpu_count() or 1, BULK_VERIFY_PROCESSES_MAX)
+            if source.postgres:
+                processes = 1
+            bounds = _align_to_seals(conn, _split(max_seq, processes))
             try:
-                parts = [
-                    _verify_range_bulk(engine, source, first, last, chunk_links, own_process=not source.postgres)
-                    for first, last in bounds
-                ]
+                parts = _bulk_ranges(engine, source, bounds, chunk_links)
             except BulkCheckFailed as error:
                 logger.warning("%s; checking the chain row by row", error)
                 parts = [_verify_range(conn, first, last) for first, last in bounds]
@@ -700,6 +709,24 @@ def verify_chain(engine: Engine, *, workers: int | None = None, bulk: bool | Non
             "some transaction bypassed the chain",
         )
     return report
+
+
+def _bulk_ranges(
+    engine: Engine, source: ArrowSource, bounds: list[tuple[int, int]], chunk_links: int
+) -> list[_RangeResult]:
+    """Each range checked in bulk, at once (a thread waits on each range's process), in range order."""
+    own_process = not source.postgres
+    if len(bounds) <= 1 or not own_process:
+        return [
+            _verify_range_bulk(engine, source, first, last, chunk_links, own_process=own_process)
+            for first, last in bounds
+        ]
+    with ThreadPoolExecutor(max_workers=len(bounds), thread_name_prefix="fundledger-verify") as pool:
+        futures = [
+            pool.submit(_verify_range_bulk, engine, source, first, last, chunk_links, own_process=True)
+            for first, last in bounds
+        ]
+        return [future.result() for future in futures]
 
 
 def _verify_in_workers(url: str, bounds: list[tuple[int, int]]) -> list[_RangeResult]:

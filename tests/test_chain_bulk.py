@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from ledger import chain_bulk
+from ledger import chain, chain_bulk
 from ledger.arrow_scan import arrow_source
 from ledger.chain import canonical_encoding, seal, verify_chain
 from ledger.db import make_engine
@@ -274,6 +274,37 @@ def test_seals_spanning_rounds_are_checked_whole(ledger, monkeypatch):
         "link 5 does not point at the previous link's hash",
     ]
     assert _bulk_findings(ledger.engine) == expected == _reference_findings(ledger.engine)
+
+
+@pytest.mark.parametrize(("seal_size", "seam"), [(1, 6), (3, 7)])
+def test_a_chain_split_across_bulk_processes_is_checked_whole_at_its_seams(ledger, monkeypatch, seal_size, seam):
+    """SQLite's bulk check splits a long chain across processes: each range ends where a seal ends (9 links in
+    two: 1-5 and 6-9, or with seals of three 1-6 and 7-9), and a break at the seam (the second range's first
+    link) or inside a range is found as by one check."""
+    if ledger.postgres:
+        pytest.skip("PostgreSQL's bulk check runs in one range in its caller's process")
+    ranges: list[tuple[int, int]] = []
+    check_range = chain._bulk_in_subprocess
+
+    def counted(source, first_seq, last_seq, chunk_links):  # noqa: ANN001, ANN202
+        ranges.append((first_seq, last_seq))
+        return check_range(source, first_seq, last_seq, chunk_links)
+
+    monkeypatch.setattr(chain, "_bulk_in_subprocess", counted)
+    chart(ledger)
+    for number in range(9):
+        ledger.post(transfer(f"t{number}", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
+    seal(ledger.engine, batch_size=seal_size)
+    split = verify_chain(ledger.engine, workers=2, bulk=True)
+    assert split.intact and split.sealed == 9
+    assert sorted(ranges) == [(1, seam - 1), (seam, 9)]
+    with ledger.engine.begin() as conn:
+        _bypass_triggers(ledger.engine, conn)
+        conn.execute(text(f"UPDATE chain_links SET prev_hash = 'f' WHERE seq = {seam}"))
+        conn.execute(text("UPDATE transactions SET memo = 'edited' WHERE client_id = 't1'"))
+    split = verify_chain(ledger.engine, workers=2, bulk=True).findings
+    assert any(f"link {seam} " in finding or f"links {seam} " in finding for finding in split), split
+    assert split == _bulk_findings(ledger.engine) == _reference_findings(ledger.engine)
 
 
 def test_an_in_memory_sqlite_database_is_checked_row_by_row():
