@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -339,7 +341,7 @@ class CsvImporter:
         self.fresh_source = False
         self.postgres = ledger.postgres
 
-    def run(self, stream: TextIO) -> ImportReport:
+    def _load_book(self) -> None:
         with self.ledger.reader.connect() as conn:
             book_row = Ledger._book(conn, self.book)
             self.book_id, self.book_basis = book_row["id"], book_row["basis"]
@@ -361,6 +363,74 @@ class CsvImporter:
                 conn.execute(select(T_TRANSACTIONS.c.id).where(T_TRANSACTIONS.c.source == self.source).limit(1)).first()
                 is None
             )
+
+    def run(self, stream: TextIO) -> ImportReport:
+        """Row by row from a text stream."""
+        self._load_book()
+        self._run_rows(stream)
+        return self.report
+
+    def run_source(self, source: str | Path | TextIO, *, vectorised: bool | None = None) -> ImportReport:
+        """A path or a text stream, through the vectorised reader when it can take the file (``vectorised``
+        None: files from ``VECTORISED_MIN_BYTES``; True: any it can take; False: never), else row by row.
+        A large file into a book without postings loads with the secondary posting indexes dropped (SQLite,
+        ``ledger.import_indexes``); they are rebuilt when the import ends, however it ends."""
+        from ledger import import_indexes
+
+        self._load_book()
+        if not self.postgres:
+            import_indexes.restore_posting_indexes(self.ledger.engine)  # left missing by a killed import
+        plan = self._vectorised_plan(source, vectorised)
+        try:
+            size = plan[0].size if plan else _size_of(source)
+            dropped = (
+                not self.postgres
+                and size is not None
+                and import_indexes.may_drop_posting_indexes(
+                    self.ledger.engine, sorted(cached.id for cached in self.accounts.values()), size
+                )
+            )
+            if dropped:
+                import_indexes.drop_posting_indexes(self.ledger.engine)
+            try:
+                if plan:
+                    self._run_vectorised(*plan)
+                elif isinstance(source, str | Path):
+                    with Path(source).open(newline="", encoding="utf-8-sig") as stream:
+                        self._run_rows(stream)
+                else:
+                    self._run_rows(source)
+            finally:
+                if dropped:
+                    import_indexes.restore_posting_indexes(self.ledger.engine)
+        finally:
+            if plan and plan[0].close:
+                plan[0].binary.close()
+        return self.report
+
+    def _vectorised_plan(self, source, vectorised: bool | None):
+        """(source bytes, columns, data offset) if the vectorised reader takes this file, else None; the
+        stream is left as it was found."""
+        if vectorised is False:
+            return None
+        from ledger.import_vectorised import VECTORISED_MIN_BYTES, binary_source, plain_layout, read_header_line
+
+        src = binary_source(source)
+        if src is None:
+            return None
+        plan = None
+        if vectorised or src.size >= VECTORISED_MIN_BYTES:
+            header = read_header_line(src)
+            if header is not None and plain_layout(src.binary):
+                plan = (src, *header)
+        if plan is None:
+            if src.close:
+                src.binary.close()
+            else:
+                source.seek(0)  # the CLI's text stream: read row by row from its start
+        return plan
+
+    def _run_rows(self, stream: TextIO) -> None:
         chunk: list[_Tx] = []
         with cyclic_gc_paused():
             for tx in read_transactions(stream, self.report):
@@ -370,7 +440,44 @@ class CsvImporter:
                     chunk = []
             if chunk:
                 self._commit_chunk(chunk)
-        return self.report
+
+    def _run_vectorised(self, src, columns: _Columns, data_start: int) -> None:
+        """Pieces from the vectorised reader gathered into chunks of ``chunk_transactions``. Refusals of rows
+        are reported where the row path reports them: those up to a chunk's last line before its own."""
+        import pyarrow as pa
+
+        from ledger.import_columns import commit_columns
+        from ledger.import_vectorised import VectorisedReader
+
+        reader = VectorisedReader(src.binary, columns, data_start)
+        errors: deque = deque()
+        tx_parts: list = []
+        row_parts: list = []
+        pending = 0
+        size = self.chunk_transactions
+        with cyclic_gc_paused():
+            for piece in reader.pieces():
+                errors.extend(piece.errors)
+                if piece.txs.num_rows:
+                    tx_parts.append(piece.txs)
+                    row_parts.append(piece.rows)
+                    pending += piece.txs.num_rows
+                while pending >= size:
+                    txs, rows = pa.concat_tables(tx_parts), pa.concat_tables(row_parts)
+                    head = txs.slice(0, size)
+                    row_count = int(pa.compute.sum(head.column("n")).as_py())
+                    self._report_errors(errors, up_to=head.column("last_line")[-1].as_py())
+                    commit_columns(self, head, rows.slice(0, row_count))
+                    tx_parts, row_parts = [txs.slice(size)], [rows.slice(row_count)]
+                    pending -= size
+            self._report_errors(errors, up_to=None)
+            if pending:
+                commit_columns(self, pa.concat_tables(tx_parts), pa.concat_tables(row_parts))
+
+    def _report_errors(self, errors: deque, *, up_to: int | None) -> None:
+        while errors and (up_to is None or errors[0][0].line <= up_to):
+            error, refuses = errors.popleft()
+            self.report.add_error(error, refuses_transaction=refuses)
 
     # -- one chunk, one database transaction -----------------------------------------------------------
 
@@ -654,6 +761,15 @@ def default_import_source(book: str, file_name: str) -> str:
     return f"import:{book}:{file_name}"
 
 
+def _size_of(source) -> int | None:
+    if isinstance(source, str | Path):
+        return Path(source).stat().st_size
+    try:
+        return os.fstat(source.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def import_csv(
     ledger: Ledger,
     source_file: str | Path | TextIO,
@@ -663,28 +779,23 @@ def import_csv(
     create_accounts: bool = False,
     chunk_transactions: int = IMPORT_CHUNK_TRANSACTIONS,
     progress: Callable[[int], None] | None = None,
+    vectorised: bool | None = None,
 ) -> ImportReport:
+    """Import one CSV file into ``book``. ``vectorised``: None picks the vectorised reader for files it can
+    take from ``VECTORISED_MIN_BYTES`` on, True for any it can take, False never; the result is the same."""
     if isinstance(source_file, str | Path):
-        path = Path(source_file)
         # The default source names the book too (defect 10): two regions' files of the same name are two
         # sources, not one whose keys collide.
-        name = source or default_import_source(book, path.name)
-        with path.open(newline="", encoding="utf-8-sig") as stream:
-            return CsvImporter(
-                ledger,
-                book=book,
-                source=name,
-                create_accounts=create_accounts,
-                chunk_transactions=chunk_transactions,
-                progress=progress,
-            ).run(stream)
-    if isinstance(source_file, io.TextIOBase) or hasattr(source_file, "read"):
-        return CsvImporter(
-            ledger,
-            book=book,
-            source=source or default_import_source(book, "stream"),
-            create_accounts=create_accounts,
-            chunk_transactions=chunk_transactions,
-            progress=progress,
-        ).run(source_file)
-    raise LedgerError(ResultCode.FILE_INVALID, f"cannot read {source_file!r}")
+        name = source or default_import_source(book, Path(source_file).name)
+    elif isinstance(source_file, io.TextIOBase) or hasattr(source_file, "read"):
+        name = source or default_import_source(book, "stream")
+    else:
+        raise LedgerError(ResultCode.FILE_INVALID, f"cannot read {source_file!r}")
+    return CsvImporter(
+        ledger,
+        book=book,
+        source=name,
+        create_accounts=create_accounts,
+        chunk_transactions=chunk_transactions,
+        progress=progress,
+    ).run_source(source_file, vectorised=vectorised)
