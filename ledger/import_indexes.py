@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
+from ledger.db import SQLITE_CACHE_KIB
+
 # Exactly as the migrations leave them (0001, 0003); a test compares these with a migrated database.
 SECONDARY_POSTING_INDEXES = {
     "ix_postings_account_date": "CREATE INDEX ix_postings_account_date ON postings (account_id, effective_date)",
@@ -28,6 +30,8 @@ INDEX_DROP_MIN_BYTES = 32 << 20
 # ... and only while the table holds at most this many postings per byte of the file (~70 bytes a row):
 # rebuilding over a large journal of other books would cost more than this file's inserts.
 INDEX_DROP_EXISTING_PER_BYTE = 1 / 70
+# Page cache for the index build (the engine's is 128 MiB), which bounds the sort's memory too.
+BUILD_CACHE_KIB = 32_768
 
 
 def missing_posting_indexes(engine: Engine) -> list[str]:
@@ -39,12 +43,20 @@ def missing_posting_indexes(engine: Engine) -> list[str]:
 
 
 def restore_posting_indexes(engine: Engine) -> list[str]:
-    """Rebuild whichever secondary posting index is missing (SQLite); returns their names."""
+    """Rebuild whichever secondary posting index is missing (SQLite); returns their names. The build sorts
+    with a bounded page cache (``BUILD_CACHE_KIB``; SQLite spills the sort to a temporary file beyond it),
+    so an import's peak memory stays under its bound; the connection gets the engine's cache back."""
     missing = missing_posting_indexes(engine)
     if missing:
         with engine.begin() as conn:
-            for name in missing:
-                conn.exec_driver_sql(SECONDARY_POSTING_INDEXES[name].replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{BUILD_CACHE_KIB}")
+            try:
+                for name in missing:
+                    conn.exec_driver_sql(
+                        SECONDARY_POSTING_INDEXES[name].replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1)
+                    )
+            finally:
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     return missing
 
 

@@ -43,7 +43,7 @@ from ledger.money import DEFAULT_CURRENCY
 VECTORISED_MIN_BYTES = 1 << 20
 # The reader takes this much of the file at a time (then up to the next line end): ~100k transactions of a
 # typical journal and a few tens of MiB in arrow, so memory stays flat whatever the file's size.
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 4 << 20
 # The amount shape the row reader's fast path takes (importer._fen): sign, at most 16 integer digits, two
 # places. Anything else is read by to_fen, row by row.
 FAST_AMOUNT_PATTERN = rf"^-?[0-9]{{1,{FAST_AMOUNT_DIGITS_MAX}}}\.[0-9]{{2}}$"

@@ -340,6 +340,7 @@ class CsvImporter:
         self.book_basis = ""
         self.fresh_source = False
         self.postgres = ledger.postgres
+        self.indexes_dropped = False
 
     def _load_book(self) -> None:
         with self.ledger.reader.connect() as conn:
@@ -392,6 +393,7 @@ class CsvImporter:
             )
             if dropped:
                 import_indexes.drop_posting_indexes(self.ledger.engine)
+                self.indexes_dropped = True
             try:
                 if plan:
                     self._run_vectorised(*plan)
@@ -402,6 +404,7 @@ class CsvImporter:
                     self._run_rows(source)
             finally:
                 if dropped:
+                    self.indexes_dropped = False
                     import_indexes.restore_posting_indexes(self.ledger.engine)
         finally:
             if plan and plan[0].close:
