@@ -11,6 +11,7 @@ word its refusals; so the two paths cannot differ on a rule.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from datetime import date
 from itertools import repeat
 from operator import itemgetter
@@ -23,7 +24,8 @@ from ledger.chain_format import _json_string, _json_text, _moment_text
 from ledger.db import SQLITE_CACHE_KIB
 from ledger.engine import utc_now
 from ledger.entries import MEMO_MAX_LENGTH, POSTINGS_PER_TRANSACTION_MAX
-from ledger.import_vectorised import arange, to_transactions
+from ledger.gc_pause import cyclic_gc_paused
+from ledger.import_vectorised import VectorisedReader, arange, to_transactions
 from ledger.importer import _NO_LINKS, IMPORT_KIND, CsvImporter, _Row
 from ledger.money import CURRENCY_PLACES
 from ledger.store import DriverStatements
@@ -39,6 +41,42 @@ LOAD_CACHE_KIB = 16_384
 WRITE_SLICE_TRANSACTIONS = 10_000
 # Characters json.encoder.encode_basestring escapes (a test checks this against every code point).
 JSON_ESCAPED = r'[\x00-\x1f"\\]'
+
+
+def run_vectorised(imp: CsvImporter, binary, columns, data_start: int) -> None:
+    """Pieces from the vectorised reader gathered into chunks of ``chunk_transactions``. Refusals of rows are
+    reported where the row path reports them: those up to a chunk's last line before the chunk's own (the row
+    reader hands a chunk's last transaction on when it reads the next record, before judging that record)."""
+    reader = VectorisedReader(binary, columns, data_start)
+    errors: deque = deque()
+    tx_parts: list = []
+    row_parts: list = []
+    pending = 0
+    size = imp.chunk_transactions
+    with cyclic_gc_paused():
+        for piece in reader.pieces():
+            errors.extend(piece.errors)
+            if piece.txs.num_rows:
+                tx_parts.append(piece.txs)
+                row_parts.append(piece.rows)
+                pending += piece.txs.num_rows
+            while pending >= size:
+                txs, rows = pa.concat_tables(tx_parts), pa.concat_tables(row_parts)
+                head = txs.slice(0, size)
+                row_count = pc.sum(head.column("n")).as_py()
+                _report_errors(imp, errors, up_to=head.column("last_line")[-1].as_py())
+                commit_columns(imp, head, rows.slice(0, row_count))
+                tx_parts, row_parts = [txs.slice(size)], [rows.slice(row_count)]
+                pending -= size
+        _report_errors(imp, errors, up_to=None)
+        if pending:
+            commit_columns(imp, pa.concat_tables(tx_parts), pa.concat_tables(row_parts))
+
+
+def _report_errors(imp: CsvImporter, errors: deque, *, up_to: int | None) -> None:
+    while errors and (up_to is None or errors[0][0].line <= up_to):
+        error, refuses = errors.popleft()
+        imp.report.add_error(error, refuses_transaction=refuses)
 
 
 def commit_columns(imp: CsvImporter, txs: pa.Table, rows: pa.Table) -> None:

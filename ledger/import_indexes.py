@@ -37,7 +37,10 @@ BUILD_CACHE_KIB = 32_768
 def missing_posting_indexes(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         present = {
-            row[0] for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'postings'"))
+            row[0]
+            for row in conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'postings'")
+            )
         }
     return [name for name in SECONDARY_POSTING_INDEXES if name not in present]
 
@@ -77,6 +80,8 @@ def may_drop_posting_indexes(engine: Engine, account_ids: list[int], file_bytes:
         for start in range(0, len(account_ids), 500):
             part = account_ids[start : start + 500]
             marks = ", ".join("?" * len(part))
-            if conn.exec_driver_sql(f"SELECT 1 FROM postings WHERE account_id IN ({marks}) LIMIT 1", tuple(part)).first():
+            if conn.exec_driver_sql(
+                f"SELECT 1 FROM postings WHERE account_id IN ({marks}) LIMIT 1", tuple(part)
+            ).first():
                 return False
     return True

@@ -3,10 +3,12 @@
 It must refuse exactly what the row-by-row reader (``ledger.importer.read_transactions``) refuses, with the
 same messages and line numbers, so it takes a file only when a byte scan proves that pyarrow and
 ``csv.reader`` read it alike and that a record is a line (``plain_layout``): no quote character, no
-carriage return, no NUL, no blank line, every line with the header's number of fields, valid UTF-8. Any
-other file goes row by row. Within such a file a block is checked in columns when every row of it is
-well formed (``_fast_block``); the first block that is not, and every block after it, goes through the
-row reader's own rules (``_RowGrouper``) record by record, so a refusal is always worded by that code.
+carriage return outside a CRLF line end, no NUL, valid UTF-8. Any other file goes row by row. Within such
+a file a block is checked in columns when pyarrow splits every line into the header's number of fields,
+there is no blank line, and every row is well formed (``_fast_block``); the first block that is not, and
+every block after it, goes through the row reader's own rules (``_RowGrouper``) record by record (from
+csv.reader over the block's text where pyarrow could not split it), so a refusal is always worded by
+that code.
 
 Amounts become fen by string operations on the digits ("-1234.56" -> -123456), never through a float.
 """
@@ -32,9 +34,9 @@ from ledger.importer import (
     FAST_AMOUNT_DIGITS_MAX,
     ImportError_,
     _Columns,
+    _Row,
     _row_date,
     _RowGrouper,
-    _Row,
     _Tx,
 )
 from ledger.money import DEFAULT_CURRENCY
@@ -147,8 +149,9 @@ def read_header_line(src: Source) -> tuple[_Columns, int] | None:
 
 def plain_layout(binary: BinaryIO) -> bool:
     """True if no record of the rest of the file can span lines or be read otherwise by csv.reader than by
-    pyarrow: no quote character, no carriage return but in a CRLF line end, no NUL, and valid UTF-8 (the row reader would stop at a
-    bad byte mid-file, after committing what came before: such a file goes row by row, to stop alike).
+    pyarrow: no quote character, no carriage return but in a CRLF line end, no NUL, and valid UTF-8 (the row
+    reader would stop at a bad byte mid-file, after committing what came before: such a file goes row by row,
+    to stop alike).
     Reads to the end; the caller seeks back. Field counts and blank lines are checked per block later."""
     while True:
         block = binary.read(BLOCK_BYTES)
@@ -199,6 +202,8 @@ class VectorisedReader:
     def _parse(self, data: bytes) -> dict[str, pa.Array] | None:
         """The block's wanted columns as strings, or None if a line has another number of fields (a blank
         line has one): the exact path then reads the block's text itself."""
+        if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data:
+            return None  # a blank line: pyarrow reads it as a row of empty fields, csv.reader skips it
         names = [f"c{i}" for i in range(self.columns.width)]
         wanted = [names[index] for index in self._positions() if index is not None]
         invalid = []
@@ -211,8 +216,12 @@ class VectorisedReader:
             io.BytesIO(data),
             read_options=pa_csv.ReadOptions(column_names=names, block_size=len(data) + 1),
             parse_options=pa_csv.ParseOptions(
-                quote_char=False, double_quote=False, escape_char=False, newlines_in_values=False,
-                ignore_empty_lines=False, invalid_row_handler=on_invalid,
+                quote_char=False,
+                double_quote=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
             ),  # fmt: skip
             convert_options=pa_csv.ConvertOptions(
                 column_types={name: pa.string() for name in wanted},
@@ -334,7 +343,9 @@ class VectorisedReader:
                 "line": pc.take(lines, starts),
                 "last_line": pc.take(lines, pc.subtract(pc.add(starts, counts), 1)),
                 "date": pc.take(pa.array(isos, pa.string()), pc.take(dates.indices, starts)),
-                "memo": pc.take(block["memo"], starts) if "memo" in block else pa.array([""] * len(starts), pa.string()),
+                "memo": pc.take(block["memo"], starts)
+                if "memo" in block
+                else pa.array([""] * len(starts), pa.string()),
                 "n": counts,
             },
             schema=TX_SCHEMA,

@@ -16,7 +16,6 @@ import csv
 import hashlib
 import io
 import os
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -250,11 +249,10 @@ def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
     on, the header being line 1: a quoted memo holding a line break moves the records after it down."""
     reader = csv.reader(stream)
     columns = read_header(reader)
-    grouper = _RowGrouper(
-        columns,
-        lambda error, refuses: report.add_error(error, refuses_transaction=refuses),
-        set(),
-    )
+    # A record that starts a new transaction completes the one before: that one is handed on (and its chunk
+    # may commit) before the record's own refusal is reported, so refusals and chunks keep file order.
+    held: list[tuple[ImportError_, bool]] = []
+    grouper = _RowGrouper(columns, lambda error, refuses: held.append((error, refuses)), set())
     feed = grouper.feed
     ended = reader.line_num
     for record in reader:
@@ -262,6 +260,10 @@ def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
         ended = reader.line_num
         if done is not None:
             yield done
+        if held:
+            for error, refuses in held:
+                report.add_error(error, refuses_transaction=refuses)
+            held.clear()
     last = grouper.finish()
     if last is not None:
         yield last
@@ -445,42 +447,9 @@ class CsvImporter:
                 self._commit_chunk(chunk)
 
     def _run_vectorised(self, src, columns: _Columns, data_start: int) -> None:
-        """Pieces from the vectorised reader gathered into chunks of ``chunk_transactions``. Refusals of rows
-        are reported where the row path reports them: those up to a chunk's last line before its own."""
-        import pyarrow as pa
+        from ledger.import_columns import run_vectorised
 
-        from ledger.import_columns import commit_columns
-        from ledger.import_vectorised import VectorisedReader
-
-        reader = VectorisedReader(src.binary, columns, data_start)
-        errors: deque = deque()
-        tx_parts: list = []
-        row_parts: list = []
-        pending = 0
-        size = self.chunk_transactions
-        with cyclic_gc_paused():
-            for piece in reader.pieces():
-                errors.extend(piece.errors)
-                if piece.txs.num_rows:
-                    tx_parts.append(piece.txs)
-                    row_parts.append(piece.rows)
-                    pending += piece.txs.num_rows
-                while pending >= size:
-                    txs, rows = pa.concat_tables(tx_parts), pa.concat_tables(row_parts)
-                    head = txs.slice(0, size)
-                    row_count = int(pa.compute.sum(head.column("n")).as_py())
-                    self._report_errors(errors, up_to=head.column("last_line")[-1].as_py())
-                    commit_columns(self, head, rows.slice(0, row_count))
-                    tx_parts, row_parts = [txs.slice(size)], [rows.slice(row_count)]
-                    pending -= size
-            self._report_errors(errors, up_to=None)
-            if pending:
-                commit_columns(self, pa.concat_tables(tx_parts), pa.concat_tables(row_parts))
-
-    def _report_errors(self, errors: deque, *, up_to: int | None) -> None:
-        while errors and (up_to is None or errors[0][0].line <= up_to):
-            error, refuses = errors.popleft()
-            self.report.add_error(error, refuses_transaction=refuses)
+        run_vectorised(self, src.binary, columns, data_start)
 
     # -- one chunk, one database transaction -----------------------------------------------------------
 
