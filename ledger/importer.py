@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -128,92 +129,144 @@ def _digest(tx: _Tx, book: str) -> str:
     return hashlib.sha256("\x1e".join(parts).encode()).hexdigest()
 
 
-def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
-    """Parse and group rows; malformed rows are reported with their line number and their
-    transaction is dropped whole (never half-posted)."""
-    reader = csv.reader(stream)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise LedgerError(ResultCode.CSV_HEADER_INVALID, "the CSV file is empty") from None
-    columns = [name.strip().lower() for name in header]
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    if missing:
-        raise LedgerError(
-            ResultCode.CSV_HEADER_INVALID,
-            f"line 1: header must name {', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)}); "
-            f"missing {', '.join(missing)}",
-        )
-    index = {name: columns.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
-    i_tx, i_date, i_account, i_amount = (index[name] for name in REQUIRED_COLUMNS)
-    i_currency, i_memo = index.get("currency"), index.get("memo")
-    width = len(columns)
-    current: _Tx | None = None
-    current_bad = False
-    seen_ids: set[str] = set()
-    dates: dict[str, date] = {}
-    line = 1
-    for record in reader:
-        line += 1
+class _Columns:
+    """Where each known column sits in a file's header (the first occurrence of a repeated name)."""
+
+    def __init__(self, header: list[str]) -> None:
+        columns = [name.strip().lower() for name in header]
+        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        if missing:
+            raise LedgerError(
+                ResultCode.CSV_HEADER_INVALID,
+                f"line 1: header must name {', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)}); "
+                f"missing {', '.join(missing)}",
+            )
+        index = {name: columns.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
+        self.tx, self.date, self.account, self.amount = (index[name] for name in REQUIRED_COLUMNS)
+        self.currency: int | None = index.get("currency")
+        self.memo: int | None = index.get("memo")
+        self.width = len(columns)
+
+
+ErrorSink = Callable[["ImportError_", bool], None]
+
+
+class _RowGrouper:
+    """The per-row rules of a file, record by record: fields, then grouping rows into transactions. Shared
+    by the row-by-row reader and the vectorised reader's exact path (``ledger.import_vectorised``), so both
+    refuse the same rows with the same messages. ``feed`` returns the transaction a record completes."""
+
+    def __init__(self, columns: _Columns, on_error: ErrorSink, seen_ids: set[str]) -> None:
+        self.columns = columns
+        self.on_error = on_error
+        self.current: _Tx | None = None
+        self.current_bad = False
+        self.seen_ids = seen_ids
+        self.dates: dict[str, date] = {}
+
+    def feed(self, line: int, record: list[str]) -> _Tx | None:
         if not record or (len(record) == 1 and not record[0].strip()):
-            continue
-        tx_id = record[i_tx].strip() if len(record) > i_tx else ""
+            return None
+        c = self.columns
+        done: _Tx | None = None
+        tx_id = record[c.tx].strip() if len(record) > c.tx else ""
+        current = self.current
         if current is not None and tx_id != current.tx_id:
-            if not current_bad:
-                yield current
-            current, current_bad = None, False
+            if not self.current_bad:
+                done = current
+            current, self.current_bad = None, False
+            self.current = None
         try:
-            if len(record) != width:
-                raise LedgerError(ResultCode.CSV_ROW_INVALID, f"expected {width} fields, found {len(record)}")
+            if len(record) != c.width:
+                raise LedgerError(ResultCode.CSV_ROW_INVALID, f"expected {c.width} fields, found {len(record)}")
             if not tx_id:
                 raise LedgerError(ResultCode.ID_MUST_NOT_BE_EMPTY, "tx_id is empty")
             if len(tx_id) > CLIENT_ID_MAX_LENGTH:
                 raise LedgerError(ResultCode.CSV_ROW_INVALID, f"tx_id longer than {CLIENT_ID_MAX_LENGTH} characters")
-            date_text = record[i_date].strip()
-            effective_date = dates.get(date_text)
+            date_text = record[c.date].strip()
+            effective_date = self.dates.get(date_text)
             if effective_date is None:
                 effective_date = _row_date(date_text)
-                dates[date_text] = effective_date
+                self.dates[date_text] = effective_date
+            i_currency = c.currency
             currency = record[i_currency].strip() if i_currency is not None and record[i_currency].strip() else "CNY"
             if currency not in CURRENCY_PLACES:
                 raise LedgerError(ResultCode.CURRENCY_UNKNOWN, f"currency {currency!r} is not configured")
-            amount_fen = _fen(record[i_amount].strip(), currency)
+            amount_fen = _fen(record[c.amount].strip(), currency)
             if amount_fen == 0:
                 raise LedgerError(ResultCode.AMOUNT_MUST_NOT_BE_ZERO, "amount is zero")
-            account = record[i_account].strip()
+            account = record[c.account].strip()
             row = _Row(line, account, amount_fen, currency)
         except LedgerError as error:
             # A transaction is refused once, however many of its rows are bad; each bad row is still named.
-            report.add_error(
-                ImportError_(line, tx_id, error.code.value, error.message), refuses_transaction=not current_bad
-            )
+            self.on_error(ImportError_(line, tx_id, error.code.value, error.message), not self.current_bad)
             if current is None:
-                current = _Tx(tx_id, line, date.min, "", [])
-            current_bad = True
-            continue
+                self.current = _Tx(tx_id, line, date.min, "", [])
+            self.current_bad = True
+            return done
         if current is None:
-            if tx_id in seen_ids:
-                report.add_error(
+            if tx_id in self.seen_ids:
+                self.on_error(
                     ImportError_(
                         line,
                         tx_id,
                         ResultCode.CSV_ROW_INVALID.value,
                         "rows of a transaction must be contiguous; this tx_id appeared earlier in the file",
-                    )
+                    ),
+                    True,
                 )
-                current, current_bad = _Tx(tx_id, line, effective_date, "", []), True
-                continue
-            seen_ids.add(tx_id)
-            memo = record[i_memo] if i_memo is not None else ""
-            current = _Tx(tx_id, line, effective_date, memo, [])
-        elif effective_date != current.effective_date and not current_bad:
-            report.add_error(
-                ImportError_(line, tx_id, ResultCode.CSV_ROW_INVALID.value, "all rows of a transaction need one date")
+                self.current, self.current_bad = _Tx(tx_id, line, effective_date, "", []), True
+                return done
+            self.seen_ids.add(tx_id)
+            memo = record[c.memo] if c.memo is not None else ""
+            current = self.current = _Tx(tx_id, line, effective_date, memo, [])
+        elif effective_date != current.effective_date and not self.current_bad:
+            self.on_error(
+                ImportError_(line, tx_id, ResultCode.CSV_ROW_INVALID.value, "all rows of a transaction need one date"),
+                True,
             )
-            current_bad = True
+            self.current_bad = True
         current.rows.append(row)
-    if current is not None and not current_bad:
-        yield current
+        return done
+
+    def finish(self) -> _Tx | None:
+        """The last transaction, complete at the end of the file (None if it was refused)."""
+        current, self.current = self.current, None
+        return current if current is not None and not self.current_bad else None
+
+
+def read_header(reader) -> _Columns:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise LedgerError(ResultCode.CSV_HEADER_INVALID, "the CSV file is empty") from None
+    return _Columns(header)
+
+
+def read_transactions(stream: TextIO, report: ImportReport) -> Iterator[_Tx]:
+    """Parse and group rows; malformed rows are reported with their line number and their
+    transaction is dropped whole (never half-posted). A line number is the physical line a record starts
+    on, the header being line 1: a quoted memo holding a line break moves the records after it down."""
+    reader = csv.reader(stream)
+    columns = read_header(reader)
+    # A record that starts a new transaction completes the one before: that one is handed on (and its chunk
+    # may commit) before the record's own refusal is reported, so refusals and chunks keep file order.
+    held: list[tuple[ImportError_, bool]] = []
+    grouper = _RowGrouper(columns, lambda error, refuses: held.append((error, refuses)), set())
+    feed = grouper.feed
+    ended = reader.line_num
+    for record in reader:
+        done = feed(ended + 1, record)
+        ended = reader.line_num
+        if done is not None:
+            yield done
+        if held:
+            for error, refuses in held:
+                report.add_error(error, refuses_transaction=refuses)
+            held.clear()
+    last = grouper.finish()
+    if last is not None:
+        yield last
 
 
 # The only date form a row may carry; date.fromisoformat alone would also take "20260105" or "2026-W02-1".
@@ -289,8 +342,9 @@ class CsvImporter:
         self.book_basis = ""
         self.fresh_source = False
         self.postgres = ledger.postgres
+        self.indexes_dropped = False
 
-    def run(self, stream: TextIO) -> ImportReport:
+    def _load_book(self) -> None:
         with self.ledger.reader.connect() as conn:
             book_row = Ledger._book(conn, self.book)
             self.book_id, self.book_basis = book_row["id"], book_row["basis"]
@@ -312,6 +366,76 @@ class CsvImporter:
                 conn.execute(select(T_TRANSACTIONS.c.id).where(T_TRANSACTIONS.c.source == self.source).limit(1)).first()
                 is None
             )
+
+    def run(self, stream: TextIO) -> ImportReport:
+        """Row by row from a text stream."""
+        self._load_book()
+        self._run_rows(stream)
+        return self.report
+
+    def run_source(self, source: str | Path | TextIO, *, vectorised: bool | None = None) -> ImportReport:
+        """A path or a text stream, through the vectorised reader when it can take the file (``vectorised``
+        None: files from ``VECTORISED_MIN_BYTES``; True: any it can take; False: never), else row by row.
+        A large file into a book without postings loads with the secondary posting indexes dropped (SQLite,
+        ``ledger.import_indexes``); they are rebuilt when the import ends, however it ends."""
+        from ledger import import_indexes
+
+        self._load_book()
+        if not self.postgres:
+            import_indexes.restore_posting_indexes(self.ledger.engine)  # left missing by a killed import
+        plan = self._vectorised_plan(source, vectorised)
+        try:
+            size = plan[0].size if plan else _size_of(source)
+            dropped = (
+                not self.postgres
+                and size is not None
+                and import_indexes.may_drop_posting_indexes(
+                    self.ledger.engine, sorted(cached.id for cached in self.accounts.values()), size
+                )
+            )
+            if dropped:
+                import_indexes.drop_posting_indexes(self.ledger.engine)
+                self.indexes_dropped = True
+            try:
+                if plan:
+                    self._run_vectorised(*plan)
+                elif isinstance(source, str | Path):
+                    with Path(source).open(newline="", encoding="utf-8-sig") as stream:
+                        self._run_rows(stream)
+                else:
+                    self._run_rows(source)
+            finally:
+                if dropped:
+                    self.indexes_dropped = False
+                    import_indexes.restore_posting_indexes(self.ledger.engine)
+        finally:
+            if plan and plan[0].close:
+                plan[0].binary.close()
+        return self.report
+
+    def _vectorised_plan(self, source, vectorised: bool | None):
+        """(source bytes, columns, data offset) if the vectorised reader takes this file, else None; the
+        stream is left as it was found."""
+        if vectorised is False:
+            return None
+        from ledger.import_vectorised import VECTORISED_MIN_BYTES, binary_source, plain_layout, read_header_line
+
+        src = binary_source(source)
+        if src is None:
+            return None
+        plan = None
+        if vectorised or src.size >= VECTORISED_MIN_BYTES:
+            header = read_header_line(src)
+            if header is not None and plain_layout(src.binary):
+                plan = (src, *header)
+        if plan is None:
+            if src.close:
+                src.binary.close()
+            else:
+                source.seek(0)  # the CLI's text stream: read row by row from its start
+        return plan
+
+    def _run_rows(self, stream: TextIO) -> None:
         chunk: list[_Tx] = []
         with cyclic_gc_paused():
             for tx in read_transactions(stream, self.report):
@@ -321,7 +445,11 @@ class CsvImporter:
                     chunk = []
             if chunk:
                 self._commit_chunk(chunk)
-        return self.report
+
+    def _run_vectorised(self, src, columns: _Columns, data_start: int) -> None:
+        from ledger.import_columns import run_vectorised
+
+        run_vectorised(self, src.binary, columns, data_start)
 
     # -- one chunk, one database transaction -----------------------------------------------------------
 
@@ -350,41 +478,48 @@ class CsvImporter:
         self._refused_accounts: dict[str, LedgerError] = {}
         if self.create_accounts:
             self._open_accounts(conn, chunk)
-        closed_periods = self._lock_accounts_and_read_closed_periods(conn, chunk)
+        closed_periods = self._lock_accounts_and_read_closed_periods(
+            conn, {self.accounts[row.account].id for tx in chunk for row in tx.rows if row.account in self.accounts}
+        )
         balances = self._flagged_balances(conn, chunk)
         accepted = []
         for tx in chunk:
             tx.digest = _digest(tx, self.book)
-            stored = existing.get(tx.tx_id)
-            if stored is not None:
-                if stored == tx.digest:
-                    self.report.skipped += 1
-                else:
-                    self._reject(
-                        tx,
-                        LedgerError(
-                            ResultCode.EXISTS_WITH_DIFFERENT_CONTENT,
-                            f"{self.source}/{tx.tx_id} was imported before with different content",
-                        ),
-                    )
-                continue
-            try:
-                _check_transaction(tx)
-                for row in tx.rows:
-                    if row.account in self._refused_accounts:
-                        refused = self._refused_accounts[row.account]
-                        raise LedgerError(refused.code, refused.message, line=row.line)
-                self._check_accounts(tx)
-                period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
-                if period in closed_periods:
-                    raise LedgerError(ResultCode.PERIOD_CLOSED, f"period {period} of book {self.book!r} is closed")
-                self._apply_flags(tx, balances)
-            except LedgerError as error:
-                self._reject(tx, error)
-                continue
-            existing[tx.tx_id] = tx.digest
-            accepted.append(tx)
+            if self._decide(tx, existing, closed_periods, balances):
+                accepted.append(tx)
         return accepted
+
+    def _decide(self, tx: _Tx, existing: dict[str, str], closed_periods: set[str], balances: dict[int, list]) -> bool:
+        """One transaction of a chunk, in file order: True to write it; a skip or a refusal is reported."""
+        stored = existing.get(tx.tx_id)
+        if stored is not None:
+            if stored == tx.digest:
+                self.report.skipped += 1
+            else:
+                self._reject(
+                    tx,
+                    LedgerError(
+                        ResultCode.EXISTS_WITH_DIFFERENT_CONTENT,
+                        f"{self.source}/{tx.tx_id} was imported before with different content",
+                    ),
+                )
+            return False
+        try:
+            _check_transaction(tx)
+            for row in tx.rows:
+                if row.account in self._refused_accounts:
+                    refused = self._refused_accounts[row.account]
+                    raise LedgerError(refused.code, refused.message, line=row.line)
+            self._check_accounts(tx)
+            period = f"{tx.effective_date.year:04d}-{tx.effective_date.month:02d}"
+            if period in closed_periods:
+                raise LedgerError(ResultCode.PERIOD_CLOSED, f"period {period} of book {self.book!r} is closed")
+            self._apply_flags(tx, balances)
+        except LedgerError as error:
+            self._reject(tx, error)
+            return False
+        existing[tx.tx_id] = tx.digest
+        return True
 
     def _check_accounts(self, tx: _Tx) -> None:
         for row in tx.rows:
@@ -412,6 +547,11 @@ class CsvImporter:
             for row in tx.rows:
                 if row.account not in self.accounts and row.account not in wanted:
                     wanted[row.account] = row
+        return self._open_wanted(conn, wanted)
+
+    def _open_wanted(self, conn: Connection, wanted: dict[str, _Row]) -> set[str]:
+        """Open the accounts ``wanted`` names (each with the first row naming it, in file order: the ids are
+        given in that order) that are not yet known; returns the names that cannot be opened."""
         refused: dict[str, LedgerError] = {}
         rows = []
         now = utc_now()
@@ -450,14 +590,12 @@ class CsvImporter:
         self._refused_accounts = refused
         return set(refused)
 
-    def _lock_accounts_and_read_closed_periods(self, conn: Connection, chunk: list[_Tx]) -> set[str]:
+    def _lock_accounts_and_read_closed_periods(self, conn: Connection, account_ids: set[int]) -> set[str]:
         """The book's closed periods, read once this chunk's accounts are locked (defect 11): on PostgreSQL
         ``close_period`` locks every account of its book (in id order, as here), so a close either commits
         before this read or waits for the chunk to commit, as for the engine's posts."""
         if self.postgres:
-            ids = sorted(
-                {self.accounts[row.account].id for tx in chunk for row in tx.rows if row.account in self.accounts}
-            )
+            ids = sorted(account_ids)
             for id_chunk in chunks(ids):
                 conn.execute(
                     select(T_ACCOUNTS.c.id)
@@ -472,14 +610,18 @@ class CsvImporter:
 
     def _flagged_balances(self, conn: Connection, chunk: list[_Tx]) -> dict[int, list]:
         """Current balances of the constrained accounts this chunk touches (we hold the write lock)."""
-        ids = sorted(
+        return self._balances_of(
+            conn,
             {
                 self.accounts[row.account].id
                 for tx in chunk
                 for row in tx.rows
                 if row.account in self.accounts and self.accounts[row.account].flagged
-            }
+            },
         )
+
+    def _balances_of(self, conn: Connection, flagged_ids: set[int]) -> dict[int, list]:
+        ids = sorted(flagged_ids)
         if not ids:
             return {}
         query = select(
@@ -591,6 +733,15 @@ def default_import_source(book: str, file_name: str) -> str:
     return f"import:{book}:{file_name}"
 
 
+def _size_of(source) -> int | None:
+    if isinstance(source, str | Path):
+        return Path(source).stat().st_size
+    try:
+        return os.fstat(source.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def import_csv(
     ledger: Ledger,
     source_file: str | Path | TextIO,
@@ -600,28 +751,23 @@ def import_csv(
     create_accounts: bool = False,
     chunk_transactions: int = IMPORT_CHUNK_TRANSACTIONS,
     progress: Callable[[int], None] | None = None,
+    vectorised: bool | None = None,
 ) -> ImportReport:
+    """Import one CSV file into ``book``. ``vectorised``: None picks the vectorised reader for files it can
+    take from ``VECTORISED_MIN_BYTES`` on, True for any it can take, False never; the result is the same."""
     if isinstance(source_file, str | Path):
-        path = Path(source_file)
         # The default source names the book too (defect 10): two regions' files of the same name are two
         # sources, not one whose keys collide.
-        name = source or default_import_source(book, path.name)
-        with path.open(newline="", encoding="utf-8-sig") as stream:
-            return CsvImporter(
-                ledger,
-                book=book,
-                source=name,
-                create_accounts=create_accounts,
-                chunk_transactions=chunk_transactions,
-                progress=progress,
-            ).run(stream)
-    if isinstance(source_file, io.TextIOBase) or hasattr(source_file, "read"):
-        return CsvImporter(
-            ledger,
-            book=book,
-            source=source or default_import_source(book, "stream"),
-            create_accounts=create_accounts,
-            chunk_transactions=chunk_transactions,
-            progress=progress,
-        ).run(source_file)
-    raise LedgerError(ResultCode.FILE_INVALID, f"cannot read {source_file!r}")
+        name = source or default_import_source(book, Path(source_file).name)
+    elif isinstance(source_file, io.TextIOBase) or hasattr(source_file, "read"):
+        name = source or default_import_source(book, "stream")
+    else:
+        raise LedgerError(ResultCode.FILE_INVALID, f"cannot read {source_file!r}")
+    return CsvImporter(
+        ledger,
+        book=book,
+        source=name,
+        create_accounts=create_accounts,
+        chunk_transactions=chunk_transactions,
+        progress=progress,
+    ).run_source(source_file, vectorised=vectorised)
