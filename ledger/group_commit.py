@@ -234,6 +234,12 @@ class OwnConnections:
             # costs more than their execution. Left to itself PostgreSQL re-plans some on every call
             # (a custom plan looks cheaper once it sees the parameters); a generic plan is made once.
             conn.execute("SET plan_cache_mode = force_generic_plan")
+            # ... with the statistics of that moment, and kept while the tables grow: on a new ledger (or a
+            # table autovacuum has not analyzed yet) the journal looks empty, so the idempotency-key lookup
+            # was planned as a scan of every transaction and stayed one (measured: 2.8 ms a batch of 20 at
+            # 4,000 transactions, growing with the journal; 0.13 ms by the unique index). Every statement
+            # here is a lookup by an index, so scans are ruled out rather than left to stale estimates.
+            conn.execute("SET enable_seqscan = off")
             conn.commit()
         self.local.conn, self.local.pid = conn, os.getpid()
         with self.lock:
