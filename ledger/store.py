@@ -77,9 +77,12 @@ _MONTH_TOTAL_UPSERT = (
 
 
 def _rows_from_json(types: Sequence[str]) -> str:
-    """PostgreSQL: the rows of one JSON array of arrays parameter, each element cast to its column's type."""
+    """PostgreSQL: the rows of one JSON array of arrays parameter, each element cast to its column's type.
+
+    As ``jsonb``, parsed once: ``e->>n`` on a ``json`` value re-parses the element's text up to its n-th
+    field, so a row of 19 columns was read 19 times (20 transactions: 0.46 ms as json, 0.05 ms as jsonb)."""
     columns = ", ".join(f"(e->>{index})::{kind}" for index, kind in enumerate(types))
-    return f"SELECT {columns} FROM json_array_elements(%s::json) AS e"
+    return f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS e"
 
 
 def _json_value(value: object) -> str:
@@ -128,7 +131,7 @@ _WRITE_UNIT_POSTGRES_TEMPLATE = (
     f"months AS (INSERT INTO account_month_totals ({', '.join(MONTH_TOTAL_COLUMNS)}) "
     f"{_rows_from_json(_MONTH_TOTAL_TYPES)}{_MONTH_TOTAL_UPSERT}), "
     "balances AS ({account_totals_update}) "
-    "SELECT EXISTS (SELECT 1 FROM period_closes c JOIN json_array_elements(%s::json) AS e "
+    "SELECT EXISTS (SELECT 1 FROM period_closes c JOIN jsonb_array_elements(%s::jsonb) AS e "
     "ON c.book_id = (e->>0)::integer AND c.period = e->>1)"
 )
 
