@@ -49,7 +49,7 @@ GROUP_ITEM_MAX_REQUESTS = 16
 # one batch's writes and COMMIT wait for the WAL flush, the next batch is taken, checked and sends its reads;
 # its locking read waits on the server for the accounts the first still holds, so batches still apply in
 # the order taken. SQLite takes one writer at a time (``BEGIN IMMEDIATE``), so it keeps one.
-GROUP_COMMIT_IN_FLIGHT = 2
+GROUP_COMMIT_IN_FLIGHT = 1
 
 
 class _Item:
