@@ -16,6 +16,9 @@ How it runs (``GroupCommitter.submit``):
   hands it to ``commit_batch``: the engine applies every request in order to in-memory state, each with its
   own result code, a ``linked`` chain kept whole within its caller's requests, then writes and commits once;
 - every caller of the batch is answered only after that commit returned;
+- with ``in_flight`` > 1 (PostgreSQL), a batch hands the committer role on once its reads are done and its
+  locks held, just before its writes and COMMIT go (``release``), so the next batch reads meanwhile; at
+  most ``in_flight`` batches are taken and not yet committed, and one reads at a time;
 - if the batch fails as a whole (a driver error, a key taken by another process at the same moment, a
   period closed meanwhile), nothing of it was committed, and each caller runs its own requests again alone
   (``commit_alone``, the path without group commit), so one caller's trouble costs the others only a retry.
