@@ -475,7 +475,11 @@ class Ledger:
             return None
 
     def _run_on_own_connection(
-        self, requests: list[TransactionRequest], segment_ends: set[int], *, before_writes=None  # noqa: ANN001
+        self,
+        requests: list[TransactionRequest],
+        segment_ends: set[int],
+        *,
+        before_writes=None,  # noqa: ANN001
     ) -> list[EventResult]:
         """Transaction requests in their own unit of work on this thread's own driver connection
         (``OwnConnections``) instead of a pooled SQLAlchemy one. The same ``_Submission`` runs; only the pool
