@@ -134,15 +134,22 @@ def worker(url: str, number: int, accounts: int, seed: int, duration: float, rea
     results.put(outcome)
 
 
-def thread_workers(url: str, threads: int, accounts: int, seed: int, duration: float, ready, start, results) -> None:
+def thread_workers(
+    url: str, threads: int, accounts: int, seed: int, duration: float, ready, start, results, in_flight: int = 0
+) -> None:
     """``--threads`` writers in one process sharing one ``Ledger`` (the shape of one API worker): their posts
-    go through group commit (ledger.group_commit)."""
+    go through group commit (ledger.group_commit). ``in_flight`` > 0 overrides its commits in flight."""
     import threading
 
     from ledger.db import make_engine
     from ledger.engine import Ledger
 
     ledger = Ledger(make_engine(url))
+    group = getattr(ledger, "group", None)
+    if in_flight:
+        if group is None or not hasattr(group, "in_flight"):
+            raise SystemExit("--in-flight needs a group committer that takes it")
+        group.in_flight = in_flight
     with ledger.engine.connect():
         pass
     outcomes: list[dict] = []
@@ -163,6 +170,8 @@ def thread_workers(url: str, threads: int, accounts: int, seed: int, duration: f
         "requests": group.batched_requests,
         "mean_requests_per_commit": round(group.batched_requests / group.batches, 2) if group.batches else None,
         "largest_batch_callers": group.largest_batch,
+        "in_flight": getattr(group, "in_flight", 1),
+        "most_in_flight": getattr(group, "most_in_flight", 1),
     }
     ledger.close()
     ledger.engine.dispose()
@@ -213,7 +222,7 @@ def run_fundledger(url: str, args) -> dict:
     ready, results, chain_results = context.Queue(), context.Queue(), context.Queue()
     start, stop = context.Event(), context.Event()
     if args.threads:
-        settings = (url, args.threads, args.accounts, args.seed, args.duration, ready, start, results)
+        settings = (url, args.threads, args.accounts, args.seed, args.duration, ready, start, results, args.in_flight)
         processes = [context.Process(target=thread_workers, args=settings, daemon=True)]
     else:
         processes = [
@@ -414,6 +423,13 @@ def main() -> None:
         help="instead of --workers processes, this many writer threads in one process (group commit); "
         "pgbench then runs this many clients",
     )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=0,
+        help="with --threads: shared commits in flight at once (default: the engine's, "
+        "ledger.group_commit.GROUP_COMMIT_IN_FLIGHT; 1 is one commit at a time)",
+    )
     parser.add_argument("--accounts", type=int, default=50, help="accounts the transfers move between (default 50)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per side (default 20)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -421,6 +437,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         args.workers = args.threads  # pgbench's clients
+    elif args.in_flight:
+        parser.error("--in-flight needs --threads (it sets one process's group committer)")
 
     result: dict = {"benchmark": "pg_concurrency", "machine": machine(), "seed": args.seed}
     with postgres_schema(args.url) as schema_url:

@@ -47,7 +47,7 @@ from ledger.entries import (
 )
 from ledger.errors import LedgerError, ResultCode
 from ledger.gc_pause import cyclic_gc_paused
-from ledger.group_commit import GROUP_ITEM_MAX_REQUESTS, GroupCommitter, OwnConnections
+from ledger.group_commit import GROUP_COMMIT_IN_FLIGHT, GROUP_ITEM_MAX_REQUESTS, GroupCommitter, OwnConnections
 from ledger.money import DEFAULT_CURRENCY, check_bigint, currency_places, format_fen, to_decimal, to_fen
 from ledger.numbers import SHANGHAI, parse_period, period_of
 from ledger.store import DriverStatements, chunks
@@ -220,7 +220,15 @@ class Ledger:
         in_memory = not self.postgres and engine.url.database in (None, "", ":memory:")
         self._own_connections = None if in_memory else OwnConnections(engine)
         # Posts without a unit of work of their own share commits with concurrent ones (ledger.group_commit).
-        self.group = None if in_memory else GroupCommitter(self._commit_group, self._commit_alone)
+        self.group = (
+            None
+            if in_memory
+            else GroupCommitter(
+                self._commit_group,
+                self._commit_alone,
+                in_flight=GROUP_COMMIT_IN_FLIGHT if self.postgres else 1,
+            )
+        )
         self.clock = clock
 
     def close(self) -> None:
@@ -431,16 +439,18 @@ class Ledger:
                 return [result]
         return self._run_submission(requests, None)
 
-    def _commit_group(self, groups: list[Sequence[Request]]) -> list[list[EventResult]]:
+    def _commit_group(self, groups: list[Sequence[Request]], release=None) -> list[list[EventResult]]:  # noqa: ANN001
         """Several callers' requests in one database transaction, applied in order, one result each, each
-        caller's linked chains closed at the end of its own requests; raises having committed nothing."""
+        caller's linked chains closed at the end of its own requests; raises having committed nothing.
+        ``release`` (PostgreSQL's own-connection path) is called once the batch's locks are held, just before
+        its writes go: the next batch may start reading then (``GroupCommitter``'s ``in_flight``)."""
         requests = [request for group in groups for request in group]
         ends, offset = [], 0
         for group in groups:
             offset += len(group)
             ends.append(offset)
         if all(isinstance(request, TransactionRequest) for request in requests):
-            results = self._run_on_own_connection(requests, set(index - 1 for index in ends))
+            results = self._run_on_own_connection(requests, set(index - 1 for index in ends), before_writes=release)
         else:
             with self.engine.begin() as own:
                 results = _Submission(self, own, requests, segment_ends={index - 1 for index in ends}).run()
@@ -464,7 +474,13 @@ class Ledger:
         except Exception:  # noqa: BLE001 - a driver error, or a period closed meanwhile: the pooled path reruns it
             return None
 
-    def _run_on_own_connection(self, requests: list[TransactionRequest], segment_ends: set[int]) -> list[EventResult]:
+    def _run_on_own_connection(
+        self,
+        requests: list[TransactionRequest],
+        segment_ends: set[int],
+        *,
+        before_writes=None,  # noqa: ANN001
+    ) -> list[EventResult]:
         """Transaction requests in their own unit of work on this thread's own driver connection
         (``OwnConnections``) instead of a pooled SQLAlchemy one. The same ``_Submission`` runs; only the pool
         checkout (a liveness ping on PostgreSQL), its reset and SQLAlchemy's transaction bookkeeping are
@@ -482,6 +498,7 @@ class Ledger:
                 guard_closed_periods=self.postgres,
                 one_round_trip_each=self.postgres,
                 segment_ends=segment_ends,
+                before_writes=before_writes,
             )
             results = submission.run()
             driver.commit()
@@ -680,8 +697,10 @@ class _Submission:
         guard_closed_periods: bool = False,
         one_round_trip_each: bool = False,
         segment_ends: set[int] | None = None,
+        before_writes=None,  # noqa: ANN001 - a callable: see ``Ledger._commit_group``
     ) -> None:
         self.ledger = ledger
+        self.before_writes = before_writes
         # Group commit joins several callers' requests: a linked chain never runs past the last request of
         # its caller's segment (the index of each segment's last request; the batch's last one by default).
         self.segment_ends = segment_ends or {len(requests) - 1}
@@ -1383,6 +1402,10 @@ class _Submission:
             if self.guard_closed_periods
             else []
         )
+        if self.before_writes is not None:
+            # Every read is done and every lock held: the next shared commit may start its reads while these
+            # writes and their COMMIT are in flight (its locking read waits for our accounts on the server).
+            self.before_writes()
         closed_meanwhile = db.write_unit(
             transactions,
             queued,
