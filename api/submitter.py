@@ -4,7 +4,8 @@ A plain ``def`` handler costs each request a hop to the thread pool and back (an
 condition, the GIL handed over twice), and under load that hop cost more CPU than the post itself
 (docs/BENCHMARKS.md, HTTP API). Here the handler stays on the event loop: it queues its request and awaits
 its result. Whenever no hand-over is running, the queue is handed to one thread as a single
-``Ledger.submit``, whose requests each keep their own result code (a refused one costs the others nothing);
+``Ledger.submit_shared`` (the ledger's group commit, whatever the number), whose requests each keep their own
+result code (a refused one costs the others nothing);
 requests arriving meanwhile wait for the next hand-over. So a lone request goes at once, and a busy server
 pays one thread hop per batch instead of per request (the ledger's group commit then commits the batch).
 
@@ -24,7 +25,7 @@ from ledger.entries import Request
 # Hand-overs under way at once: while one commits, the next carries what arrived meanwhile, and the ledger's
 # group commit may join them in one commit (one at a time left the loop idle during each commit).
 HAND_OVERS_IN_FLIGHT = 2
-# Requests handed over in one ``Ledger.submit``: bounded so one submission's statement size, locks and
+# Requests handed over in one ``Ledger.submit_shared``: bounded so one submission's statement size, locks and
 # latency stay small (the ledger's own group commit carries up to 1,000 per commit).
 SUBMIT_BATCH_MAX_REQUESTS = 500
 
@@ -81,7 +82,7 @@ class LoopSubmitter:
     def _submit_all(self, requests: list[Request]) -> list:
         """Each request's result, or the exception its own submission raised (on the hand-over thread)."""
         try:
-            results = self.ledger.submit(requests)
+            results = self.ledger.submit_shared(requests)
         except Exception:  # noqa: BLE001 - nothing was committed: each request runs again on its own
             return [_outcome(self.ledger, request) for request in requests]
         for result in results:

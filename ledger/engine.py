@@ -431,6 +431,18 @@ class Ledger:
         with cyclic_gc_paused() if len(requests) >= GC_PAUSE_MIN_REQUESTS else nullcontext():
             return self._run_submission(requests, conn)
 
+    def submit_shared(self, requests: Sequence[Request]) -> list[EventResult]:
+        """Requests gathered from several callers (the HTTP API's posts of the moment, none ``linked``; a
+        chain would be kept whole as in ``submit``): committed through group commit whatever their number, so
+        they share the commit path of concurrent ``post`` calls (on PostgreSQL its own connection and two
+        round trips) rather than a transaction of their own on a pooled connection, as ``submit`` gives a
+        large batch."""
+        if len(requests) > BATCH_REQUESTS_MAX:
+            raise LedgerError(ResultCode.BATCH_TOO_LARGE, f"a batch may hold at most {BATCH_REQUESTS_MAX} requests")
+        if self.group is None or not requests:
+            return self.submit(requests)
+        return self.group.submit(list(requests))
+
     def _commit_alone(self, requests: Sequence[Request]) -> list[EventResult]:
         """One caller's requests in a unit of their own: the path of a batch that failed as a whole."""
         if len(requests) == 1 and isinstance(requests[0], TransactionRequest) and not requests[0].linked:

@@ -330,3 +330,32 @@ def test_two_processes_posting_the_same_keys_record_each_once(ledger, database_u
         assert conn.execute(select(func.count()).select_from(T_TRANSACTIONS)).scalar_one() == RACED_KEYS
     assert ledger.account(BOOK, "Expenses:Grants").balance_fen == sum((n + 1) * 100 for n in range(RACED_KEYS))
     assert reconcile(ledger.engine) == []
+
+
+def test_shared_submissions_of_any_size_go_through_group_commit_with_their_own_results(ledger):
+    """``Ledger.submit_shared`` (the HTTP API's posts of the moment): more requests than ``submit`` would share
+    still go through group commit, each with the result a serial run gives it."""
+    chart(ledger)
+    ledger.post(transfer("fund", "Assets:Bank", "NetAssets:Appropriations", "10.00"))
+    requests = [transfer(f"s{n}", "Expenses:Grants", "Assets:Bank", "1.00") for n in range(12)]
+    requests += [transfer(f"s{n}", "Expenses:Grants", "Assets:Bank", "2.00") for n in range(3)]  # changed content
+    requests += [transfer(f"s{n}", "Expenses:Grants", "Assets:Bank", "1.00") for n in range(12, 20)]
+    batches_before, requests_before = ledger.group.batches, ledger.group.batched_requests
+    results = ledger.submit_shared(requests)
+    assert ledger.group.batches == batches_before + 1
+    assert ledger.group.batched_requests == requests_before + len(requests)
+    codes = [result.code for result in results]
+    # 10.00 pays ten grants of 1.00: the rest are refused for the balance, the reused keys for their content.
+    assert codes[:10] == [ResultCode.OK] * 10
+    assert codes[10:12] == [ResultCode.CREDITS_EXCEED_DEBITS] * 2
+    assert codes[12:15] == [ResultCode.EXISTS_WITH_DIFFERENT_CONTENT] * 3
+    assert codes[15:] == [ResultCode.CREDITS_EXCEED_DEBITS] * 8
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 0
+    # A linked chain handed over the same way stays whole (the item is one caller's, as in ``submit``).
+    ledger.post(transfer("more", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
+    linked = [
+        transfer("l1", "Expenses:Grants", "Assets:Bank", "1.00", linked=True),
+        transfer("l2", "Expenses:Grants", "Assets:Bank", "1.00"),
+    ]
+    assert [result.ok for result in ledger.submit_shared(linked)] == [False, False]
+    assert ledger.account(BOOK, "Assets:Bank").balance_fen == 100

@@ -19,7 +19,7 @@ CONCURRENT_POSTS = 30
 
 
 class RecordingLedger:
-    """Stands in for ``Ledger.submit``: records each call's requests; ``fail_combined`` raises on a list of
+    """Stands in for ``Ledger.submit`` and ``Ledger.submit_shared``: records each call's requests; ``fail_combined`` raises on a list of
     more than one (as a driver error would), ``refuse`` names requests to refuse."""
 
     def __init__(self, *, fail_combined: bool = False, refuse: frozenset = frozenset()) -> None:
@@ -39,6 +39,9 @@ class RecordingLedger:
             )
             for index, request in enumerate(requests)
         ]
+
+    def submit_shared(self, requests):  # noqa: ANN001, ANN201
+        return self.submit(requests)
 
 
 class FakeRequest:
