@@ -377,23 +377,27 @@ def main() -> None:
 
 def _loaded(args, server: Server, load) -> dict:  # noqa: ANN001
     """Run the client's coroutine ``load`` against the server (on the client's CPUs, profiled if asked) and add
-    the server's CPU time per completed request to its figures."""
+    the server's and the client's CPU time per completed request to its figures."""
     everywhere = os.sched_getaffinity(0)
     client_cpus = _cpus(args.client_cpus)
     if client_cpus:
         os.sched_setaffinity(0, client_cpus)
     profiler = _start_profile(args, server)
     cpu_before = server.cpu_seconds()
+    client_before = time.process_time()
     try:
         measured = asyncio.run(load)
     finally:
         cpu_used = server.cpu_seconds() - cpu_before
+        client_used = time.process_time() - client_before
         if profiler is not None:
             profiler.wait()
         os.sched_setaffinity(0, everywhere)
     completed = measured.get("completed", measured.get("requests", 0))
     measured["server_cpu_s"] = round(cpu_used, 2)
     measured["server_cpu_ms_per_request"] = round(1000 * cpu_used / completed, 3) if completed else None
+    # The client shares the machine: its CPU per request shows how much of the cores the load itself took.
+    measured["client_cpu_ms_per_request"] = round(1000 * client_used / completed, 3) if completed else None
     return measured
 
 
