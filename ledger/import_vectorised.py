@@ -84,10 +84,6 @@ ROW_SCHEMA = pa.schema(
 )
 
 
-def empty_piece() -> Piece:
-    return Piece(TX_SCHEMA.empty_table(), ROW_SCHEMA.empty_table())
-
-
 # ----- which files ---------------------------------------------------------------------------------------
 
 

@@ -80,32 +80,42 @@ def _prepared(ledger: Ledger) -> int:
     return ledger.post(transfer("stored", "Expenses:Grants", "Liabilities:Payables", "7.00")).transaction_id
 
 
-def test_concurrent_callers_share_commits_and_each_gets_its_serial_result(engine_factory):
-    calls = {thread: _calls_for(thread) for thread in range(THREADS)}
-    # The serial run first: on PostgreSQL each engine_factory() empties the same test schema.
+def _serial_run(engine_factory, calls: dict[int, list]) -> tuple[dict, dict, int]:  # noqa: ANN001
+    """Each thread's calls run one after another on a ledger of their own: (each call's results by thread, the
+    books after, the prepared transaction's id), the answers a concurrent run must give."""
     serial = Ledger(engine_factory())
     stored_id = _prepared(serial)
     expected = {thread: [_run(serial, kind, requests) for kind, requests in calls[thread]] for thread in calls}
-    serial_books = snapshot(serial)
+    books = snapshot(serial)
     serial.close()
     serial.engine.dispose()
+    return expected, books, stored_id
 
-    concurrent = Ledger(engine_factory())
-    assert _prepared(concurrent) == stored_id
 
+def _concurrent_run(ledger: Ledger, calls: dict[int, list]) -> dict[int, list]:
+    """Each thread's calls on its own thread, all started at once: each call's results by thread."""
     got: dict[int, list] = {}
-    start = threading.Barrier(THREADS)
+    start = threading.Barrier(len(calls))
 
     def caller(thread: int) -> None:
         start.wait()
-        got[thread] = [_run(concurrent, kind, requests) for kind, requests in calls[thread]]
+        got[thread] = [_run(ledger, kind, requests) for kind, requests in calls[thread]]
 
-    workers = [threading.Thread(target=caller, args=(thread,)) for thread in range(THREADS)]
+    workers = [threading.Thread(target=caller, args=(thread,)) for thread in calls]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+    return got
 
+
+def test_concurrent_callers_share_commits_and_each_gets_its_serial_result(engine_factory):
+    calls = {thread: _calls_for(thread) for thread in range(THREADS)}
+    # The serial run first: on PostgreSQL each engine_factory() empties the same test schema.
+    expected, serial_books, stored_id = _serial_run(engine_factory, calls)
+    concurrent = Ledger(engine_factory())
+    assert _prepared(concurrent) == stored_id
+    got = _concurrent_run(concurrent, calls)
     assert got == expected
     assert ("exists", stored_id) in {result for thread in got.values() for call in thread for result in call}
     group = concurrent.group

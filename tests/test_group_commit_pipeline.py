@@ -22,7 +22,15 @@ from ledger.errors import LedgerError
 from ledger.group_commit import GroupCommitter
 from ledger.queries import reconcile
 from tests.ledger_helpers import BOOK, chart, snapshot, transfer
-from tests.test_group_commit import KILL_AFTER_ACKNOWLEDGED, KILLED_WRITER, THREADS, _calls_for, _prepared, _run
+from tests.test_group_commit import (
+    KILL_AFTER_ACKNOWLEDGED,
+    KILLED_WRITER,
+    THREADS,
+    _calls_for,
+    _concurrent_run,
+    _prepared,
+    _serial_run,
+)
 
 IN_FLIGHT = 2
 # Long enough that the next batch is taken and reads while this one's writes wait (the hook below).
@@ -132,29 +140,12 @@ def test_two_commits_in_flight_give_each_caller_its_serial_result(engine_factory
     open-ended chain) from many threads, two shared commits in flight: each call's codes equal a serial
     run's, the books equal, the chain intact and reconcile clean."""
     calls = {thread: _calls_for(thread) for thread in range(THREADS)}
-    serial = Ledger(engine_factory())
-    stored_id = _prepared(serial)
-    expected = {thread: [_run(serial, kind, requests) for kind, requests in calls[thread]] for thread in calls}
-    serial_books = snapshot(serial)
-    serial.close()
-    serial.engine.dispose()
-
+    expected, serial_books, stored_id = _serial_run(engine_factory, calls)
     concurrent = Ledger(engine_factory())
     concurrent.group.in_flight = IN_FLIGHT
     assert _prepared(concurrent) == stored_id
     _hold_writes(monkeypatch)
-    got: dict[int, list] = {}
-    start = threading.Barrier(THREADS)
-
-    def caller(thread: int) -> None:
-        start.wait()
-        got[thread] = [_run(concurrent, kind, requests) for kind, requests in calls[thread]]
-
-    workers = [threading.Thread(target=caller, args=(thread,)) for thread in range(THREADS)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    got = _concurrent_run(concurrent, calls)
     assert got == expected
     group = concurrent.group
     assert group.largest_batch > 1, "nothing was grouped"

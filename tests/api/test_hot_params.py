@@ -21,6 +21,7 @@ MALFORMED = {
     "text/plain": ({"Content-Type": "text/plain"}, b"{}", ""),
     "a form": ({"Content-Type": "application/x-www-form-urlencoded"}, b"a=1", ""),
     "dry_run not a flag": ({"Content-Type": "application/json"}, b"{}", "?dry_run=maybe"),
+    "dry_run padded": ({"Content-Type": "application/json"}, b"{}", "?dry_run=%20true%20"),
     "dry_run and the body wrong": ({"Content-Type": "application/json"}, b"[]", "?dry_run=zz"),
 }
 

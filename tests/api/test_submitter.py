@@ -19,8 +19,9 @@ CONCURRENT_POSTS = 30
 
 
 class RecordingLedger:
-    """Stands in for ``Ledger.submit`` and ``Ledger.submit_shared``: records each call's requests; ``fail_combined`` raises on a list of
-    more than one (as a driver error would), ``refuse`` names requests to refuse."""
+    """Stands in for ``Ledger.submit`` and ``Ledger.submit_shared``: records each call's requests;
+    ``fail_combined`` raises on a list of more than one (as a driver error would), ``refuse`` names requests to
+    refuse."""
 
     def __init__(self, *, fail_combined: bool = False, refuse: frozenset = frozenset()) -> None:
         self.calls: list[list] = []
