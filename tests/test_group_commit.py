@@ -9,10 +9,11 @@ import textwrap
 import threading
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from ledger.chain import seal, verify_chain
-from ledger.engine import T_POSTINGS, T_TRANSACTIONS, Ledger
+from ledger.engine import BATCH_REQUESTS_MAX, T_POSTINGS, T_TRANSACTIONS, Ledger
 from ledger.errors import LedgerError, ResultCode
 from ledger.group_commit import GroupCommitter
 from ledger.queries import reconcile
@@ -361,6 +362,18 @@ def test_shared_submissions_of_any_size_go_through_group_commit_with_their_own_r
     assert codes[12:15] == [ResultCode.EXISTS_WITH_DIFFERENT_CONTENT] * 3
     assert codes[15:] == [ResultCode.CREDITS_EXCEED_DEBITS] * 8
     assert ledger.account(BOOK, "Assets:Bank").balance_fen == 0
+    # Retried with the same keys: each posted one is found as it was, nothing changes.
+    books = snapshot(ledger)
+    again = [result.code for result in ledger.submit_shared(requests[:10])]
+    assert again == [ResultCode.EXISTS] * 10 and snapshot(ledger) == books
+    with pytest.raises(LedgerError) as refused:
+        ledger.submit_shared(
+            [
+                transfer(f"big{n}", "Assets:Bank", "NetAssets:Appropriations", "1.00")
+                for n in range(BATCH_REQUESTS_MAX + 1)
+            ]
+        )
+    assert refused.value.code is ResultCode.BATCH_TOO_LARGE and snapshot(ledger) == books
     # A linked chain handed over the same way stays whole (the item is one caller's, as in ``submit``).
     ledger.post(transfer("more", "Assets:Bank", "NetAssets:Appropriations", "1.00"))
     linked = [
